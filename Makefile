@@ -1,0 +1,73 @@
+# vhw — the two commands a newcomer needs:
+#   make demo   boot a guest against vhw's devices and show its drivers working
+#   make test   everything CI runs: unit, component and end-to-end tests
+# Both install what they need first (Debian packages as root, a virtualenv,
+# the guest image in ~/.cache/vhw), quietly when it is already there.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+VHW := $(VENV)/bin/vhw
+# Parallel test workers (pytest-xdist); every test is parallel-safe.
+JOBS ?= auto
+PYTEST_ARGS ?=
+
+DEB_PACKAGES := qemu-system-x86 qemu-system-sparc qemu-system-data qemu-utils \
+	busybox-static cpio lz4 ipmitool freeipmi-tools openipmi \
+	gcc make libc6-dev kmod binutils
+
+.PHONY: all deps venv images test unit e2e demo bench clean help
+
+all: test
+
+help:
+	@echo "make demo    boot the Linux guest against vhw's BMC and show ipmitool output from inside it"
+	@echo "make test    install what is missing, build the guest image once, run every test"
+	@echo "make images  build the guest images into the cache (~/.cache/vhw, or \$$VHW_CACHE_DIR)"
+	@echo "make bench   run the benchmarks in bench/ (vhw against the reference implementations)"
+	@echo "make deps    install the Debian packages (needs root)"
+	@echo "make unit    only the tests that need no QEMU"
+
+deps: .deps.stamp
+.deps.stamp: Makefile
+	@missing=; for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	lists=$$(ls /var/lib/apt/lists/ 2>/dev/null | grep -c '_Packages' || true); \
+	if [ -n "$$missing" ] || [ "$$lists" = 0 ]; then \
+		if [ "$$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi; \
+		echo "[deps] installing:$${missing:- (package lists only)}"; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null \
+		|| { echo "[deps] apt-get failed: run 'make deps' as root"; exit 1; }; \
+	fi
+	@touch $@
+
+venv: $(VENV)/.stamp
+$(VENV)/.stamp: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -v "^WARNING: Location" || true
+	@$(PY) -c 'import vhw, qemu.qmp, pyipmi, pytest' || { echo "[venv] install failed"; exit 1; }
+	@touch $@
+
+images: deps venv
+	@$(VHW) guest build linux-x86
+
+test: deps venv images
+	$(PY) -m pytest -n $(JOBS) $(PYTEST_ARGS) tests
+
+unit: venv
+	$(PY) -m pytest -n $(JOBS) -m "not e2e" $(PYTEST_ARGS) tests
+
+e2e: deps venv images
+	$(PY) -m pytest -n $(JOBS) -m e2e $(PYTEST_ARGS) tests
+
+demo: deps venv images
+	@$(PY) -m vhw.demo
+
+bench: deps venv images
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .deps.stamp .pytest_cache build *.egg-info

@@ -1,0 +1,186 @@
+"""The `vhw` command line.
+
+    vhw run [--machine FILE] [--guest NAME] [--ipmi kcs,bt,ssif] -- CMD...
+    vhw guest list | build NAME
+    vhw bmc --config FILE --extern HOST:PORT|unix:PATH
+
+Errors a user can cause are printed as one clear message (no traceback) and
+exit with status 2; `vhw run` exits with the guest command's own status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import shlex
+import sys
+import time
+
+from . import __version__
+from .errors import VhwError
+
+
+def _progress(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# -- vhw run ----------------------------------------------------------------
+def _load_description(args):
+    from .machine.description import default_description, load_description, parse_description
+
+    if args.machine:
+        desc = load_description(args.machine)
+    else:
+        desc = default_description()
+    overrides: dict = {}
+    if args.guest:
+        overrides["guest"] = args.guest
+    if args.ipmi is not None or args.bmc_backend:
+        ifs = [s for s in (args.ipmi or "kcs").split(",") if s]
+        bmc = {"backend": args.bmc_backend or (desc.bmc.backend if desc.bmc else "vhw"), "interfaces": ifs}
+        if args.bmc_address:
+            bmc["address"] = args.bmc_address
+    else:
+        bmc = None
+    if overrides or bmc:
+        from dataclasses import asdict, replace
+
+        machine = replace(desc.machine, **overrides)
+        if bmc is not None:
+            data = {"machine": _machine_table(machine), "bmc": bmc}
+            desc = parse_description(data, desc.source)
+        else:
+            desc = replace(desc, machine=machine)
+    return desc
+
+
+def _machine_table(m) -> dict:
+    return {"name": m.name, "guest": m.guest, "memory": m.memory, "cpus": m.cpus, "accel": m.accel,
+            "type": m.type, "firmware": m.firmware, "append": m.append, "modules": list(m.modules),
+            "boot-timeout": m.boot_timeout}
+
+
+async def _run(args) -> int:
+    from .machine.launcher import Machine
+
+    desc = _load_description(args)
+    command = args.command
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        raise VhwError("nothing to run: give a command after --, e.g. vhw run -- uname -a")
+    text = command[0] if len(command) == 1 else shlex.join(command)
+    machine = Machine(desc, progress=None if args.quiet else _progress, keep_workdir=args.keep)
+    async with machine:
+        if args.keep:
+            _progress(f"[vhw] logs in {machine.workdir}")
+        result = await machine.run(text, timeout=args.timeout or None)
+    sys.stdout.buffer.write(result.stdout)
+    sys.stdout.flush()
+    sys.stderr.buffer.write(result.stderr)
+    sys.stderr.flush()
+    if result.how == "timeout":
+        _progress(f"[vhw] guest command timed out after {args.timeout} s")
+        return 124
+    if result.how == "signal":
+        return 128 + result.code
+    return result.code
+
+
+# -- vhw guest --------------------------------------------------------------
+def _guest_list(args) -> int:
+    from .guests import GUESTS, find_image, image_dir
+
+    for name, g in sorted(GUESTS.items()):
+        image = find_image(name)
+        state = f"built: {image.path}" if image else f"not built (would go to {image_dir(g)})"
+        print(f"{name:12s} {g.summary}\n{'':12s} {state}")
+    return 0
+
+
+def _guest_build(args) -> int:
+    from .guests import build_image
+
+    started = time.monotonic()
+    image = build_image(args.name, progress=_progress, force=args.force)
+    sizes = ", ".join(f"{p.name} {p.stat().st_size / 1e6:.1f} MB" for p in (image.kernel, image.initrd))
+    print(f"{image.path} ({sizes}; {time.monotonic() - started:.1f} s)")
+    return 0
+
+
+# -- vhw bmc ----------------------------------------------------------------
+async def _bmc(args) -> int:
+    from .ipmi.service import serve_standalone
+
+    await serve_standalone(config_path=args.config, extern=args.extern, interface=args.interface,
+                           progress=_progress)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vhw", description="Virtual hardware for QEMU guests.")
+    p.add_argument("--version", action="version", version=f"vhw {__version__}")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    sub = p.add_subparsers(dest="verb", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="boot a machine, run one command in the guest, print its output",
+                         description="Boot a machine (its description, or the default linux-x86 guest), "
+                                     "run CMD in the guest through the agent, print its stdout and stderr, "
+                                     "and exit with its exit status (124 on timeout).")
+    run.add_argument("--machine", "-m", metavar="FILE", help="machine description (TOML)")
+    run.add_argument("--guest", "-g", metavar="NAME", help="guest image (see `vhw guest list`)")
+    run.add_argument("--ipmi", metavar="IFS", help="attach a BMC on these interfaces, e.g. kcs or kcs,bt,ssif")
+    run.add_argument("--bmc-backend", choices=("vhw", "qemu", "extern"),
+                     help="who plays the BMC: vhw (default), QEMU's ipmi-bmc-sim, or an external BMC")
+    run.add_argument("--bmc-address", metavar="ADDR", help="HOST:PORT or unix:PATH of an external BMC")
+    run.add_argument("--timeout", type=float, default=300.0, help="seconds the command may run (default 300)")
+    run.add_argument("--keep", action="store_true", help="keep the work directory (console log, QEMU argv)")
+    run.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+    run.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD...", help="command to run in the guest")
+
+    guest = sub.add_parser("guest", help="list and build guest images")
+    gsub = guest.add_subparsers(dest="guest_verb", metavar="ACTION")
+    gsub.add_parser("list", help="the guests vhw knows and whether they are built")
+    gb = gsub.add_parser("build", help="build a guest image into the cache")
+    gb.add_argument("name", help="guest name, e.g. linux-x86")
+    gb.add_argument("--force", action="store_true", help="rebuild even if the cached image is current")
+
+    bmc = sub.add_parser("bmc", help="run a BMC for a QEMU started by anyone",
+                         description="Serve vhw's BMC on a socket that QEMU's ipmi-bmc-extern connects to, e.g. "
+                                     "qemu ... -chardev socket,id=ipmi0,host=127.0.0.1,port=9002,reconnect=2 "
+                                     "-device ipmi-bmc-extern,id=bmc0,chardev=ipmi0 -device isa-ipmi-kcs,bmc=bmc0")
+    bmc.add_argument("--config", "-c", metavar="FILE", help="machine description whose [bmc] table configures the BMC")
+    bmc.add_argument("--extern", required=True, metavar="ADDR", help="listen here for QEMU: HOST:PORT or unix:PATH")
+    bmc.add_argument("--interface", choices=("kcs", "bt", "ssif"), default="kcs",
+                     help="the guest interface QEMU puts in front of this BMC (default kcs)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * args.verbose
+    logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.verb == "run":
+            return asyncio.run(_run(args))
+        if args.verb == "guest":
+            if args.guest_verb == "list":
+                return _guest_list(args)
+            if args.guest_verb == "build":
+                return _guest_build(args)
+            parser.parse_args(["guest", "--help"])
+        if args.verb == "bmc":
+            return asyncio.run(_bmc(args))
+        parser.print_help()
+        return 2
+    except VhwError as e:
+        print(f"vhw: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

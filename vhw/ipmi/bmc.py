@@ -1,0 +1,336 @@
+"""The BMC model and its one dispatcher.
+
+Every IPMI request, whichever transport carried it (the guest's KCS/BT/SSIF
+through QEMU's ipmi-bmc-extern, a LAN session, a serial channel), comes through
+``Bmc.handle``.  The command table is keyed by (NetFn, command) and carries the
+minimum privilege and the channels a command is allowed on, so privilege and
+channel checks live here once and not in every handler (the shape of OpenBMC's
+phosphor-host-ipmid registry).
+
+The model is sans-I/O: time is passed in (``now``, seconds on a monotonic
+clock), nothing here touches a socket, a thread or a clock.  What the BMC wants
+done outside (raise attention, power the VM off, arm a timer) is queued as
+actions that the transport or machine layer takes with ``take_actions()``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any, Callable, Iterable
+
+from pyipmi.errors import DecodingError, EncodingError
+from pyipmi.msgs.message import Message
+
+from . import actions as act
+
+log = logging.getLogger(__name__)
+
+
+class NetFn(IntEnum):
+    """Request network functions (IPMI 2.0 table 5-1); responses are +1."""
+
+    CHASSIS = 0x00
+    BRIDGE = 0x02
+    SENSOR_EVENT = 0x04
+    APP = 0x06
+    FIRMWARE = 0x08
+    STORAGE = 0x0A
+    TRANSPORT = 0x0C
+    GROUP_EXTENSION = 0x2C
+    OEM_GROUP = 0x2E
+
+
+class Privilege(IntEnum):
+    """Privilege levels (IPMI 2.0 table 6-1 / section 6.8)."""
+
+    CALLBACK = 1
+    USER = 2
+    OPERATOR = 3
+    ADMINISTRATOR = 4
+    OEM = 5
+
+
+class CC(IntEnum):
+    """Completion codes (IPMI 2.0 table 5-2)."""
+
+    OK = 0x00
+    NODE_BUSY = 0xC0
+    INVALID_COMMAND = 0xC1
+    INVALID_FOR_LUN = 0xC2
+    TIMEOUT = 0xC3
+    OUT_OF_SPACE = 0xC4
+    RESERVATION_CANCELLED = 0xC5
+    REQUEST_TRUNCATED = 0xC6
+    REQUEST_LENGTH_INVALID = 0xC7
+    REQUEST_FIELD_LENGTH_EXCEEDED = 0xC8
+    PARAMETER_OUT_OF_RANGE = 0xC9
+    CANNOT_RETURN_REQUESTED_BYTES = 0xCA
+    NOT_PRESENT = 0xCB
+    INVALID_DATA_FIELD = 0xCC
+    ILLEGAL_FOR_SENSOR_OR_RECORD = 0xCD
+    RESPONSE_NOT_PROVIDED = 0xCE
+    DUPLICATED_REQUEST = 0xCF
+    SDR_UPDATE_MODE = 0xD0
+    FIRMWARE_UPDATE_MODE = 0xD1
+    INITIALIZATION_IN_PROGRESS = 0xD2
+    DESTINATION_UNAVAILABLE = 0xD3
+    INSUFFICIENT_PRIVILEGE = 0xD4
+    NOT_SUPPORTED_IN_PRESENT_STATE = 0xD5
+    SUBFUNCTION_DISABLED = 0xD6
+    UNSPECIFIED = 0xFF
+
+
+#: Channel number of the system interface (IPMI 2.0 table 6-1).
+SYSTEM_INTERFACE = 0x0F
+#: Channel number meaning "the channel this request arrived on".
+PRESENT_CHANNEL = 0x0E
+#: The primary IPMB channel.
+PRIMARY_IPMB = 0x00
+
+
+class IpmiError(Exception):
+    """Raised by a handler to answer with a completion code and no data."""
+
+    def __init__(self, cc: int, why: str = ""):
+        self.cc = int(cc)
+        self.why = why
+        super().__init__(f"completion code 0x{self.cc:02X}" + (f": {why}" if why else ""))
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who is asking: the channel, the session's privilege, the interface.
+
+    The system interface is sessionless and has no privilege limit (IPMI 2.0
+    section 6.8: commands from system software are not privilege-checked),
+    so its default privilege is ADMINISTRATOR.
+    """
+
+    channel: int = SYSTEM_INTERFACE
+    privilege: Privilege = Privilege.ADMINISTRATOR
+    interface: str = "kcs"
+    lun: int = 0
+    session_id: int | None = None
+    user_id: int | None = None
+    #: Requester's slave address and LUN as the IPMB would carry them
+    #: (0x81 = system software ID 0x40<<1|1, IPMI 2.0 section 5.5).
+    requester_address: int = 0x81
+    requester_lun: int = 0
+
+    @property
+    def is_system_interface(self) -> bool:
+        return self.channel == SYSTEM_INTERFACE
+
+    @property
+    def has_session(self) -> bool:
+        return self.session_id is not None
+
+
+@dataclass(frozen=True)
+class Response:
+    """A completion code and the response data after it."""
+
+    cc: int
+    data: bytes = b""
+
+    def to_bytes(self) -> bytes:
+        return bytes([self.cc]) + self.data
+
+
+Handler = Callable[["Bmc", Context, Any], Any]
+
+
+@dataclass(frozen=True)
+class Command:
+    """One row of the command table."""
+
+    netfn: int
+    cmd: int
+    name: str
+    privilege: Privilege
+    handler: Handler
+    #: python-ipmi (or vhw.ipmi.msgs) request class the data is decoded with;
+    #: None hands the handler the raw request bytes.
+    request: type[Message] | None = None
+    #: Response class the handler fills; None means the handler returns bytes.
+    response: type[Message] | None = None
+    #: Channels the command is accepted on; None means every channel.
+    #: "system" and "session" are symbolic: the system interface, or any
+    #: channel carrying a session.
+    channels: frozenset[str] | None = None
+
+
+class CommandTable:
+    """Commands keyed by (NetFn, command); filled by ``@table.command``."""
+
+    def __init__(self) -> None:
+        self._commands: dict[tuple[int, int], Command] = {}
+
+    def command(
+        self,
+        netfn: int,
+        cmd: int,
+        *,
+        privilege: Privilege,
+        request: type[Message] | None = None,
+        response: type[Message] | None = None,
+        channels: Iterable[str] | None = None,
+        name: str | None = None,
+    ) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            key = (int(netfn), int(cmd))
+            if key in self._commands:
+                raise ValueError(f"command NetFn 0x{netfn:02X} cmd 0x{cmd:02X} registered twice")
+            self._commands[key] = Command(
+                netfn=int(netfn),
+                cmd=int(cmd),
+                name=name or handler.__name__,
+                privilege=privilege,
+                handler=handler,
+                request=request,
+                response=response,
+                channels=frozenset(channels) if channels is not None else None,
+            )
+            return handler
+
+        return register
+
+    def get(self, netfn: int, cmd: int) -> Command | None:
+        return self._commands.get((netfn, cmd))
+
+    def __iter__(self):
+        return iter(sorted(self._commands.values(), key=lambda c: (c.netfn, c.cmd)))
+
+    def __len__(self) -> int:
+        return len(self._commands)
+
+
+#: The one command table.  Modules under vhw.ipmi.commands register into it
+#: when imported (vhw.ipmi.commands imports them all).
+COMMANDS = CommandTable()
+
+
+def _channel_allowed(command: Command, ctx: Context) -> bool:
+    if command.channels is None:
+        return True
+    if "system" in command.channels and ctx.is_system_interface:
+        return True
+    if "session" in command.channels and ctx.has_session:
+        return True
+    return False
+
+
+def encode_response(rsp: Message) -> bytes:
+    """Encode a filled python-ipmi response; returns the bytes after the CC."""
+    if getattr(rsp, "completion_code", None) is None:
+        rsp.completion_code = 0
+    raw = rsp._encode()  # python-ipmi's encoder, CC first
+    return raw[1:]
+
+
+@dataclass
+class Bmc:
+    """One BMC: the single truth every in-band and LAN client sees.
+
+    Subsystems (event/message queues, channels, watchdog, chassis) hang off
+    this object as attributes created by their modules; handlers reach them
+    through the ``bmc`` argument.
+    """
+
+    config: Any = None
+    table: CommandTable = field(default_factory=lambda: COMMANDS)
+    _actions: list[act.Action] = field(default_factory=list, repr=False)
+    #: Counters for observability and tests: requests, errors by CC, ...
+    stats: dict[str, int] = field(default_factory=dict, repr=False)
+    #: Subsystems; set up by ``vhw.ipmi.assemble`` (or tests).
+    parts: dict[str, Any] = field(default_factory=dict, repr=False)
+    now: float = 0.0
+
+    # -- actions ---------------------------------------------------------
+    def emit(self, action: act.Action) -> None:
+        """Queue an action for the transport or machine layer."""
+        self._actions.append(action)
+
+    def take_actions(self) -> list[act.Action]:
+        out, self._actions = self._actions, []
+        return out
+
+    # -- time ------------------------------------------------------------
+    def poll(self, now: float) -> None:
+        """Advance time: fire due timers (watchdog, ...) of every part."""
+        self.now = max(self.now, now)
+        for part in list(self.parts.values()):
+            poll = getattr(part, "poll", None)
+            if poll is not None:
+                poll(self.now)
+
+    def next_deadline(self) -> float | None:
+        """Earliest time ``poll`` must be called again, or None."""
+        deadlines = []
+        for part in self.parts.values():
+            nd = getattr(part, "next_deadline", None)
+            if nd is not None:
+                d = nd()
+                if d is not None:
+                    deadlines.append(d)
+        return min(deadlines) if deadlines else None
+
+    # -- the dispatcher --------------------------------------------------
+    def handle(self, netfn: int, cmd: int, data: bytes, ctx: Context, now: float) -> Response:
+        """Answer one request.  Never raises: a bug answers 0xFF and is logged."""
+        self.poll(now)
+        self._count("requests")
+        try:
+            rsp = self._dispatch(netfn, cmd, bytes(data), ctx)
+        except Exception:  # a handler bug must never kill the transport
+            log.exception("handler failed: NetFn 0x%02X cmd 0x%02X data %s", netfn, cmd, bytes(data).hex())
+            rsp = Response(CC.UNSPECIFIED)
+        if rsp.cc != CC.OK:
+            self._count(f"cc_{rsp.cc:02x}")
+        return rsp
+
+    def _dispatch(self, netfn: int, cmd: int, data: bytes, ctx: Context) -> Response:
+        command = self.table.get(netfn, cmd)
+        if command is None:
+            return Response(CC.INVALID_COMMAND)
+        if not _channel_allowed(command, ctx):
+            return Response(CC.INVALID_COMMAND)
+        if ctx.privilege < command.privilege:
+            return Response(CC.INSUFFICIENT_PRIVILEGE)
+        if command.request is not None:
+            req = command.request()
+            try:
+                req._decode(data)
+            except DecodingError as e:
+                if "extra bytes" in str(e):
+                    return Response(CC.REQUEST_FIELD_LENGTH_EXCEEDED)
+                return Response(CC.REQUEST_LENGTH_INVALID)
+        else:
+            req = data
+        try:
+            result = command.handler(self, ctx, req)
+        except IpmiError as e:
+            if e.why:
+                log.debug("%s: CC 0x%02X: %s", command.name, e.cc, e.why)
+            return Response(e.cc)
+        return self._to_response(command, result)
+
+    def _to_response(self, command: Command, result: Any) -> Response:
+        if result is None:
+            return Response(CC.OK)
+        if isinstance(result, Response):
+            return result
+        if isinstance(result, (bytes, bytearray)):
+            return Response(CC.OK, bytes(result))
+        if isinstance(result, Message):
+            try:
+                return Response(CC.OK, encode_response(result))
+            except EncodingError:
+                log.exception("%s: response does not encode", command.name)
+                return Response(CC.UNSPECIFIED)
+        raise TypeError(f"{command.name}: handler returned {type(result).__name__}")
+
+    def _count(self, key: str) -> None:
+        self.stats[key] = self.stats.get(key, 0) + 1

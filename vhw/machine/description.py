@@ -1,0 +1,232 @@
+"""The machine description: one TOML file says what QEMU runs and with what.
+
+```toml
+[machine]
+name = "demo"            # used in logs and state directories
+guest = "linux-x86"      # a guest image (vhw guest list)
+memory = 256             # MiB
+cpus = 1
+accel = "tcg"            # "tcg" (default), "kvm" or "auto": KVM only if a probe proves it works
+type = "q35"             # QEMU machine type: "q35" or "pc"
+firmware = "qboot"       # "qboot" or "seabios"
+append = ""              # extra kernel command line
+modules = []             # extra guest kernel modules loaded at boot
+boot-timeout = 60        # seconds until the guest agent must be ready
+
+[bmc]                    # optional: a BMC behind the guest's IPMI interfaces
+backend = "vhw"          # "vhw" (this process), "qemu" (QEMU's ipmi-bmc-sim),
+                         # or "extern" (a BMC listening at `address`, e.g. ipmi_sim)
+interfaces = ["kcs"]     # any of "kcs", "bt", "ssif"
+```
+
+Every error names the key and says why (DescriptionError).  The rest of the
+[bmc] table is the BMC's own configuration (vhw.ipmi.config.BmcConfig).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import DescriptionError
+
+INTERFACES = ("kcs", "bt", "ssif")
+BMC_BACKENDS = ("vhw", "qemu", "extern")
+
+
+@dataclass(frozen=True)
+class MachineSpec:
+    name: str = "vhw"
+    guest: str = "linux-x86"
+    memory: int = 256
+    cpus: int = 1
+    accel: str = "tcg"
+    type: str = "q35"
+    firmware: str = "qboot"
+    append: str = ""
+    modules: tuple[str, ...] = ()
+    boot_timeout: float = 60.0
+
+
+@dataclass(frozen=True)
+class BmcSpec:
+    backend: str = "vhw"
+    interfaces: tuple[str, ...] = ("kcs",)
+    #: For backend "extern": "HOST:PORT" or "unix:PATH" of a listening BMC.
+    address: str | None = None
+    #: For backend "vhw": the BMC configuration (vhw.ipmi.config.BmcConfig).
+    config: Any = None
+
+
+@dataclass(frozen=True)
+class Description:
+    machine: MachineSpec = field(default_factory=MachineSpec)
+    bmc: BmcSpec | None = None
+    source: str = "<defaults>"
+
+
+class _Table:
+    """Reads keys out of one TOML table, remembering which were used."""
+
+    def __init__(self, data: Any, path: str, source: str):
+        if not isinstance(data, dict):
+            raise DescriptionError(path, f"must be a table, not {type(data).__name__}", source=source)
+        self.data = dict(data)
+        self.path = path
+        self.source = source
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def fail(self, name: str, reason: str) -> DescriptionError:
+        return DescriptionError(self.key(name), reason, source=self.source)
+
+    def take(self, name: str, default: Any, kind: type | tuple[type, ...]) -> Any:
+        if name not in self.data:
+            return default
+        value = self.data.pop(name)
+        if isinstance(value, bool) and kind in (int, float, (int, float)):
+            raise self.fail(name, f"must be a number, not {value!r}")
+        if not isinstance(value, kind):
+            want = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            raise self.fail(name, f"must be a {want}, not {type(value).__name__} {value!r}")
+        return value
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self.take(name, default, str)
+        if value not in choices:
+            raise self.fail(name, f"must be one of {', '.join(choices)}; got {value!r}")
+        return value
+
+    def int_range(self, name: str, default: int, lo: int, hi: int, unit: str = "") -> int:
+        value = self.take(name, default, int)
+        if not lo <= value <= hi:
+            raise self.fail(name, f"must be between {lo} and {hi}{unit}; got {value}")
+        return value
+
+    def str_list(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        value = self.take(name, list(default), list)
+        for i, item in enumerate(value):
+            if not isinstance(item, str) or not item:
+                raise self.fail(f"{name}[{i}]", f"must be a non-empty string, not {item!r}")
+        return tuple(value)
+
+    def finish(self) -> None:
+        if self.data:
+            name = sorted(self.data)[0]
+            raise self.fail(name, "unknown key" + _did_you_mean(name, self.known))
+
+    known: tuple[str, ...] = ()
+
+
+def _did_you_mean(name: str, known: tuple[str, ...]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, known, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _parse_machine(data: Any, source: str) -> MachineSpec:
+    t = _Table(data, "machine", source)
+    t.known = ("name", "guest", "memory", "cpus", "accel", "type", "firmware", "append", "modules", "boot-timeout")
+    name = t.take("name", "vhw", str)
+    if not name or not all(c.isalnum() or c in "-_." for c in name):
+        raise t.fail("name", f"must be letters, digits, '-', '_' or '.'; got {name!r}")
+    spec = MachineSpec(
+        name=name,
+        guest=t.take("guest", "linux-x86", str),
+        memory=t.int_range("memory", 256, 64, 65536, " MiB"),
+        cpus=t.int_range("cpus", 1, 1, 64),
+        accel=t.choice("accel", "tcg", ("tcg", "kvm", "auto")),
+        type=t.choice("type", "q35", ("q35", "pc")),
+        firmware=t.choice("firmware", "qboot", ("qboot", "seabios")),
+        append=t.take("append", "", str),
+        modules=t.str_list("modules", ()),
+        boot_timeout=float(t.take("boot-timeout", 60.0, (int, float))),
+    )
+    if spec.boot_timeout <= 0:
+        raise t.fail("boot-timeout", f"must be positive; got {spec.boot_timeout}")
+    t.finish()
+    return spec
+
+
+def _parse_bmc(data: Any, machine: MachineSpec, source: str) -> BmcSpec:
+    t = _Table(data, "bmc", source)
+    backend = t.choice("backend", "vhw", BMC_BACKENDS)
+    address = t.take("address", None, str)
+    if backend == "extern" and not address:
+        raise t.fail("address", 'is required with backend = "extern" ("HOST:PORT" or "unix:PATH")')
+    if backend != "extern" and address is not None:
+        raise t.fail("address", 'is only meaningful with backend = "extern"')
+    interfaces = t.str_list("interfaces", ("kcs",))
+    if not interfaces:
+        raise t.fail("interfaces", f"must name at least one of {', '.join(INTERFACES)}")
+    for i, name in enumerate(interfaces):
+        if name not in INTERFACES:
+            raise t.fail(f"interfaces[{i}]", f"must be one of {', '.join(INTERFACES)}; got {name!r}")
+    if len(set(interfaces)) != len(interfaces):
+        raise t.fail("interfaces", "names an interface twice")
+    config = None
+    if backend == "vhw":
+        from ..ipmi.config import BmcConfig
+
+        rest = dict(t.data)
+        rest["interfaces"] = list(interfaces)
+        if "name" in _bmc_config_keys():
+            rest.setdefault("name", machine.name)
+        try:
+            config = BmcConfig.from_dict(rest, "bmc")
+        except DescriptionError as e:
+            raise DescriptionError(e.key, e.reason, source=source) from None
+        t.data.clear()
+    else:
+        t.known = ("backend", "address", "interfaces")
+        t.finish()
+    return BmcSpec(backend=backend, interfaces=interfaces, address=address, config=config)
+
+
+def _bmc_config_keys() -> tuple[str, ...]:
+    from dataclasses import fields
+
+    from ..ipmi.config import BmcConfig
+
+    return tuple(f.name for f in fields(BmcConfig))
+
+
+def parse_description(data: dict, source: str = "<description>") -> Description:
+    """Validate a parsed TOML document into a Description."""
+    top = _Table(data, "", source)
+    top.known = ("machine", "bmc")
+    machine = _parse_machine(top.data.pop("machine", {}), source)
+    bmc = None
+    if "bmc" in top.data:
+        bmc = _parse_bmc(top.data.pop("bmc"), machine, source)
+    top.finish()
+    return Description(machine=machine, bmc=bmc, source=source)
+
+
+def load_description(path: str | Path) -> Description:
+    """Read and validate a description file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise DescriptionError("<file>", f"cannot read {path}: {e.strerror}", source=str(path)) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise DescriptionError("<toml>", str(e), source=str(path)) from None
+    return parse_description(data, str(path))
+
+
+def default_description(*, guest: str | None = None, interfaces: tuple[str, ...] | None = None,
+                        backend: str = "vhw") -> Description:
+    """The machine `vhw run` boots when no description is given."""
+    data: dict = {"machine": {}}
+    if guest:
+        data["machine"]["guest"] = guest
+    if interfaces:
+        data["bmc"] = {"backend": backend, "interfaces": list(interfaces)}
+    return parse_description(data, "<defaults>")

@@ -1,0 +1,358 @@
+"""Launching a machine: QEMU, its QMP monitor, console, agent and devices.
+
+QEMU starts paused (-S) with every channel on a socketpair, so nothing it
+writes before we read is lost.  The launcher connects QMP (qemu.qmp), starts
+the console logger and the agent client, then continues the VM and waits for
+the agent's READY.  QEMU gets PR_SET_PDEATHSIG, so it dies with its parent.
+If QEMU is missing, refuses its command line or dies early, the error carries
+its stderr; if the guest never comes up, the error carries the console tail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+import os
+import shutil
+import signal
+import socket
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from qemu.qmp import EventListener, QMPClient
+
+from ..errors import GuestError, QemuError, VhwError
+from ..guests import GuestImage, ensure_image
+from .accel import choose_accel
+from .agent import STREAM_LIMIT, AgentClient, RunResult
+from .console import ConsoleLog
+from .description import Description
+from .qemu import Links, build_argv, qemu_binary
+
+log = logging.getLogger(__name__)
+
+PR_SET_PDEATHSIG = 1
+#: How long a KVM boot may take before the launcher gives up on KVM.
+KVM_BOOT_LIMIT = 20.0
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+@dataclass
+class BootTimes:
+    """How long the last boot took (wall seconds; guest uptime at READY)."""
+
+    launched: float = 0.0
+    ready: float = 0.0
+    guest_uptime: float = 0.0
+
+    @property
+    def to_ready(self) -> float:
+        return self.ready - self.launched
+
+
+@dataclass
+class _Qemu:
+    """One QEMU process and the host ends of its channels."""
+
+    proc: asyncio.subprocess.Process
+    qmp: QMPClient
+    agent: AgentClient
+    agent_writer: asyncio.StreamWriter
+    sockets: list[socket.socket]
+    tasks: list[asyncio.Task] = field(default_factory=list)
+    stderr: bytearray = field(default_factory=bytearray)
+
+
+class Machine:
+    """A machine from a description, with its QEMU, agent and devices.
+
+    Use as ``async with Machine(desc) as m: await m.run("uname -a")``.
+    """
+
+    def __init__(self, desc: Description, *, image: GuestImage | None = None,
+                 workdir: str | Path | None = None, keep_workdir: bool = False,
+                 progress: Callable[[str], None] | None = None,
+                 extra_args: list[str] | None = None):
+        self.desc = desc
+        self.image = image
+        self._own_workdir = workdir is None
+        self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix=f"vhw-{desc.machine.name}-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.keep_workdir = keep_workdir
+        self.progress = progress or (lambda msg: None)
+        self.extra_args = list(extra_args or [])
+        self.console = ConsoleLog(self.workdir / "console.log")
+        self.accel: str | None = None
+        self.boot = BootTimes()
+        self.events: list[dict] = []
+        self._event_cond: asyncio.Condition | None = None
+        self._qemu: _Qemu | None = None
+        self._bmc_links: dict[str, str] = {}
+        self._devices: list = []  # objects with async close(), e.g. BMC servers
+
+    # -- public API ------------------------------------------------------
+    @property
+    def agent(self) -> AgentClient:
+        if self._qemu is None:
+            raise GuestError("the machine is not running")
+        return self._qemu.agent
+
+    @property
+    def qmp(self) -> QMPClient:
+        if self._qemu is None:
+            raise GuestError("the machine is not running")
+        return self._qemu.qmp
+
+    @property
+    def running(self) -> bool:
+        return self._qemu is not None and self._qemu.proc.returncode is None
+
+    @property
+    def qemu_pid(self) -> int | None:
+        return self._qemu.proc.pid if self._qemu else None
+
+    async def run(self, command: str, **kw) -> RunResult:
+        """Run a shell command in the guest through the agent."""
+        return await self.agent.run(command, **kw)
+
+    async def start(self) -> "Machine":
+        """Build the image if needed, attach devices, boot, wait for the agent."""
+        self._event_cond = asyncio.Condition()
+        if self.image is None:
+            self.image = await asyncio.to_thread(ensure_image, self.desc.machine.guest, progress=self.progress)
+        try:
+            await self._attach_devices()
+            await self._boot()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def stop(self) -> None:
+        """Quit QEMU (politely, then by force), close devices, clean up."""
+        await self._stop_qemu()
+        for dev in reversed(self._devices):
+            try:
+                await dev.close()
+            except Exception:  # closing must not hide the original error
+                log.exception("closing %r failed", dev)
+        self._devices.clear()
+        self.console.close()
+        if self._own_workdir and not self.keep_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    async def __aenter__(self) -> "Machine":
+        return await self.start()
+
+    async def __aexit__(self, *exc) -> None:
+        await self.stop()
+
+    async def wait_event(self, name: str, timeout: float, predicate=None, since: int = 0) -> dict:
+        """Wait for a QMP event (by index ``since`` in ``self.events``)."""
+        assert self._event_cond is not None
+
+        def find():
+            for ev in self.events[since:]:
+                if ev.get("event") == name and (predicate is None or predicate(ev)):
+                    return ev
+            return None
+
+        async with self._event_cond:
+            try:
+                await asyncio.wait_for(self._event_cond.wait_for(lambda: find() is not None), timeout)
+            except asyncio.TimeoutError:
+                raise GuestError(f"no QMP {name} event within {timeout:.0f} s") from None
+            return find()
+
+    async def wait_exit(self, timeout: float) -> int:
+        """Wait for QEMU to exit on its own; returns its exit status."""
+        if self._qemu is None:
+            raise GuestError("the machine is not running")
+        return await asyncio.wait_for(self._qemu.proc.wait(), timeout)
+
+    # -- devices ---------------------------------------------------------
+    async def _attach_devices(self) -> None:
+        """Start device models QEMU connects to, before QEMU starts."""
+        bmc = self.desc.bmc
+        if bmc is None or bmc.backend == "qemu":
+            return
+        if bmc.backend == "extern":
+            chardev = _chardev_for(bmc.address)
+            self._bmc_links = {name: chardev for name in bmc.interfaces}
+            return
+        from ..ipmi.service import BmcService  # the in-process BMC
+
+        service = BmcService(bmc.config, machine=self)
+        self._bmc_links = await service.listen(self.workdir, bmc.interfaces)
+        self._devices.append(service)
+        self.bmc_service = service
+
+    # -- QEMU ------------------------------------------------------------
+    async def _boot(self) -> None:
+        qemu = qemu_binary(self.image.guest.qemu)
+        self.accel = await asyncio.to_thread(choose_accel, self.desc.machine.accel, qemu)
+        if self.accel == "kvm":
+            try:
+                await self._launch(qemu, "kvm", min(KVM_BOOT_LIMIT, self.desc.machine.boot_timeout))
+                return
+            except GuestError as e:
+                log.warning("guest did not come up under KVM (%s); falling back to TCG", e)
+                await self._stop_qemu()
+                self.accel = "tcg"
+        await self._launch(qemu, self.accel, self.desc.machine.boot_timeout)
+
+    async def relaunch(self) -> None:
+        """Start QEMU again (power on after power off); devices stay up."""
+        await self._stop_qemu()
+        await self._launch(qemu_binary(self.image.guest.qemu), self.accel or "tcg",
+                           self.desc.machine.boot_timeout)
+
+    async def _launch(self, qemu: str, accel: str, boot_timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        qmp_host, qmp_guest = socket.socketpair()
+        con_host, con_guest = socket.socketpair()
+        agent_host, agent_guest = socket.socketpair()
+        links = Links(qmp_guest.fileno(), con_guest.fileno(), agent_guest.fileno(), dict(self._bmc_links))
+        argv = build_argv(self.desc, self.image, links, accel=accel, qemu=qemu, extra=self.extra_args)
+        (self.workdir / "qemu.argv").write_text(" ".join(argv) + "\n")
+        log.debug("launching %s", " ".join(argv))
+        self.progress(f"[vhw] booting {self.desc.machine.guest} ({accel})")
+        self.boot = BootTimes(launched=time.monotonic())
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv, pass_fds=[qmp_guest.fileno(), con_guest.fileno(), agent_guest.fileno()],
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE, preexec_fn=_die_with_parent)
+        except FileNotFoundError:
+            raise QemuError(f"cannot run {qemu}: not found") from None
+        finally:
+            for s in (qmp_guest, con_guest, agent_guest):
+                s.close()
+        agent_reader, agent_writer = await asyncio.open_connection(sock=agent_host, limit=STREAM_LIMIT)
+        q = _Qemu(proc=proc, qmp=QMPClient(f"vhw-{self.desc.machine.name}"),
+                  agent=AgentClient(agent_reader, agent_writer), agent_writer=agent_writer,
+                  sockets=[qmp_host, con_host, agent_host])
+        self._qemu = q
+        q.tasks.append(loop.create_task(self._collect_stderr(q)))
+        q.tasks.append(loop.create_task(self.console.follow(con_host)))
+        try:
+            await self._connect_qmp(q, qmp_host)
+            await q.qmp.execute("cont")
+            ready = loop.create_task(q.agent.wait_ready(boot_timeout))
+            died = loop.create_task(proc.wait())
+            done, _ = await asyncio.wait({ready, died}, return_when=asyncio.FIRST_COMPLETED)
+            if ready in done:
+                died.cancel()
+                self.boot.guest_uptime = ready.result()
+                self.boot.ready = time.monotonic()
+                self.progress(f"[vhw] guest ready in {self.boot.to_ready:.2f} s")
+                return
+            ready.cancel()
+            await asyncio.sleep(0.05)  # let the stderr collector finish
+            raise QemuError("QEMU exited before the guest was ready", stderr=q.stderr.decode(errors="replace"),
+                            returncode=proc.returncode)
+        except asyncio.TimeoutError:
+            raise GuestError(
+                f"the guest agent was not ready within {boot_timeout:.0f} s "
+                f"(console log: {self.console.path})\nlast console lines:\n{self.console.tail_text()}"
+            ) from None
+        except (EOFError, ConnectionError, OSError) as e:
+            if proc.returncode is None:
+                await asyncio.sleep(0.2)
+            raise QemuError(f"QEMU's monitor failed ({e!r})", stderr=q.stderr.decode(errors="replace"),
+                            returncode=proc.returncode) from None
+
+    async def _connect_qmp(self, q: _Qemu, sock: socket.socket) -> None:
+        try:
+            await asyncio.wait_for(q.qmp.connect(sock), 30)
+        except Exception as e:
+            await asyncio.sleep(0.2)  # QEMU probably died: collect its words
+            if q.proc.returncode is not None or isinstance(e, (EOFError, ConnectionError)):
+                try:
+                    await asyncio.wait_for(q.proc.wait(), 5)
+                except asyncio.TimeoutError:
+                    pass
+                raise QemuError("QEMU did not start", stderr=q.stderr.decode(errors="replace"),
+                                returncode=q.proc.returncode) from None
+            raise
+        listener = EventListener()
+        q.qmp.register_listener(listener)
+        q.tasks.append(asyncio.get_running_loop().create_task(self._collect_events(listener)))
+
+    async def _collect_events(self, listener: EventListener) -> None:
+        async for ev in listener:
+            self.events.append(dict(ev))
+            log.debug("QMP event %s %s", ev.get("event"), ev.get("data"))
+            await self._on_event(dict(ev))
+            assert self._event_cond is not None
+            async with self._event_cond:
+                self._event_cond.notify_all()
+
+    async def _on_event(self, ev: dict) -> None:
+        """Hook for device models that follow the VM's life (the BMC)."""
+        for dev in self._devices:
+            hook = getattr(dev, "on_qmp_event", None)
+            if hook is not None:
+                try:
+                    hook(ev)
+                except Exception:
+                    log.exception("device %r failed on event %s", dev, ev.get("event"))
+
+    async def _collect_stderr(self, q: _Qemu) -> None:
+        assert q.proc.stderr is not None
+        with open(self.workdir / "qemu.stderr", "ab") as f:
+            while chunk := await q.proc.stderr.read(4096):
+                q.stderr += chunk
+                f.write(chunk)
+                f.flush()
+
+    async def _stop_qemu(self) -> None:
+        q, self._qemu = self._qemu, None
+        if q is None:
+            return
+        if q.proc.returncode is None:
+            try:
+                await asyncio.wait_for(q.qmp.execute("quit"), 5)
+            except Exception:
+                pass
+            try:
+                await asyncio.wait_for(q.proc.wait(), 5)
+            except asyncio.TimeoutError:
+                log.warning("QEMU did not quit; killing it")
+                q.proc.kill()
+                await q.proc.wait()
+        try:
+            await asyncio.wait_for(q.qmp.disconnect(), 5)
+        except Exception:  # after quit the socket is gone: EOFError is expected
+            pass
+        for t in q.tasks:
+            t.cancel()
+        await asyncio.gather(*q.tasks, return_exceptions=True)
+        q.agent_writer.close()
+        for s in q.sockets:
+            s.close()
+        self._devices_notify_stopped()
+
+    def _devices_notify_stopped(self) -> None:
+        for dev in self._devices:
+            hook = getattr(dev, "on_qemu_exit", None)
+            if hook is not None:
+                hook()
+
+
+def _chardev_for(address: str) -> str:
+    """Chardev socket options that connect QEMU to a listening BMC."""
+    if address.startswith("unix:"):
+        return f"path={address[5:]},reconnect=1"
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise VhwError(f"BMC address {address!r} is not HOST:PORT or unix:PATH")
+    return f"host={host or '127.0.0.1'},port={port},reconnect=1,nodelay=on"

@@ -1,0 +1,143 @@
+"""The QEMU command line for a machine description: a pure function.
+
+Everything that connects QEMU to vhw is a chardev on a file descriptor the
+launcher passes in (socketpairs: no paths, no port races, no lost early
+output) or, for the IPMI extern links, a UNIX socket vhw listens on before
+QEMU starts (QEMU reconnects to it, so a BMC restart is survivable).
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+
+from ..errors import QemuError
+from ..guests import GuestImage
+from .description import Description
+
+#: The name of the virtio-serial port the guest agent listens on.
+AGENT_PORT = "org.vhw.agent"
+
+#: QEMU devices for each IPMI interface name (ipmi-extern.md §15).
+#: SSIF needs an explicit address, or no guest finds it.
+IPMI_DEVICES = {
+    "kcs": "isa-ipmi-kcs",
+    "bt": "isa-ipmi-bt",
+    "ssif": "smbus-ipmi",
+}
+
+
+@dataclass(frozen=True)
+class Links:
+    """File descriptors and sockets the launcher prepared for QEMU."""
+
+    qmp_fd: int
+    console_fd: int
+    agent_fd: int
+    #: interface name -> chardev socket options for its ipmi-bmc-extern
+    #: (e.g. "path=/run/x/kcs.sock,reconnect=1"); unused for the qemu backend.
+    bmc_chardevs: dict[str, str] = field(default_factory=dict)
+    #: Host directory exported to the guest over 9p (mounted at /mnt/host).
+    share_dir: str | None = None
+
+
+def qemu_binary(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise QemuError(
+            f"{name} not found on PATH; install QEMU (Debian: apt-get install qemu-system-x86 "
+            "qemu-system-data) or run `make deps` as root"
+        )
+    return path
+
+
+def guest_modules(desc: Description) -> list[str]:
+    """Kernel modules /init loads, in the order the drivers need them."""
+    mods: list[str] = []
+    if desc.bmc is not None:
+        ifs = desc.bmc.interfaces
+        if "ssif" in ifs:
+            mods += ["i2c-i801" if desc.machine.type == "q35" else "i2c-piix4", "ipmi_ssif"]
+        if "kcs" in ifs or "bt" in ifs:
+            mods.append("ipmi_si")
+        mods.append("ipmi_devintf")
+    for m in desc.machine.modules:
+        if m not in mods:
+            mods.append(m)
+    return mods
+
+
+def ipmi_device_args(desc: Description, links: Links) -> list[str]:
+    """-chardev/-device arguments for the BMC and its interfaces."""
+    if desc.bmc is None:
+        return []
+    args: list[str] = []
+    if desc.bmc.backend == "qemu":
+        # One built-in BMC can serve one interface; give each its own.
+        for i, name in enumerate(desc.bmc.interfaces):
+            args += ["-device", f"ipmi-bmc-sim,id=bmc{i}"]
+            args += ["-device", _interface_device(name, f"bmc{i}", i)]
+        return args
+    for i, name in enumerate(desc.bmc.interfaces):
+        chardev = links.bmc_chardevs.get(name)
+        if chardev is None:
+            raise ValueError(f"no chardev prepared for IPMI interface {name}")
+        args += ["-chardev", f"socket,id=ipmi{i},{chardev}"]
+        args += ["-device", f"ipmi-bmc-extern,id=bmc{i},chardev=ipmi{i}"]
+        args += ["-device", _interface_device(name, f"bmc{i}", i)]
+    return args
+
+
+def _interface_device(name: str, bmc_id: str, index: int) -> str:
+    dev = IPMI_DEVICES[name]
+    if name == "ssif":
+        return f"{dev},bmc={bmc_id},address=0x10"
+    if name == "bt" and index > 0:
+        # KCS already holds ISA IRQ 5; run BT polled rather than share it.
+        return f"{dev},bmc={bmc_id},irq=0"
+    return f"{dev},bmc={bmc_id}"
+
+
+def build_argv(desc: Description, image: GuestImage, links: Links, *, accel: str,
+               qemu: str | None = None, extra: list[str] | None = None) -> list[str]:
+    """The full QEMU argv (binary first) for a description and an image."""
+    m = desc.machine
+    append = ["console=ttyS0", "panic=-1", "quiet" if "vhw.debug=1" not in m.append else "", "vhw.agent=vport"]
+    mods = guest_modules(desc)
+    if mods:
+        append.append("vhw.mods=" + ",".join(mods))
+    if links.share_dir:
+        append.append("vhw.9p=vhwshare")
+    if m.append:
+        append.append(m.append)
+    argv = [
+        qemu or qemu_binary(image.guest.qemu),
+        "-name", f"vhw-{m.name}",
+        "-nodefaults", "-no-user-config",
+        "-display", "none",
+        "-S",
+        "-accel", accel,
+        "-M", m.type,
+        "-m", str(m.memory),
+        "-smp", str(m.cpus),
+        "-kernel", str(image.kernel),
+        "-initrd", str(image.initrd),
+        "-append", " ".join(a for a in append if a),
+        "-chardev", f"socket,id=qmp,fd={links.qmp_fd}",
+        "-mon", "chardev=qmp,mode=control",
+        "-chardev", f"socket,id=console,fd={links.console_fd}",
+        "-serial", "chardev:console",
+        "-device", "virtio-serial-pci,id=vser0",
+        "-chardev", f"socket,id=agent,fd={links.agent_fd}",
+        "-device", f"virtserialport,bus=vser0.0,chardev=agent,name={AGENT_PORT}",
+    ]
+    if m.firmware == "qboot":
+        argv += ["-bios", "qboot.rom"]
+    if links.share_dir:
+        argv += [
+            "-fsdev", f"local,id=vhwshare,path={links.share_dir},security_model=none",
+            "-device", "virtio-9p-pci,fsdev=vhwshare,mount_tag=vhwshare",
+        ]
+    argv += ipmi_device_args(desc, links)
+    argv += extra or []
+    return argv
