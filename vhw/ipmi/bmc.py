@@ -257,6 +257,17 @@ class Bmc:
         out, self._actions = self._actions, []
         return out
 
+    # -- state the transports announce on (re)connect --------------------
+    def attention_state(self) -> act.AttentionState | None:
+        """SMS_ATN level to resend after QEMU reconnects (ipmi-extern.md section 11)."""
+        messaging = self.parts.get("messaging")
+        return messaging.attention_state() if messaging is not None else None
+
+    def interrupt_enabled(self) -> bool | None:
+        """Global Enables bit 0, mirrored as ENABLE_IRQ/DISABLE_IRQ."""
+        messaging = self.parts.get("messaging")
+        return messaging.interrupt_enabled() if messaging is not None else None
+
     # -- time ------------------------------------------------------------
     def poll(self, now: float) -> None:
         """Advance time: fire due timers (watchdog, ...) of every part."""
@@ -300,6 +311,11 @@ class Bmc:
         if ctx.privilege < command.privilege:
             return Response(CC.INSUFFICIENT_PRIVILEGE)
         if command.request is not None:
+            if data and not getattr(command.request, "__fields__", ()):
+                # python-ipmi's _decode skips its "extra bytes" check for a
+                # message without fields; a command taking no data must still
+                # refuse data (IPMI 2.0 table 5-2).
+                return Response(CC.REQUEST_FIELD_LENGTH_EXCEEDED)
             req = command.request()
             try:
                 req._decode(data)

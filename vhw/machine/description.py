@@ -174,10 +174,8 @@ def _parse_bmc(data: Any, machine: MachineSpec, source: str) -> BmcSpec:
 
         rest = dict(t.data)
         rest["interfaces"] = list(interfaces)
-        if "name" in _bmc_config_keys():
-            rest.setdefault("name", machine.name)
         try:
-            config = BmcConfig.from_dict(rest, "bmc")
+            config = BmcConfig.from_dict(rest, "bmc", machine=machine.name)
         except DescriptionError as e:
             raise DescriptionError(e.key, e.reason, source=source) from None
         t.data.clear()
@@ -185,14 +183,6 @@ def _parse_bmc(data: Any, machine: MachineSpec, source: str) -> BmcSpec:
         t.known = ("backend", "address", "interfaces")
         t.finish()
     return BmcSpec(backend=backend, interfaces=interfaces, address=address, config=config)
-
-
-def _bmc_config_keys() -> tuple[str, ...]:
-    from dataclasses import fields
-
-    from ..ipmi.config import BmcConfig
-
-    return tuple(f.name for f in fields(BmcConfig))
 
 
 def parse_description(data: dict, source: str = "<description>") -> Description:

@@ -69,6 +69,7 @@ class _Qemu:
     sockets: list[socket.socket]
     tasks: list[asyncio.Task] = field(default_factory=list)
     stderr: bytearray = field(default_factory=bytearray)
+    exit_reported: bool = False
 
 
 class Machine:
@@ -209,6 +210,10 @@ class Machine:
                 self.accel = "tcg"
         await self._launch(qemu, self.accel, self.desc.machine.boot_timeout)
 
+    async def power_off(self) -> None:
+        """Hard power-off: QEMU goes away, devices (the BMC) stay up."""
+        await self._stop_qemu()
+
     async def relaunch(self) -> None:
         """Start QEMU again (power on after power off); devices stay up."""
         await self._stop_qemu()
@@ -243,8 +248,10 @@ class Machine:
         self._qemu = q
         q.tasks.append(loop.create_task(self._collect_stderr(q)))
         q.tasks.append(loop.create_task(self.console.follow(con_host)))
+        q.tasks.append(loop.create_task(self._watch_exit(q)))
         try:
             await self._connect_qmp(q, qmp_host)
+            self._notify_devices("on_qemu_start")
             await q.qmp.execute("cont")
             ready = loop.create_task(q.agent.wait_ready(boot_timeout))
             died = loop.create_task(proc.wait())
@@ -306,6 +313,25 @@ class Machine:
                 except Exception:
                     log.exception("device %r failed on event %s", dev, ev.get("event"))
 
+    async def _watch_exit(self, q: _Qemu) -> None:
+        await q.proc.wait()
+        log.info("QEMU exited with status %s", q.proc.returncode)
+        self._report_exit(q)
+
+    def _report_exit(self, q: _Qemu) -> None:
+        if not q.exit_reported:
+            q.exit_reported = True
+            self._notify_devices("on_qemu_exit")
+
+    def _notify_devices(self, hook_name: str) -> None:
+        for dev in self._devices:
+            hook = getattr(dev, hook_name, None)
+            if hook is not None:
+                try:
+                    hook()
+                except Exception:
+                    log.exception("device %r failed in %s", dev, hook_name)
+
     async def _collect_stderr(self, q: _Qemu) -> None:
         assert q.proc.stderr is not None
         with open(self.workdir / "qemu.stderr", "ab") as f:
@@ -339,13 +365,7 @@ class Machine:
         q.agent_writer.close()
         for s in q.sockets:
             s.close()
-        self._devices_notify_stopped()
-
-    def _devices_notify_stopped(self) -> None:
-        for dev in self._devices:
-            hook = getattr(dev, "on_qemu_exit", None)
-            if hook is not None:
-                hook()
+        self._report_exit(q)
 
 
 def _chardev_for(address: str) -> str:

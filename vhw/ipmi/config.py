@@ -1,0 +1,324 @@
+"""What one BMC is: its identity, interfaces, channels and IPMB neighbours.
+
+``BmcConfig.from_dict`` turns the ``[bmc]`` table of a machine description
+into a validated, immutable configuration.  Every mistake is reported as a
+``DescriptionError`` naming the exact key ("bmc.satellites[1].address"), and
+unknown keys are mistakes too: a misspelt option silently ignored is a test
+that silently tests the wrong thing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from vhw.errors import DescriptionError
+
+#: The BMC's own IPMB slave address (IPMI 2.0 section 5.5, table 5-4).
+BMC_ADDRESS = 0x20
+
+#: Namespace for GUIDs derived from a machine name (uuid5), so the same
+#: machine always shows the same GUIDs and two machines never share one.
+GUID_NAMESPACE = uuid.UUID("5b0c3d1e-6a2f-4c8e-9d71-0f1e2a3b4c5d")
+
+#: Get Device ID "additional device support" bits (IPMI 2.0 table 20-2).
+ADDITIONAL_SUPPORT_BITS = {
+    "sensor": 0x01,
+    "sdr_repository": 0x02,
+    "sel": 0x04,
+    "fru_inventory": 0x08,
+    "ipmb_event_receiver": 0x10,
+    "ipmb_event_generator": 0x20,
+    "bridge": 0x40,
+    "chassis": 0x80,
+}
+
+INTERFACES = ("kcs", "bt", "ssif")
+CHANNEL_MEDIA = ("ipmb", "lan")
+ACCESS_MODES = {"disabled": 0, "pre_boot": 1, "always": 2, "shared": 3}
+PRIVILEGES = {"callback": 1, "user": 2, "operator": 3, "administrator": 4, "oem": 5}
+
+#: System Info Parameters strings are stored in 16-byte blocks; 256 bytes is
+#: well above the spec's minimum and what tools write.
+SYSTEM_INFO_MAX_BYTES = 256
+
+
+@dataclass(frozen=True)
+class DeviceIdentity:
+    """What Get Device ID reports (IPMI 2.0 section 20.1, table 20-2)."""
+
+    device_id: int = 0x20
+    device_revision: int = 1
+    provides_device_sdrs: bool = False
+    firmware_major: int = 0
+    #: Decimal 0..99; encoded as BCD on the wire (table 20-2, byte 5).
+    firmware_minor: int = 1
+    ipmi_version: int = 0x02
+    additional_support: int = 0x9F
+    manufacturer_id: int = 0
+    product_id: int = 0
+    #: Auxiliary firmware revision (4 bytes) or None to omit it.
+    aux_firmware: bytes | None = None
+
+
+@dataclass(frozen=True)
+class SatelliteConfig:
+    """A management controller on an IPMB channel, reachable by Send Message."""
+
+    address: int
+    channel: int = 0
+    identity: DeviceIdentity = field(default_factory=DeviceIdentity)
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    """One IPMB or LAN channel (channel 0Fh, the system interface, is implicit)."""
+
+    number: int
+    medium: str
+    #: Non-volatile defaults for Set/Get Channel Access (LAN channels only).
+    access_mode: int = ACCESS_MODES["always"]
+    privilege_limit: int = PRIVILEGES["administrator"]
+
+
+def _default_channels() -> tuple[ChannelConfig, ...]:
+    return (ChannelConfig(0, "ipmb"), ChannelConfig(1, "lan"))
+
+
+@dataclass(frozen=True)
+class BmcConfig:
+    identity: DeviceIdentity = field(default_factory=DeviceIdentity)
+    device_guid: uuid.UUID = field(default_factory=lambda: derive_guid("vhw", "device"))
+    system_guid: uuid.UUID = field(default_factory=lambda: derive_guid("vhw", "system"))
+    #: System interfaces QEMU gives the guest, first one the default.
+    interfaces: tuple[str, ...] = ("kcs",)
+    channels: tuple[ChannelConfig, ...] = field(default_factory=_default_channels)
+    satellites: tuple[SatelliteConfig, ...] = ()
+    #: Initial System Info Parameters (IPMI 2.0 table 22-16a), "" for none.
+    system_firmware_version: str = ""
+    system_name: str = ""
+    primary_os_name: str = ""
+    #: ``vhw.ipmi.chassis.ChassisConfig`` (owned by the chassis module).
+    chassis: Any = None
+
+    def channel(self, number: int) -> ChannelConfig | None:
+        return next((c for c in self.channels if c.number == number), None)
+
+    def satellite(self, channel: int, address: int) -> SatelliteConfig | None:
+        return next((s for s in self.satellites if s.channel == channel and s.address == address), None)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | None, key: str = "bmc", *, machine: str = "vhw") -> "BmcConfig":
+        """Validate a description table; ``machine`` seeds the default GUIDs."""
+        r = _Reader(d if d is not None else {}, key)
+        identity = _identity(r, defaults=DeviceIdentity())
+        device_guid = r.guid("device_guid", derive_guid(machine, "device"))
+        system_guid = r.guid("system_guid", derive_guid(machine, "system"))
+        interfaces = tuple(r.list_of_choices("interfaces", INTERFACES, default=["kcs"]))
+        if not interfaces:
+            raise DescriptionError(r.path("interfaces"), "must name at least one of " + ", ".join(INTERFACES))
+        channels = _channels(r)
+        satellites = _satellites(r, channels)
+        strings = {}
+        for name in ("system_firmware_version", "system_name", "primary_os_name"):
+            strings[name] = r.string(name, "")
+            if len(_system_info_bytes(strings[name])) > SYSTEM_INFO_MAX_BYTES - 2:
+                raise DescriptionError(r.path(name), f"longer than {SYSTEM_INFO_MAX_BYTES - 2} bytes")
+        chassis = _chassis(r)
+        r.no_unknown_keys()
+        return cls(
+            identity=identity,
+            device_guid=device_guid,
+            system_guid=system_guid,
+            interfaces=interfaces,
+            channels=channels,
+            satellites=satellites,
+            chassis=chassis,
+            **strings,
+        )
+
+
+def derive_guid(machine: str, role: str) -> uuid.UUID:
+    """A stable GUID for ``role`` ("device", "system") of a named machine."""
+    return uuid.uuid5(GUID_NAMESPACE, f"{machine}/{role}")
+
+
+def _system_info_bytes(text: str) -> bytes:
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8")
+
+
+# -- validation helpers ---------------------------------------------------------
+
+
+class _Reader:
+    """Reads keys of one table, remembering which were read."""
+
+    def __init__(self, d: Any, key: str):
+        if not isinstance(d, Mapping):
+            raise DescriptionError(key, f"must be a table, not {type(d).__name__}")
+        self.d = d
+        self.key = key
+        self.seen: set[str] = set()
+
+    def path(self, name: str) -> str:
+        return f"{self.key}.{name}"
+
+    def has(self, name: str) -> bool:
+        return name in self.d
+
+    def raw(self, name: str, default: Any) -> Any:
+        self.seen.add(name)
+        return self.d.get(name, default)
+
+    def integer(self, name: str, default: int, lo: int, hi: int) -> int:
+        v = self.raw(name, default)
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise DescriptionError(self.path(name), f"must be an integer {lo:#x}..{hi:#x}")
+        if not lo <= v <= hi:
+            raise DescriptionError(self.path(name), f"must be {lo:#x}..{hi:#x}, not {v:#x}")
+        return v
+
+    def boolean(self, name: str, default: bool) -> bool:
+        v = self.raw(name, default)
+        if not isinstance(v, bool):
+            raise DescriptionError(self.path(name), "must be true or false")
+        return v
+
+    def string(self, name: str, default: str) -> str:
+        v = self.raw(name, default)
+        if not isinstance(v, str):
+            raise DescriptionError(self.path(name), "must be a string")
+        return v
+
+    def choice(self, name: str, choices: Mapping[str, int] | tuple[str, ...], default: str) -> str:
+        v = self.string(name, default)
+        if v not in choices:
+            raise DescriptionError(self.path(name), f"must be one of {', '.join(choices)}, not {v!r}")
+        return v
+
+    def list_of_choices(self, name: str, choices: tuple[str, ...] | Mapping[str, int], default: list[str]) -> list[str]:
+        v = self.raw(name, default)
+        if not isinstance(v, list):
+            raise DescriptionError(self.path(name), "must be a list")
+        out: list[str] = []
+        for i, item in enumerate(v):
+            if item not in choices:
+                raise DescriptionError(f"{self.path(name)}[{i}]", f"must be one of {', '.join(choices)}, not {item!r}")
+            if item in out:
+                raise DescriptionError(f"{self.path(name)}[{i}]", f"{item!r} listed twice")
+            out.append(item)
+        return out
+
+    def tables(self, name: str) -> list["_Reader"] | None:
+        if name not in self.d:
+            self.seen.add(name)
+            return None
+        v = self.raw(name, None)
+        if not isinstance(v, list):
+            raise DescriptionError(self.path(name), "must be a list of tables")
+        return [_Reader(item, f"{self.path(name)}[{i}]") for i, item in enumerate(v)]
+
+    def guid(self, name: str, default: uuid.UUID) -> uuid.UUID:
+        if name not in self.d:
+            self.seen.add(name)
+            return default
+        v = self.string(name, "")
+        try:
+            return uuid.UUID(v)
+        except ValueError:
+            raise DescriptionError(self.path(name), f"must be a UUID like 12345678-1234-5678-9abc-def012345678, not {v!r}") from None
+
+    def no_unknown_keys(self) -> None:
+        for k in self.d:
+            if k not in self.seen:
+                raise DescriptionError(self.path(str(k)), "unknown key")
+
+
+def _identity(r: _Reader, defaults: DeviceIdentity) -> DeviceIdentity:
+    support = defaults.additional_support
+    if r.has("additional_support"):
+        names = r.list_of_choices("additional_support", ADDITIONAL_SUPPORT_BITS, default=[])
+        support = 0
+        for n in names:
+            support |= ADDITIONAL_SUPPORT_BITS[n]
+    aux = defaults.aux_firmware
+    if r.has("aux_firmware"):
+        v = r.raw("aux_firmware", None)
+        if not (isinstance(v, list) and len(v) == 4 and all(isinstance(b, int) and not isinstance(b, bool) and 0 <= b <= 255 for b in v)):
+            raise DescriptionError(r.path("aux_firmware"), "must be a list of 4 bytes (0..255)")
+        aux = bytes(v)
+    return DeviceIdentity(
+        device_id=r.integer("device_id", defaults.device_id, 0, 0xFF),
+        device_revision=r.integer("device_revision", defaults.device_revision, 0, 0x0F),
+        provides_device_sdrs=r.boolean("provides_device_sdrs", defaults.provides_device_sdrs),
+        firmware_major=r.integer("firmware_major", defaults.firmware_major, 0, 0x7F),
+        firmware_minor=r.integer("firmware_minor", defaults.firmware_minor, 0, 99),
+        ipmi_version=r.integer("ipmi_version", defaults.ipmi_version, 0, 0xFF),
+        additional_support=support,
+        manufacturer_id=r.integer("manufacturer_id", defaults.manufacturer_id, 0, 0xFFFFF),
+        product_id=r.integer("product_id", defaults.product_id, 0, 0xFFFF),
+        aux_firmware=aux,
+    )
+
+
+def _channels(r: _Reader) -> tuple[ChannelConfig, ...]:
+    readers = r.tables("channels")
+    if readers is None:
+        return _default_channels()
+    out: list[ChannelConfig] = []
+    for cr in readers:
+        if not cr.has("number"):
+            raise DescriptionError(cr.path("number"), "required: 0..0x0B (0x0E and 0x0F are not configurable)")
+        number = cr.integer("number", 0, 0, 0x0B)
+        if any(c.number == number for c in out):
+            raise DescriptionError(cr.path("number"), f"channel {number} defined twice")
+        if not cr.has("medium"):
+            raise DescriptionError(cr.path("medium"), "required: " + " or ".join(CHANNEL_MEDIA))
+        medium = cr.choice("medium", CHANNEL_MEDIA, "ipmb")
+        access_mode = ACCESS_MODES[cr.choice("access_mode", ACCESS_MODES, "always")]
+        privilege_limit = PRIVILEGES[cr.choice("privilege_limit", PRIVILEGES, "administrator")]
+        if medium == "ipmb" and (cr.has("access_mode") or cr.has("privilege_limit")):
+            bad = "access_mode" if cr.has("access_mode") else "privilege_limit"
+            raise DescriptionError(cr.path(bad), "only session-based (lan) channels have channel access settings")
+        cr.no_unknown_keys()
+        out.append(ChannelConfig(number, medium, access_mode, privilege_limit))
+    return tuple(out)
+
+
+def _satellites(r: _Reader, channels: tuple[ChannelConfig, ...]) -> tuple[SatelliteConfig, ...]:
+    readers = r.tables("satellites") or []
+    out: list[SatelliteConfig] = []
+    for sr in readers:
+        if not sr.has("address"):
+            raise DescriptionError(sr.path("address"), "required: an even IPMB slave address 0x02..0xFE")
+        address = sr.raw("address", None)
+        if isinstance(address, bool) or not isinstance(address, int) or not (0x02 <= address <= 0xFE) or address & 1:
+            raise DescriptionError(sr.path("address"), "must be an even IPMB slave address 0x02..0xFE")
+        if address == BMC_ADDRESS:
+            raise DescriptionError(sr.path("address"), f"0x{BMC_ADDRESS:02X} is the BMC's own address")
+        channel = sr.integer("channel", 0, 0, 0x0B)
+        ch = next((c for c in channels if c.number == channel), None)
+        if ch is None or ch.medium != "ipmb":
+            raise DescriptionError(sr.path("channel"), f"channel {channel} is not an IPMB channel of this BMC")
+        if any(s.channel == channel and s.address == address for s in out):
+            raise DescriptionError(sr.path("address"), f"address 0x{address:02X} used twice on channel {channel}")
+        identity = _identity(sr, defaults=DeviceIdentity(device_id=0, additional_support=0))
+        sr.no_unknown_keys()
+        out.append(SatelliteConfig(address=address, channel=channel, identity=identity))
+    return tuple(out)
+
+
+def _chassis(r: _Reader) -> Any:
+    try:
+        from vhw.ipmi.chassis import ChassisConfig  # owned by the chassis module
+    except ImportError:
+        if r.has("chassis"):
+            r.raw("chassis", None)
+            raise DescriptionError(r.path("chassis"), "this vhw has no chassis support") from None
+        return None
+    table = r.raw("chassis", {})
+    return ChassisConfig.from_dict(table, r.path("chassis"))

@@ -1,0 +1,390 @@
+"""The asyncio transport between QEMU's ``ipmi-bmc-extern`` and a Bmc.
+
+Thin on purpose: framing lives in ``extern.ExternCodec``, answers in
+``Bmc.handle``, action routing and timers in ``runner.BmcRunner``.  What is
+left is moving bytes, and doing it promptly: QEMU has one output buffer and
+aborts if the guest's next request finds it still busy (ipmi-extern.md §7),
+so each request is answered from ``data_received`` before it returns, and
+reading never waits on anything.
+
+One listener serves one VM (§1): QEMU connects as the client with
+``reconnect=N``, a second simultaneous connection is closed at once, as
+``ipmi_sim`` does.  Every (re)connect announces VERSION 1, the interrupt
+enable and the attention level, because QEMU forgets attention on disconnect
+(§6, §11).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+import socket
+import stat
+from typing import Callable
+
+from .actions import AttentionState
+from .bmc import Bmc, Context
+from .extern import (
+    DEFAULT_MAX_FRAME,
+    PROTOCOL_VERSION,
+    Capability,
+    Control,
+    ControlOp,
+    ExternCodec,
+    Request,
+    encode_control,
+    encode_response,
+)
+from .runner import BmcRunner, PowerPort
+
+log = logging.getLogger(__name__)
+
+INTERFACES = ("kcs", "bt", "ssif")
+
+#: QEMU's response input buffer, seq..checksum unescaped (§4); longer answers
+#: reach the guest truncated with CC 0xC6.
+QEMU_RESPONSE_LIMIT = 302
+
+_ATTENTION_CONTROL = {
+    AttentionState.NONE: ControlOp.NOATTN,
+    AttentionState.ATTN: ControlOp.ATTN,
+    AttentionState.ATTN_IRQ: ControlOp.ATTN_IRQ,
+}
+
+
+def parse_address(address: str) -> tuple[str, str | tuple[str, int]]:
+    """``"HOST:PORT"`` -> ("tcp", (host, port)); ``"unix:PATH"`` -> ("unix", path).
+
+    IPv6 hosts are written in brackets: ``[::1]:9002``.
+    """
+    if address.startswith("unix:"):
+        path = address[len("unix:") :]
+        if not path:
+            raise ValueError(f"{address!r}: unix: needs a path")
+        return "unix", path
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"{address!r}: expected HOST:PORT or unix:PATH")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    port_number = int(port)
+    if port_number > 0xFFFF:
+        raise ValueError(f"{address!r}: port out of range")
+    return "tcp", (host, port_number)
+
+
+class _Connection(asyncio.Protocol):
+    """One QEMU connection: its codec and what it has been told so far."""
+
+    def __init__(self, server: "ExternServer") -> None:
+        self.server = server
+        self.codec = ExternCodec(max_frame=server.max_frame, stats=server.stats)
+        self.transport: asyncio.Transport | None = None
+        self.refused = False
+        self.closed = asyncio.get_running_loop().create_future()
+        self.peer = "?"
+        #: Last attention / interrupt enable sent on this connection.
+        self.attention: AttentionState | None = None
+        self.interrupt_enabled: bool | None = None
+
+    # -- asyncio.Protocol ---------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.peer = _describe_peer(transport)
+        server = self.server
+        if server._connection is not None:
+            # ipmi_sim does the same: one VM per port (§1).
+            self.refused = True
+            server._count("refused")
+            log.warning(
+                "%s: refused a second connection from %s; %s is connected",
+                server.name,
+                self.peer,
+                server._connection.peer,
+            )
+            transport.close()
+            return
+        server._connection = self
+        server._count("connections")
+        log.info("%s: QEMU connected from %s", server.name, self.peer)
+        server._notify(server.on_connect)
+        self.send_control(ControlOp.VERSION, PROTOCOL_VERSION)
+        attention, enabled = server.runner.current_state()
+        # Interrupt enable first, so that a pending ATTN_IRQ can interrupt.
+        if enabled is not None:
+            self.set_interrupt_enable(enabled)
+        self.set_attention(attention)
+
+    def data_received(self, data: bytes) -> None:
+        if self.refused:
+            return
+        for event in self.codec.receive_data(data):
+            if isinstance(event, Request):
+                self._answer(event)
+            elif isinstance(event, Control):
+                self._on_control(event)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        server = self.server
+        if server._connection is self:
+            server._connection = None
+            server._notify(server.on_disconnect)
+            if self.codec.pending:
+                log.debug("%s: %d bytes of an unfinished frame lost", server.name, self.codec.pending)
+            log.info("%s: QEMU at %s disconnected%s", server.name, self.peer, f": {exc}" if exc else "")
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    # -- requests and controls ---------------------------------------------
+    def _answer(self, req: Request) -> None:
+        server = self.server
+        ctx = Context(interface=server.interface, lun=req.lun)
+        rsp = server.runner.handle(req.netfn, req.cmd, req.data, ctx)
+        body = rsp.to_bytes()
+        if len(body) + 4 > QEMU_RESPONSE_LIMIT:
+            log.warning(
+                "%s: %d-byte response to NetFn 0x%02X cmd 0x%02X exceeds QEMU's %d; the guest gets CC 0xC6",
+                server.name,
+                len(body) + 4,
+                req.netfn,
+                req.cmd,
+                QEMU_RESPONSE_LIMIT,
+            )
+        log.debug(
+            "%s: seq %02x NetFn 0x%02X cmd 0x%02X [%s] -> [%s]",
+            server.name,
+            req.seq,
+            req.netfn,
+            req.cmd,
+            req.data.hex(" "),
+            body.hex(" "),
+        )
+        self._write(encode_response(req.seq, req.netfn, req.lun, req.cmd, body))
+        # After the answer is out: a POWEROFF must not overtake its own reply.
+        server.runner.flush_actions()
+
+    def _on_control(self, control: Control) -> None:
+        name = self.server.name
+        if control.op is ControlOp.VERSION:
+            log.info("%s: peer protocol version %s", name, control.arg)
+        elif control.op is ControlOp.CAPABILITIES:
+            caps = self.codec.capabilities
+            names = "|".join(c.name for c in Capability if c and c in caps) or "none"
+            log.info("%s: peer capabilities 0x%02X (%s)", name, control.arg or 0, names)
+        elif control.op is ControlOp.RESET:
+            # QEMU 7.2 never sends this (§12); guest resets come from QMP.
+            log.info("%s: peer reports a VM reset", name)
+        else:
+            log.debug("%s: ignoring control %s from the peer", name, control.op.name)
+
+    # -- output --------------------------------------------------------------
+    def send_control(self, op: ControlOp, arg: int | None = None) -> bool:
+        if not self.codec.can(op):
+            log.warning("%s: not sending %s: the peer did not advertise it", self.server.name, op.name)
+            return False
+        log.debug("%s: sending control %s", self.server.name, op.name)
+        self._write(encode_control(op, arg))
+        self.server._count("controls_sent")
+        return True
+
+    def set_attention(self, state: AttentionState) -> None:
+        if state == self.attention:
+            return
+        op = _ATTENTION_CONTROL[state]
+        if op is ControlOp.ATTN_IRQ and not self.codec.can(op):
+            op = ControlOp.ATTN  # attention without the interrupt beats none
+        if self.send_control(op):
+            self.attention = state
+
+    def set_interrupt_enable(self, enabled: bool) -> None:
+        if enabled == self.interrupt_enabled:
+            return
+        if self.send_control(ControlOp.ENABLE_IRQ if enabled else ControlOp.DISABLE_IRQ):
+            self.interrupt_enabled = enabled
+
+    def _write(self, frame: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(frame)
+
+
+def _describe_peer(transport: asyncio.BaseTransport) -> str:
+    peer = transport.get_extra_info("peername")
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        return f"{peer[0]}:{peer[1]}"
+    return str(peer) if peer else "a unix socket"
+
+
+class ExternServer:
+    """Serves one VM's ipmi-bmc-extern chardev for a Bmc.
+
+    ``bmc`` is a Bmc (its shared runner is found with ``BmcRunner.of``) or a
+    BmcRunner.  ``interface`` is the guest interface QEMU puts in front of the
+    BMC; nothing on the wire says which it is (§9), so the configuration does.
+    Without a ``power_port``, power actions become extern control commands.
+    """
+
+    def __init__(
+        self,
+        bmc: Bmc | BmcRunner,
+        interface: str = "kcs",
+        *,
+        power_port: PowerPort | None = None,
+        max_frame: int = DEFAULT_MAX_FRAME,
+        name: str | None = None,
+    ) -> None:
+        if interface not in INTERFACES:
+            raise ValueError(f"interface {interface!r}: expected one of {', '.join(INTERFACES)}")
+        if isinstance(bmc, BmcRunner):
+            self.runner = bmc
+            if power_port is not None:
+                self.runner.power_port = power_port
+        else:
+            self.runner = BmcRunner.of(bmc, power_port=power_port)
+        self.bmc = self.runner.bmc
+        self.interface = interface
+        self.max_frame = max_frame
+        self.name = name or f"extern-{interface}"
+        #: Connections, refusals, requests, dropped frames by reason, ...
+        self.stats: dict[str, int] = {}
+        #: The bound address, ``HOST:PORT`` or ``unix:PATH``, once listening.
+        self.address: str | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self._unix_path: str | None = None
+        self._connection: _Connection | None = None
+        self._attached = False
+        #: Called (no arguments) when QEMU connects or goes away: a standalone
+        #: BMC takes a connected QEMU for a powered-on VM.
+        self.on_connect: Callable[[], None] | None = None
+        self.on_disconnect: Callable[[], None] | None = None
+
+    # -- what the runner and the power adapter use ---------------------------
+    @property
+    def connected(self) -> bool:
+        return self._connection is not None
+
+    def can(self, op: ControlOp) -> bool:
+        """Whether the connected peer accepts ``op``; False when nobody is connected."""
+        return self._connection is not None and self._connection.codec.can(op)
+
+    def send_control(self, op: ControlOp, arg: int | None = None) -> bool:
+        """Send a control command if connected and advertised; says whether it went out."""
+        if self._connection is None:
+            log.warning("%s: not sending %s: QEMU is not connected", self.name, ControlOp(op).name)
+            return False
+        return self._connection.send_control(ControlOp(op), arg)
+
+    def set_attention(self, state: AttentionState) -> None:
+        if self._connection is not None:
+            self._connection.set_attention(state)
+
+    def set_interrupt_enable(self, enabled: bool) -> None:
+        if self._connection is not None:
+            self._connection.set_interrupt_enable(enabled)
+
+    # -- lifecycle -------------------------------------------------------------
+    async def start(self, address: str) -> str:
+        """Listen on ``HOST:PORT`` (port 0 picks one) or ``unix:PATH``; returns the bound address."""
+        if self._server is not None:
+            raise RuntimeError(f"{self.name}: already listening on {self.address}")
+        loop = asyncio.get_running_loop()
+        kind, target = parse_address(address)
+        if kind == "unix":
+            assert isinstance(target, str)
+            _remove_stale_socket(target)
+            self._server = await loop.create_unix_server(lambda: _Connection(self), path=target)
+            self._unix_path = target
+            self.address = f"unix:{target}"
+        else:
+            host, port = target  # type: ignore[misc]
+            sock = await _bind_tcp(loop, host, port)
+            self._server = await loop.create_server(lambda: _Connection(self), sock=sock)
+            bound = sock.getsockname()
+            self.address = f"[{bound[0]}]:{bound[1]}" if ":" in bound[0] else f"{bound[0]}:{bound[1]}"
+            if not ipaddress.ip_address(bound[0]).is_loopback:
+                log.warning("%s: listening on %s; nothing on this socket authenticates (§1)", self.name, self.address)
+        self._attach()
+        log.info("%s: listening on %s", self.name, self.address)
+        return self.address
+
+    async def serve_socket(self, sock: socket.socket) -> None:
+        """Serve an already-connected socket (one end of a socketpair, say) until it closes."""
+        loop = asyncio.get_running_loop()
+        self._attach()
+        sock.setblocking(False)
+        _, protocol = await loop.connect_accepted_socket(lambda: _Connection(self), sock)
+        await protocol.closed
+
+    async def close(self) -> None:
+        """Stop listening, close the connection, and let go of the runner."""
+        if self._server is not None:
+            self._server.close()
+        conn = self._connection
+        if conn is not None and conn.transport is not None:
+            conn.transport.close()
+            try:
+                await asyncio.wait_for(asyncio.shield(conn.closed), 5)
+            except TimeoutError:
+                conn.transport.abort()
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+        if self._unix_path is not None:
+            try:
+                os.unlink(self._unix_path)
+            except FileNotFoundError:
+                pass
+            self._unix_path = None
+        if self._attached:
+            self._attached = False
+            await self.runner.detach(self)
+
+    async def __aenter__(self) -> "ExternServer":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _attach(self) -> None:
+        if not self._attached:
+            self._attached = True
+            self.runner.attach(self)
+
+    def _count(self, key: str) -> None:
+        self.stats[key] = self.stats.get(key, 0) + 1
+
+    def _notify(self, hook: Callable[[], None] | None) -> None:
+        if hook is None:
+            return
+        try:
+            hook()
+            self.runner.flush_actions()
+        except Exception:  # a hook bug must not take the connection down
+            log.exception("%s: connection hook failed", self.name)
+
+
+def _remove_stale_socket(path: str) -> None:
+    """A socket file left by a dead vhw would make bind fail; other files are kept."""
+    try:
+        if stat.S_ISSOCK(os.stat(path).st_mode):
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+async def _bind_tcp(loop: asyncio.AbstractEventLoop, host: str, port: int) -> socket.socket:
+    """Bind one socket: with port 0, binding every address of "localhost" would pick different ports."""
+    infos = await loop.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    if not infos:
+        raise OSError(f"cannot resolve {host!r}")
+    family, type_, proto, _, sockaddr = infos[0]
+    sock = socket.socket(family, type_, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(sockaddr)
+    except BaseException:
+        sock.close()
+        raise
+    return sock

@@ -1,0 +1,173 @@
+"""The BMC as a running service: one Bmc, its runner, its extern servers.
+
+``BmcService`` is what a machine attaches: it listens (before QEMU starts)
+on one UNIX socket per guest interface, follows the VM's life through the
+launcher's hooks (launch, QMP RESET, exit) so the chassis part knows the
+truth, and powers the VM through ``MachinePowerPort`` — QMP for what QEMU can
+do, a relaunch for power-on.  ``serve_standalone`` runs the same BMC for a
+QEMU started by someone else (`vhw bmc`), powering through extern control
+commands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import signal
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+from ..errors import VhwError
+from .actions import PowerOp
+from .assemble import create_bmc
+from .config import BmcConfig
+from .extern_server import ExternServer
+from .runner import BmcRunner
+
+log = logging.getLogger(__name__)
+
+
+class MachinePowerPort:
+    """Power through QMP and the launcher (the adapter of DESIGN.md's power port).
+
+    Power-off is a hard stop of QEMU (the VM is gone, the BMC stays up);
+    power-on relaunches it; a cycle is both, with the chassis' interval
+    between.  Reset, NMI and the ACPI button are QMP commands.
+    """
+
+    def __init__(self, machine, cycle_interval: float = 1.0):
+        self.machine = machine
+        self.cycle_interval = cycle_interval
+
+    async def power(self, op: PowerOp, cause: str) -> None:
+        m = self.machine
+        log.info("power %s (%s)", op.value, cause or "no cause given")
+        if op is PowerOp.ON:
+            if not m.running:
+                await m.relaunch()
+        elif op is PowerOp.OFF:
+            await m.power_off()
+        elif op is PowerOp.CYCLE:
+            await m.power_off()
+            await asyncio.sleep(self.cycle_interval)
+            await m.relaunch()
+        elif not m.running:
+            log.warning("power %s (%s): the VM is off; nothing to do", op.value, cause)
+        elif op is PowerOp.RESET:
+            await m.qmp.execute("system_reset")
+        elif op is PowerOp.NMI:
+            await m.qmp.execute("inject-nmi")
+        elif op is PowerOp.SOFT_OFF:
+            await m.qmp.execute("system_powerdown")
+
+
+class BmcService:
+    """One BMC serving a machine's guest interfaces."""
+
+    def __init__(self, config: BmcConfig | None, *, machine=None):
+        self.config = config or BmcConfig()
+        self.bmc = create_bmc(self.config)
+        port = None
+        if machine is not None:
+            chassis_config = getattr(self.config, "chassis", None)
+            port = MachinePowerPort(machine, getattr(chassis_config, "power_cycle_interval", 1.0))
+        self.runner = BmcRunner.of(self.bmc, power_port=port)
+        self.servers: dict[str, ExternServer] = {}
+        self._sockdir: Path | None = None
+
+    @property
+    def chassis(self):
+        return self.bmc.parts.get("chassis")
+
+    def _now(self) -> float:
+        return self.runner.now()
+
+    async def listen(self, workdir: Path | None, interfaces) -> dict[str, str]:
+        """Listen for QEMU on a UNIX socket per interface; returns chardev options.
+
+        The sockets live in a short private directory (UNIX paths are limited
+        to 107 bytes, test work directories are long).
+        """
+        self._sockdir = Path(tempfile.mkdtemp(prefix="vhw-bmc-"))
+        chardevs = {}
+        for name in interfaces:
+            server = ExternServer(self.runner, interface=name)
+            path = self._sockdir / f"{name}.sock"
+            await server.start(f"unix:{path}")
+            self.servers[name] = server
+            chardevs[name] = f"path={path},reconnect=1"
+        return chardevs
+
+    # -- the launcher's hooks: what happened to the VM ---------------------
+    def on_qemu_start(self) -> None:
+        if self.chassis is not None:
+            self.chassis.vm_powered_on(self._now())
+        self._settle()
+
+    def on_qmp_event(self, ev: dict) -> None:
+        if ev.get("event") == "RESET" and self.chassis is not None:
+            self.chassis.vm_reset(self._now())
+            self._settle()
+
+    def on_qemu_exit(self) -> None:
+        if self.chassis is not None:
+            self.chassis.vm_powered_off(self._now())
+        self._settle()
+
+    def _settle(self) -> None:
+        """Act on what the state change queued (attention drops, timers)."""
+        self.runner.flush_actions()
+        self.runner.kick()
+
+    async def close(self) -> None:
+        for server in self.servers.values():
+            await server.close()
+        self.servers.clear()
+        await self.runner.close()
+        if self._sockdir is not None:
+            shutil.rmtree(self._sockdir, ignore_errors=True)
+
+
+def load_bmc_config(path: str | None) -> BmcConfig:
+    """The [bmc] table of a description (backend vhw), or the defaults."""
+    if not path:
+        return BmcConfig()
+    from ..machine.description import load_description
+
+    desc = load_description(path)
+    if desc.bmc is None:
+        return BmcConfig.from_dict({}, "bmc", machine=desc.machine.name)
+    if desc.bmc.backend != "vhw":
+        raise VhwError(f"{path}: [bmc] backend is {desc.bmc.backend!r}; `vhw bmc` serves backend \"vhw\"")
+    return desc.bmc.config
+
+
+async def serve_standalone(*, config_path: str | None, extern: str, interface: str,
+                           progress: Callable[[str], None]) -> None:
+    """`vhw bmc`: serve one BMC to a QEMU started by anyone, until SIGINT/SIGTERM."""
+    config = load_bmc_config(config_path)
+    service = BmcService(config)
+    server = ExternServer(service.runner, interface=interface)
+    try:
+        address = await server.start(extern)
+    except OSError as e:
+        raise VhwError(f"cannot listen on {extern}: {e.strerror or e}") from None
+    chassis = service.chassis
+    if chassis is not None:
+        # Nothing tells a standalone BMC about the VM but the socket: a
+        # connected QEMU is a powered-on VM (what ipmi_sim does, too).
+        server.on_connect = lambda: chassis.vm_powered_on(service._now())
+        server.on_disconnect = lambda: chassis.vm_powered_off(service._now())
+    progress(f"[vhw] BMC listening on {address} for QEMU's ipmi-bmc-extern ({interface}); Ctrl-C stops")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await server.close()
+        await service.close()
+        progress("[vhw] BMC stopped")
