@@ -55,7 +55,10 @@ class DeviceIdentity:
     #: Decimal 0..99; encoded as BCD on the wire (table 20-2, byte 5).
     firmware_minor: int = 1
     ipmi_version: int = 0x02
-    additional_support: int = 0x9F
+    #: What this BMC really implements: the chassis device (0x80).  Sensor,
+    #: SDR, SEL, FRU and event-receiver bits are claimed only once their
+    #: commands exist.
+    additional_support: int = 0x80
     manufacturer_id: int = 0
     product_id: int = 0
     #: Auxiliary firmware revision (4 bytes) or None to omit it.

@@ -22,6 +22,7 @@ from typing import Callable
 from ..errors import VhwError
 from .actions import PowerOp
 from .assemble import create_bmc
+from .bmc import Context, Privilege, Response
 from .config import BmcConfig
 from .extern_server import ExternServer
 from .runner import BmcRunner
@@ -99,6 +100,34 @@ class BmcService:
             self.servers[name] = server
             chardevs[name] = f"path={path},reconnect=1"
         return chardevs
+
+    # -- the Python API: act on the BMC from the host ----------------------
+    def request(self, netfn: int, cmd: int, data: bytes = b"", ctx: Context | None = None) -> Response:
+        """Send one request as a host-side client would (default: LAN channel 1, ADMINISTRATOR).
+
+        The answer is immediate; what the request set in motion (power,
+        attention) is acted on by the runner as for any transport.
+        """
+        ctx = ctx or Context(channel=1, interface="lan", session_id=0, privilege=Privilege.ADMINISTRATOR)
+        rsp = self.runner.handle(netfn, cmd, bytes(data), ctx)
+        self._settle()
+        return rsp
+
+    def post_event(self, record: bytes) -> bool:
+        """Put a 16-byte event record into the event message buffer (attention follows)."""
+        posted = self.bmc.parts["messaging"].post_event(bytes(record))
+        self._settle()
+        return posted
+
+    async def stop_interface(self, name: str) -> None:
+        """Close one interface's socket, as a crashed BMC would: QEMU answers 0xD2 meanwhile."""
+        await self.servers.pop(name).close()
+
+    async def start_interface(self, name: str) -> None:
+        """Listen again on the interface's socket; QEMU reconnects (reconnect=1)."""
+        server = ExternServer(self.runner, interface=name)
+        await server.start(f"unix:{self._sockdir / f'{name}.sock'}")
+        self.servers[name] = server
 
     # -- the launcher's hooks: what happened to the VM ---------------------
     def on_qemu_start(self) -> None:

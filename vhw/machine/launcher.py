@@ -96,15 +96,26 @@ class Machine:
         self.events: list[dict] = []
         self._event_cond: asyncio.Condition | None = None
         self._qemu: _Qemu | None = None
+        #: Set once the current QEMU's agent said READY; cleared at each launch.
+        self._ready: asyncio.Event | None = None
         self._bmc_links: dict[str, str] = {}
         self._devices: list = []  # objects with async close(), e.g. BMC servers
 
     # -- public API ------------------------------------------------------
     @property
     def agent(self) -> AgentClient:
-        if self._qemu is None:
-            raise GuestError("the machine is not running")
+        """The guest agent of the running QEMU (after a relaunch, ``await wait_ready()`` first)."""
+        if self._qemu is None or self._ready is None or not self._ready.is_set():
+            raise GuestError("the machine is not running, or its guest is not ready yet")
         return self._qemu.agent
+
+    async def wait_ready(self, timeout: float) -> None:
+        """Wait until a (re)launched guest's agent is ready."""
+        deadline = time.monotonic() + timeout
+        while self._ready is None or not self._ready.is_set():
+            if time.monotonic() > deadline:
+                raise GuestError(f"the guest was not ready within {timeout:.0f} s")
+            await asyncio.sleep(0.05)
 
     @property
     def qmp(self) -> QMPClient:
@@ -127,6 +138,7 @@ class Machine:
     async def start(self) -> "Machine":
         """Build the image if needed, attach devices, boot, wait for the agent."""
         self._event_cond = asyncio.Condition()
+        self._ready = asyncio.Event()
         if self.image is None:
             self.image = await asyncio.to_thread(ensure_image, self.desc.machine.guest, progress=self.progress)
         try:
@@ -222,6 +234,8 @@ class Machine:
 
     async def _launch(self, qemu: str, accel: str, boot_timeout: float) -> None:
         loop = asyncio.get_running_loop()
+        if self._ready is not None:
+            self._ready.clear()
         qmp_host, qmp_guest = socket.socketpair()
         con_host, con_guest = socket.socketpair()
         agent_host, agent_guest = socket.socketpair()
@@ -260,6 +274,8 @@ class Machine:
                 died.cancel()
                 self.boot.guest_uptime = ready.result()
                 self.boot.ready = time.monotonic()
+                if self._ready is not None:
+                    self._ready.set()
                 self.progress(f"[vhw] guest ready in {self.boot.to_ready:.2f} s")
                 return
             ready.cancel()
@@ -344,6 +360,8 @@ class Machine:
         q, self._qemu = self._qemu, None
         if q is None:
             return
+        if self._ready is not None:
+            self._ready.clear()
         if q.proc.returncode is None:
             try:
                 await asyncio.wait_for(q.qmp.execute("quit"), 5)

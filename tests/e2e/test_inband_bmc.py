@@ -1,0 +1,254 @@
+"""vhw's BMC behind QEMU's ipmi-bmc-extern, judged by the real Linux drivers.
+
+Each interface (KCS, BT, SSIF) boots its own VM: Linux's ipmi_si registers
+only one state-machine type at load, so KCS and BT cannot share a VM.
+"""
+
+import asyncio
+import json
+import re
+
+import pytest
+
+from vhw.ipmi.bmc import Context, Privilege
+from vhw.machine.description import parse_description
+
+INTERFACES = ["kcs", "bt", "ssif"]
+
+
+def bmc_desc(*interfaces, **machine):
+    return parse_description({"machine": dict(machine), "bmc": {"backend": "vhw", "interfaces": list(interfaces)}})
+
+
+def conform_cases(stdout: bytes) -> tuple[dict, list[dict]]:
+    rows = [json.loads(line) for line in stdout.decode().splitlines() if line.startswith("{")]
+    summary = rows[-1]["summary"]
+    return summary, [r for r in rows[:-1] if not r["ok"]]
+
+
+# (ipmitool arguments, exit status, regex the output must match)
+# Expected answers per IPMI 2.0; "rc 1" rows are errors the spec demands.
+BATTERY = [
+    ("mc info", 0, r"IPMI Version\s+: 2\.0"),
+    ("mc selftest", 0, r"Selftest: passed"),
+    # 27.5: Reset Watchdog Timer before Set Watchdog Timer -> CC 80h.
+    ("mc watchdog reset", 1, r"Attempt to reset uninitialized watchdog"),
+    ("mc watchdog get", 0, r"Watchdog Timer Is:\s+Stopped"),
+    ("raw 6 0x24 0x04 0x00 0x00 0x00 0x64 0x00", 0, r""),  # Set: SMS/OS, no action, 10.0 s
+    ("mc watchdog reset", 0, r"Watchdog Timer Reset"),
+    ("mc watchdog get", 0, r"Watchdog Timer Is:\s+Started/Running[\s\S]*Initial Countdown:\s+10\.0 sec"),
+    ("raw 6 0x24 0x04 0x00 0x00 0x00 0x64 0x00", 0, r""),  # Set without don't-stop: stops it again
+    ("chassis status", 0, r"System Power\s+: on"),
+    ("chassis power status", 0, r"Chassis Power is on"),
+    ("chassis identify 5", 0, r"Chassis identify interval: 5 seconds"),
+    ("chassis restart_cause", 0, r"System restart cause: unknown"),
+    ("chassis poh", 0, r"POH Counter\s+: 0 days, 0 hours"),
+    ("chassis policy list", 0, r"Supported chassis power policy:\s+always-off always-on previous"),
+    ("chassis policy always-on", 0, r"always-on"),
+    ("channel info", 0, r"Channel 0xf info:[\s\S]*Channel Medium Type\s+: System Interface"),
+    ("channel info 1", 0, r"Channel Medium Type\s+: 802\.3 LAN"),
+    ("raw 6 1", 0, r"^ 20 01 00 01 02 80"),
+    ("raw 6 0x37", 0, r"^( [0-9a-f]{2}){16}"),  # Get System GUID: 16 bytes
+    ("raw 0x30 0xfe", 1, r"rsp=0xc1\): Invalid command"),
+    ("raw 6 0x01 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00"
+     " 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00", 0, r"^ 20 01"),
+    ("raw 0 2 9", 1, r"rsp=0xcc\): Invalid data field"),  # Chassis Control option 9: reserved
+    ("raw 6 0x59 0 1 0", 1, r"rsp=0xc7"),  # 22.15: Get System Info takes 4 bytes
+    ("raw 6 0x59 0 1 0 0", 0, r"^ 11"),  # firmware version parameter: revision 11h
+]
+
+
+@pytest.mark.parametrize("interface", INTERFACES)
+def test_driver_conformance_and_ipmitool_battery(make_machine, interface):
+    """Seed 000's ioctls and errnos on the real driver, then the ipmitool battery."""
+
+    async def scenario():
+        async with make_machine(bmc_desc(interface)) as m:
+            bmc = m.bmc_service.bmc
+            r = await m.run(f"ipmi_conform -i {interface}", timeout=180)
+            summary, failed = conform_cases(r.stdout)
+            assert not failed and r.returncode == 0, failed
+            assert summary["passed"] >= 21
+
+            for args, rc, pattern in BATTERY:
+                r = await m.run(f"ipmitool -I open {args}", timeout=60)
+                out = (r.stdout + r.stderr).decode()
+                assert r.returncode == rc, f"ipmitool {args}: {out}"
+                assert re.search(pattern, out, re.M), f"ipmitool {args}: {out!r} !~ {pattern!r}"
+
+            # The guest's commands changed the one BMC the host sees.
+            assert bmc.parts["chassis"].restore_policy == "always-on"
+            assert bmc.stats["requests"] > 50
+
+            # Seed 002's worked example, through OpenIPMI's ipmicmd: on a
+            # sessionless channel (IPMB 0) Set Channel Access answers 82h ...
+            r = await m.run('ipmicmd -k "0f 00 06 40 00 80 22" smi 0')
+            assert r.stdout.split() == b"0f 07 00 40 82".split()
+            # ... on the LAN channel the volatile access mode is set, the
+            # non-volatile one is not (byte 2 bits 7:6 = 10b).
+            r = await m.run('ipmicmd -k "0f 00 06 40 01 80 22" smi 0; '
+                            'ipmicmd -k "0f 00 06 41 01 80" smi 0; ipmicmd -k "0f 00 06 41 01 40" smi 0')
+            lines = [l.split() for l in r.stdout.decode().splitlines()]
+            assert lines[0] == "0f 07 00 40 00".split()
+            assert lines[1][4:7] == ["00", "00", "04"]  # CC 0; volatile: disabled, limit ADMINISTRATOR
+            assert lines[2][4] == "00" and lines[2][5] != "00"  # non-volatile: untouched (not disabled)
+
+    asyncio.run(scenario())
+
+
+def test_kcs_and_ssif_share_one_bmc(make_machine):
+    """One BMC, several faces: what one interface sets, the other reads."""
+
+    async def scenario():
+        async with make_machine(bmc_desc("kcs", "ssif")) as m:
+            r = await m.run("for i in 0 1; do cat /sys/class/ipmi/ipmi$i/device/type; done")
+            assert sorted(r.stdout.decode().split()) == ["kcs", "ssif"]
+            # Set System Info Parameters, system name (param 2), block 0, via /dev/ipmi0.
+            name = "shared-state"
+            block = bytes([0, len(name)]) + name.encode().ljust(14, b"\0")  # 22.14a: 16-byte block
+            data = " ".join(f"0x{b:02x}" for b in bytes([2, 0]) + block)
+            r = await m.run(f"ipmitool -I open -d 0 raw 6 0x58 {data}")
+            assert r.returncode == 0, r.stderr
+            r = await m.run("ipmitool -I open -d 1 raw 6 0x59 0 2 0 0")
+            got = bytes(int(x, 16) for x in r.stdout.split())
+            assert got[0] == 0x11 and got[1] == 0 and got[4:4 + len(name)] == name.encode()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("interface", ["kcs", "bt"])
+def test_events_posted_by_the_bmc_reach_the_guest_driver(make_machine, interface):
+    """Event message buffer + attention: a guest that enabled events receives them.
+
+    Not SSIF: QEMU 7.2's smbus-ipmi hands ipmi_ssif's probe a stale answer to
+    Get BMC Global Enables (ipmi-extern.md §10), so the driver never enables
+    the event buffer with any external BMC (a finding, not a BMC fault).
+    """
+    record = bytes([0x00, 0x00, 0x02, 0, 0, 0, 0, 0x20, 0x00, 0x04, 0x01, 0x42, 0x01, 0x07, 0xFF, 0xFF])
+
+    async def scenario():
+        async with make_machine(bmc_desc(interface)) as m:
+            waiter = asyncio.ensure_future(m.run(f"ipmi_conform -i {interface} -e 30", timeout=60))
+            await asyncio.sleep(3)  # let it enable gets-events
+            assert m.bmc_service.post_event(record)
+            r = await waiter
+            summary, failed = conform_cases(r.stdout)
+            assert not failed, failed
+            events = [json.loads(l) for l in r.stdout.decode().splitlines() if '"event"' in l]
+            assert events and bytes.fromhex(events[0]["event"].replace(" ", "")) == record
+
+    asyncio.run(scenario())
+
+
+def test_bmc_restart_while_the_guest_runs(make_machine):
+    """ipmi-extern.md §6: QEMU answers 0xD2 while the BMC is gone, reconnects, the driver recovers."""
+
+    async def scenario():
+        async with make_machine(bmc_desc("kcs")) as m:
+            service = m.bmc_service
+            await service.stop_interface("kcs")
+            r = await m.run("ipmitool -I open raw 6 1")
+            assert r.returncode == 1 and b"rsp=0xd2" in r.stderr
+            await service.start_interface("kcs")
+            for _ in range(50):
+                r = await m.run("ipmitool -I open raw 6 1")
+                if r.returncode == 0:
+                    break
+                await asyncio.sleep(0.2)
+            assert r.returncode == 0, r.stderr
+            assert (await m.run("ipmitool -I open mc info")).returncode == 0
+
+    asyncio.run(scenario())
+
+
+def test_watchdog_expiry_resets_the_vm_and_is_the_restart_cause(make_machine):
+    """Linux ipmi_watchdog started and never petted: the BMC resets the VM (QMP RESET)."""
+
+    async def scenario():
+        async with make_machine(bmc_desc("kcs")) as m:
+            since = len(m.events)
+            r = await m.run("modprobe ipmi_watchdog timeout=4 action=reset start_now=1 nowayout=0")
+            assert r.returncode == 0, r.stderr
+            await m.wait_event("RESET", 30, since=since)
+            await m.agent.wait_ready(60)
+            r = await m.run("ipmitool -I open chassis restart_cause")
+            assert "watchdog expired" in r.stdout.decode()
+
+    asyncio.run(scenario())
+
+
+def test_watchdog_pretimeout_nmi_reaches_the_guest(make_machine):
+    """Pre-timeout interrupt NMI (27.7): ipmi_watchdog's own NMI self-test passes, then
+    with preop_panic the NMI at pre-timeout panics the guest."""
+
+    async def scenario():
+        async with make_machine(bmc_desc("kcs")) as m:
+            r = await m.run("modprobe ipmi_watchdog timeout=20 pretimeout=15 preaction=pre_nmi "
+                            "preop=preop_panic action=reset start_now=1; dmesg | grep -i 'IPMI Watchdog'")
+            assert r.returncode == 0, r.stderr
+            assert b"didn't seem to occur" not in r.stdout
+            await m.console.wait_for(r"Kernel panic - not syncing: pre-timeout", 30)
+
+    asyncio.run(scenario())
+
+
+def test_guest_poweroff_through_ipmi_poweroff_and_power_on_again(make_machine):
+    """ipmi_poweroff: the guest's poweroff becomes Chassis Control power down; the BMC
+    stops the VM (QMP quit), stays up, and a later power up relaunches it.
+
+    acpi=off: Linux 6.1 tries ACPI S5 before pm_power_off, so with ACPI the
+    IPMI path is never taken; KCS is then found through SMBIOS.
+    """
+
+    async def scenario():
+        async with make_machine(bmc_desc("kcs", append="acpi=off")) as m:
+            service = m.bmc_service
+            assert (await m.run("modprobe ipmi_poweroff")).returncode == 0
+            since = len(m.events)
+            await m.run("(sleep 0.5; poweroff -f) >/dev/null 2>&1 &")
+            ev = await m.wait_event("SHUTDOWN", 30, since=since)
+            # Our power port quits QEMU; an ACPI power-off would say guest-shutdown.
+            assert ev["data"]["reason"] == "host-qmp-quit"
+            for _ in range(100):
+                if not service.chassis.power_on:
+                    break
+                await asyncio.sleep(0.1)
+            assert not m.running and not service.chassis.power_on
+            rsp = service.request(0x00, 0x01)  # Get Chassis Status: power is off
+            assert rsp.cc == 0 and rsp.data[0] & 1 == 0
+            # Chassis Control power up (28.3) from the host relaunches QEMU.
+            assert service.request(0x00, 0x02, b"\x01").cc == 0
+            await m.wait_ready(60)
+            assert m.running and service.chassis.power_on
+            r = await m.run("ipmitool -I open chassis restart_cause")
+            assert "chassis power control command" in r.stdout.decode()
+
+    asyncio.run(scenario())
+
+
+def test_chassis_control_from_the_guest_resets_nmis_and_soft_offs(make_machine):
+    """28.3 Chassis Control: hard reset -> QMP RESET; diag -> NMI; soft -> ACPI button."""
+
+    async def scenario():
+        async with make_machine(bmc_desc("kcs")) as m:
+            since = len(m.events)
+            r = await m.run("ipmitool -I open chassis power diag")
+            assert r.returncode == 0, r.stderr
+            r = await m.run("sleep 1; dmesg | grep -i nmi")
+            assert b"NMI received" in r.stdout
+
+            await m.run("(sleep 0.5; ipmitool -I open chassis power reset) >/dev/null 2>&1 &")
+            await m.wait_event("RESET", 30, since=since)
+            await m.agent.wait_ready(60)
+            r = await m.run("ipmitool -I open chassis restart_cause")
+            assert "chassis power control command" in r.stdout.decode()
+
+            since = len(m.events)
+            await m.run("(sleep 0.5; ipmitool -I open chassis power soft) >/dev/null 2>&1 &")
+            await m.wait_event("POWERDOWN", 30, since=since)
+            ev = await m.wait_event("SHUTDOWN", 30, since=since)
+            assert ev["data"]["guest"] is True  # the guest's acpid powered off
+            await m.wait_exit(30)
+            assert not m.bmc_service.chassis.power_on
+
+    asyncio.run(scenario())
