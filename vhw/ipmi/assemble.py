@@ -1,29 +1,35 @@
 """Build a working Bmc from a BmcConfig: the command table plus every part.
 
-Parts are created in dependency order: messaging and channels first, so the
-chassis and watchdog parts (owned by their modules, each exposing
-``create_part(bmc, config)``) can find ``bmc.parts["messaging"]`` to set
-the watchdog pre-timeout flag or post events.
+Each subsystem module exposes ``create_part(bmc, config)``; parts are made in
+the order of PARTS, so later ones find earlier ones in ``bmc.parts`` (the
+watchdog posts into "messaging", the chassis tells the watchdog about power).
+Non-volatile state goes to ``bmc.store`` (vhw.store.Store; in memory unless
+the caller gives a file).
 """
 
 from __future__ import annotations
 
 import importlib
 
+from ..store import Store
 from .bmc import Bmc
 from .channels import Channels
 from .config import BmcConfig
 from .messaging import Messaging
 from .sysinfo import Param, SystemInfo
 
-#: Optional parts: (name in bmc.parts, module providing create_part).
-OPTIONAL_PARTS = (("chassis", "vhw.ipmi.chassis"), ("watchdog", "vhw.ipmi.watchdog"))
+#: (name in bmc.parts, module with create_part(bmc, config)), in creation order.
+PARTS = (
+    ("chassis", "vhw.ipmi.chassis"),
+    ("watchdog", "vhw.ipmi.watchdog"),
+)
 
 
-def create_bmc(config: BmcConfig) -> Bmc:
+def create_bmc(config: BmcConfig, store: Store | None = None) -> Bmc:
     import vhw.ipmi.commands  # noqa: F401  (registers every command module)
 
     bmc = Bmc(config=config)
+    bmc.store = store if store is not None else Store(None)
     bmc.parts["messaging"] = Messaging(bmc.emit)
     bmc.parts["channels"] = Channels(config.channels, config.interfaces)
     bmc.parts["sysinfo"] = SystemInfo(
@@ -33,17 +39,8 @@ def create_bmc(config: BmcConfig) -> Bmc:
             Param.PRIMARY_OS_NAME: config.primary_os_name,
         }
     )
-    for name, module_name in OPTIONAL_PARTS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as e:
-            if e.name != module_name:
-                raise  # the module exists but is broken: say so
-            continue
-        create_part = getattr(module, "create_part", None)
-        if create_part is None:
-            continue
-        part = create_part(bmc, config)
+    for name, module_name in PARTS:
+        part = importlib.import_module(module_name).create_part(bmc, config)
         if part is not None:
             bmc.parts[name] = part
     return bmc

@@ -246,6 +246,8 @@ class Bmc:
     stats: dict[str, int] = field(default_factory=dict, repr=False)
     #: Subsystems; set up by ``vhw.ipmi.assemble`` (or tests).
     parts: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: Non-volatile state (vhw.store.Store); None in bare test BMCs.
+    store: Any = field(default=None, repr=False)
     now: float = 0.0
 
     # -- actions ---------------------------------------------------------
