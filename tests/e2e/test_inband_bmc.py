@@ -96,6 +96,24 @@ def test_driver_conformance_and_ipmitool_battery(make_machine, interface):
     asyncio.run(scenario())
 
 
+def test_send_message_reaches_a_satellite_controller_on_ipmb(make_machine):
+    """22.7 Send Message with tracking: ipmitool -b 0 -t ADDR bridges through the BMC to a
+    satellite the description declares; the answer comes back through Get Message."""
+    desc = parse_description({"bmc": {"backend": "vhw", "interfaces": ["kcs"],
+                                       "satellites": [{"address": 0x72, "device_id": 0x42, "product_id": 0x1234}]}})
+
+    async def scenario():
+        async with make_machine(desc) as m:
+            r = await m.run("ipmitool -I open -b 0 -t 0x72 mc info")
+            assert r.returncode == 0, r.stderr
+            assert re.search(r"Device ID\s+: 66", r.text) and "0x1234" in r.text
+            # Nobody at 0x74: Send Message answers 83h (NAK on write, table 22-?).
+            r = await m.run("ipmitool -I open -b 0 -t 0x74 mc info")
+            assert r.returncode != 0
+
+    asyncio.run(scenario())
+
+
 def test_kcs_and_ssif_share_one_bmc(make_machine):
     """One BMC, several faces: what one interface sets, the other reads."""
 
@@ -242,6 +260,16 @@ def test_chassis_control_from_the_guest_resets_nmis_and_soft_offs(make_machine):
             await m.agent.wait_ready(60)
             r = await m.run("ipmitool -I open chassis restart_cause")
             assert "chassis power control command" in r.stdout.decode()
+
+            # Power cycle (28.3): QEMU goes away, comes back after the interval.
+            since = len(m.events)
+            await m.run("(sleep 0.5; ipmitool -I open chassis power cycle) >/dev/null 2>&1 &")
+            ev = await m.wait_event("SHUTDOWN", 30, since=since)
+            assert ev["data"]["reason"] == "host-qmp-quit"
+            await asyncio.sleep(1)
+            await m.wait_ready(60)
+            r = await m.run("ipmitool -I open chassis restart_cause")
+            assert "chassis power control command" in r.text
 
             since = len(m.events)
             await m.run("(sleep 0.5; ipmitool -I open chassis power soft) >/dev/null 2>&1 &")

@@ -85,3 +85,19 @@ def test_client_times_out_when_the_agent_is_silent():
         task.cancel()
 
     asyncio.run(main())
+
+
+def test_a_guest_restart_during_a_request_is_an_error_not_a_hang():
+    async def main():
+        host, serve = _fake_guest([b"READY 0.90\n"])
+        task = asyncio.create_task(serve())
+        reader, writer = await asyncio.open_connection(sock=host)
+        client = AgentClient(reader, writer)
+        await client.wait_ready(5)
+        with pytest.raises(GuestError, match="restarted"):
+            await client.run("reboot -f", timeout=30)
+        assert client.uptime_at_ready == 0.9
+        writer.close()
+        task.cancel()
+
+    asyncio.run(main())

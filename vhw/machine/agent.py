@@ -163,8 +163,9 @@ class AgentClient:
                 while True:
                     line = await asyncio.wait_for(self._readline(), timeout)
                     verb, got, fields = self._codec.parse(line)
-                    if verb == "READY":  # the guest rebooted meanwhile
-                        continue
+                    if verb == "READY":  # a new agent: the request died with the old one
+                        self.uptime_at_ready = float(fields[0]) if fields else 0.0
+                        raise GuestError("the guest restarted (its agent said READY again) before answering")
                     if got == rid:
                         return self._codec.result(verb, fields)
             except asyncio.TimeoutError:
