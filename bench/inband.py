@@ -47,6 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -630,8 +631,10 @@ def main(argv: list[str] | None = None) -> int:
         args.keep = True
         return 1
     except Exception as e:  # a vhw error (QEMU missing, image missing, ...) or a bug
-        from vhw.errors import ImageError
+        from vhw.errors import ImageError, VhwError
 
+        if not isinstance(e, VhwError):
+            traceback.print_exc()
         say(f"bench/inband.py: FAILED: {type(e).__name__}: {e}\n(work directory kept: {workdir})")
         args.keep = True
         return 2 if isinstance(e, ImageError) else 1

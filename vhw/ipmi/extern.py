@@ -14,6 +14,7 @@ terminator (a stream with no start marker can only resync there).
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from enum import Enum, IntEnum, IntFlag
 
@@ -25,6 +26,8 @@ MSG_END = 0xA0
 CTRL_END = 0xA1
 #: The next byte has bit 4 set and must have it cleared.
 ESCAPE = 0xAA
+#: A frame body with no terminator or escape byte in it (the fast path).
+_PLAIN_FRAME = re.compile(rb"[^\xa0\xa1\xaa]*")
 ESCAPE_BIT = 0x10
 _SPECIAL = frozenset((MSG_END, CTRL_END, ESCAPE))
 
@@ -264,6 +267,13 @@ class ExternCodec:
     # -- input ------------------------------------------------------------
     def receive_data(self, data: bytes) -> list[Event]:
         """Feed bytes from the peer; returns every event they completed, in order."""
+        if (
+            data[-1:] == b"\xa0" and not self._buf and not self._escaped
+            and len(data) <= self.max_frame and _PLAIN_FRAME.fullmatch(data, 0, len(data) - 1)
+        ):
+            # The common case: exactly one whole, unescaped message.
+            event = self._message(bytes(data[:-1]))
+            return [event] if event is not None else []
         events: list[Event] = []
         buf = self._buf
         for b in data:

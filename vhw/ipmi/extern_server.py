@@ -85,6 +85,8 @@ class _Connection(asyncio.Protocol):
         self.refused = False
         self.closed = asyncio.get_running_loop().create_future()
         self.peer = "?"
+        #: The requester context per LUN: made once, requests only read it.
+        self._contexts: dict[int, Context] = {}
         #: Last attention / interrupt enable sent on this connection.
         self.attention: AttentionState | None = None
         self.interrupt_enabled: bool | None = None
@@ -141,7 +143,9 @@ class _Connection(asyncio.Protocol):
     # -- requests and controls ---------------------------------------------
     def _answer(self, req: Request) -> None:
         server = self.server
-        ctx = Context(interface=server.interface, lun=req.lun)
+        ctx = self._contexts.get(req.lun)
+        if ctx is None:
+            ctx = self._contexts[req.lun] = Context(interface=server.interface, lun=req.lun)
         rsp = server.runner.handle(req.netfn, req.cmd, req.data, ctx)
         body = rsp.to_bytes()
         if len(body) + 4 > QEMU_RESPONSE_LIMIT:
@@ -153,15 +157,9 @@ class _Connection(asyncio.Protocol):
                 req.cmd,
                 QEMU_RESPONSE_LIMIT,
             )
-        log.debug(
-            "%s: seq %02x NetFn 0x%02X cmd 0x%02X [%s] -> [%s]",
-            server.name,
-            req.seq,
-            req.netfn,
-            req.cmd,
-            req.data.hex(" "),
-            body.hex(" "),
-        )
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s: seq %02x NetFn 0x%02X cmd 0x%02X [%s] -> [%s]", server.name, req.seq,
+                      req.netfn, req.cmd, req.data.hex(" "), body.hex(" "))
         self._write(encode_response(req.seq, req.netfn, req.lun, req.cmd, body))
         # After the answer is out: a POWEROFF must not overtake its own reply.
         server.runner.flush_actions()

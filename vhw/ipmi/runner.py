@@ -117,6 +117,9 @@ class BmcRunner:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._timer_task: asyncio.Task | None = None
+        #: The deadline the timer task sleeps towards; requests that leave it
+        #: unchanged need not wake the task (one loop wake-up per request less).
+        self._armed_deadline: float | None = None
         self._power_queue: asyncio.Queue[Power] | None = None
         self._power_task: asyncio.Task | None = None
         other = BmcRunner._by_bmc.get(id(bmc))
@@ -203,7 +206,8 @@ class BmcRunner:
         except Exception:  # Bmc.handle promises not to raise; QEMU must get an answer anyway
             log.exception("Bmc.handle raised for NetFn 0x%02X cmd 0x%02X", netfn, cmd)
             rsp = Response(CC.UNSPECIFIED)
-        self.kick()  # the request may have armed or moved a timer
+        if self.bmc.next_deadline() != self._armed_deadline:
+            self.kick()  # the request armed, moved or stopped a timer
         return rsp
 
     def kick(self) -> None:
@@ -271,6 +275,7 @@ class BmcRunner:
                     await asyncio.sleep(0.1)
                 stuck = deadline
             timeout = None if deadline is None else max(0.0, deadline - self._loop.time())
+            self._armed_deadline = deadline
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout)
