@@ -2,7 +2,7 @@
 
     vhw run [--machine FILE] [--guest NAME] [--ipmi kcs,bt,ssif] -- CMD...
     vhw guest list | build NAME
-    vhw bmc --config FILE --extern HOST:PORT|unix:PATH
+    vhw bmc --config FILE --extern HOST:PORT|unix:PATH [--state DIR]
 
 Errors a user can cause are printed as one clear message (no traceback) and
 exit with status 2; `vhw run` exits with the guest command's own status.
@@ -36,6 +36,8 @@ def _load_description(args):
     overrides: dict = {}
     if args.guest:
         overrides["guest"] = args.guest
+    if args.state:
+        overrides["state"] = args.state
     if args.ipmi is not None or args.bmc_backend:
         ifs = [s for s in (args.ipmi or "kcs").split(",") if s]
         bmc = {"backend": args.bmc_backend or (desc.bmc.backend if desc.bmc else "vhw"), "interfaces": ifs}
@@ -58,7 +60,7 @@ def _load_description(args):
 def _machine_table(m) -> dict:
     return {"name": m.name, "guest": m.guest, "memory": m.memory, "cpus": m.cpus, "accel": m.accel,
             "type": m.type, "firmware": m.firmware, "append": m.append, "modules": list(m.modules),
-            "boot-timeout": m.boot_timeout}
+            "boot-timeout": m.boot_timeout, **({"state": m.state} if m.state is not None else {})}
 
 
 async def _run(args) -> int:
@@ -114,7 +116,7 @@ async def _bmc(args) -> int:
     from .ipmi.service import serve_standalone
 
     await serve_standalone(config_path=args.config, extern=args.extern, interface=args.interface,
-                           progress=_progress)
+                           progress=_progress, state_dir=args.state)
     return 0
 
 
@@ -134,6 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--bmc-backend", choices=("vhw", "qemu", "extern"),
                      help="who plays the BMC: vhw (default), QEMU's ipmi-bmc-sim, or an external BMC")
     run.add_argument("--bmc-address", metavar="ADDR", help="HOST:PORT or unix:PATH of an external BMC")
+    run.add_argument("--state", metavar="DIR",
+                     help="keep the BMC's non-volatile state (users, boot flags, ...) in DIR/<machine name>.db")
     run.add_argument("--timeout", type=float, default=300.0, help="seconds the command may run (default 300)")
     run.add_argument("--keep", action="store_true", help="keep the work directory (console log, QEMU argv)")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
@@ -152,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      "-device ipmi-bmc-extern,id=bmc0,chardev=ipmi0 -device isa-ipmi-kcs,bmc=bmc0")
     bmc.add_argument("--config", "-c", metavar="FILE", help="machine description whose [bmc] table configures the BMC")
     bmc.add_argument("--extern", required=True, metavar="ADDR", help="listen here for QEMU: HOST:PORT or unix:PATH")
+    bmc.add_argument("--state", metavar="DIR",
+                     help="keep the BMC's non-volatile state in DIR/<machine name>.db (default: in memory)")
     bmc.add_argument("--interface", choices=("kcs", "bt", "ssif"), default="kcs",
                      help="the guest interface QEMU puts in front of this BMC (default kcs)")
     return p

@@ -22,6 +22,13 @@ from .sysinfo import Param, SystemInfo
 PARTS = (
     ("chassis", "vhw.ipmi.chassis"),
     ("watchdog", "vhw.ipmi.watchdog"),
+    ("users", "vhw.ipmi.users"),
+    ("bootopts", "vhw.ipmi.bootopts"),
+    ("dcmi", "vhw.ipmi.commands.dcmi"),
+    ("sel", "vhw.ipmi.sel"),
+    ("fru", "vhw.ipmi.fru"),
+    ("sensors", "vhw.ipmi.sensors"),
+    ("sdr", "vhw.ipmi.sdr"),
 )
 
 
@@ -31,13 +38,14 @@ def create_bmc(config: BmcConfig, store: Store | None = None) -> Bmc:
     bmc = Bmc(config=config)
     bmc.store = store if store is not None else Store(None)
     bmc.parts["messaging"] = Messaging(bmc.emit)
-    bmc.parts["channels"] = Channels(config.channels, config.interfaces)
+    bmc.parts["channels"] = Channels(config.channels, config.interfaces, store=bmc.store)
     bmc.parts["sysinfo"] = SystemInfo(
         {
             Param.SYSTEM_FIRMWARE_VERSION: config.system_firmware_version,
             Param.SYSTEM_NAME: config.system_name,
             Param.PRIMARY_OS_NAME: config.primary_os_name,
-        }
+        },
+        store=bmc.store,
     )
     for name, module_name in PARTS:
         part = importlib.import_module(module_name).create_part(bmc, config)

@@ -6,14 +6,17 @@ Channel numbers (IPMI 2.0 section 6.3, table 6-1): 0 is the primary IPMB,
 interface.  Session-less channels (IPMB, the system interface) have no
 channel access settings: Set/Get Channel Access answer 82h for them.
 LAN channels keep a non-volatile and a volatile (active) setting apart, as
-the spec and the measured ipmi_sim do (sections 22.22-22.23).
+the spec and the measured ipmi_sim do (sections 22.22-22.23).  The
+non-volatile one lives in the store (namespace "channels"); at every start
+the volatile one is loaded from it, as a BMC does after a power up or reset
+(section 22.22: volatile settings are "cleared" to the non-volatile ones).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from enum import IntEnum
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from .bmc import PRESENT_CHANNEL, SYSTEM_INTERFACE
 from .config import ChannelConfig
@@ -114,12 +117,17 @@ class Channel:
 class Channels:
     """The channel table of one BMC plus per-channel access settings."""
 
-    def __init__(self, configs: Iterable[ChannelConfig], interfaces: Iterable[str]):
+    def __init__(self, configs: Iterable[ChannelConfig], interfaces: Iterable[str], store: Any = None):
         self.interfaces = tuple(interfaces) or ("kcs",)
+        #: vhw.store.Store for the non-volatile settings; None keeps them in memory.
+        self.store = store
+        saved = store.items(STORE_NAMESPACE) if store is not None else {}
         self._channels: dict[int, Channel] = {}
         for c in configs:
             if c.medium == "lan":
                 nv = ChannelAccess(AccessMode(c.access_mode), c.privilege_limit)
+                if str(c.number) in saved:
+                    nv = _access_from_json(saved[str(c.number)])
                 self._channels[c.number] = Channel(c.number, Medium.LAN_802_3, nv, nv)
             else:
                 self._channels[c.number] = Channel(c.number, Medium.IPMB)
@@ -163,9 +171,26 @@ class Channels:
             channel.volatile = access
         else:
             channel.non_volatile = access
+            if self.store is not None:
+                self.store.put(STORE_NAMESPACE, str(channel.number), _access_to_json(access))
 
     def bmc_restart(self) -> None:
         """A BMC cold reset: volatile settings come back from non-volatile ones."""
         for ch in self._channels.values():
             if ch.non_volatile is not None:
                 ch.volatile = replace(ch.non_volatile)
+
+
+STORE_NAMESPACE = "channels"
+
+
+def _access_to_json(access: ChannelAccess) -> dict:
+    d = asdict(access)
+    d["access_mode"] = int(access.access_mode)
+    return d
+
+
+def _access_from_json(d: dict) -> ChannelAccess:
+    return ChannelAccess(AccessMode(int(d["access_mode"])), int(d["privilege_limit"]),
+                         bool(d["alerting_disabled"]), bool(d["per_message_auth_disabled"]),
+                         bool(d["user_level_auth_disabled"]))

@@ -9,6 +9,9 @@ up" while the first is under way is a success, not a second relaunch) and
 which restart cause the confirmation is recorded with.
 
 Sans-I/O: times are passed in; the part only queues actions on the Bmc.
+
+Non-volatile (store namespace "chassis"): the power restore policy, and
+whether power was last on, which the "previous" policy needs after AC loss.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ class IdentifyState(IntEnum):
 RESTORE_POLICIES: dict[str, int] = {"always-off": 0, "previous": 1, "always-on": 2}
 #: Set Power Restore Policy byte 1 value meaning "no change, just report support".
 RESTORE_POLICY_NO_CHANGE = 3
+STORE_NAMESPACE = "chassis"
 
 
 @dataclass(frozen=True)
@@ -146,7 +150,8 @@ class Chassis:
     def __init__(self, bmc: Any, config: ChassisConfig | None = None) -> None:
         self.bmc = bmc
         self.config = config or ChassisConfig()
-        self.restore_policy: str = self.config.power_restore_policy
+        self._store = getattr(bmc, "store", None)
+        self._restore_policy: str = self._saved("restore_policy", self.config.power_restore_policy)
         #: Confirmed by the machine layer; the VM starts off until it says so.
         self.power_on = False
         #: "Last 'Power is on' state was entered via IPMI command" (table 28-3 byte 2 [4]).
@@ -159,6 +164,36 @@ class Chassis:
         self._identify_until: float | None = None
         self._identify_forever = False
 
+    # -- non-volatile settings ------------------------------------------------
+    def _saved(self, key: str, default: Any) -> Any:
+        return self._store.get(STORE_NAMESPACE, key, default) if self._store is not None else default
+
+    def _save(self, key: str, value: Any) -> None:
+        if self._store is not None:
+            self._store.put(STORE_NAMESPACE, key, value)
+
+    @property
+    def restore_policy(self) -> str:
+        """"always-off", "previous" or "always-on"; kept in the store."""
+        return self._restore_policy
+
+    @restore_policy.setter
+    def restore_policy(self, name: str) -> None:
+        if name not in RESTORE_POLICIES:
+            raise ValueError(f"power restore policy {name!r}")
+        self._restore_policy = name
+        self._save("restore_policy", name)
+
+    @property
+    def previous_power_on(self) -> bool:
+        """Whether power was on when the BMC last saw it (for the "previous" policy)."""
+        return bool(self._saved("power_on", False))
+
+    @property
+    def pending_cause(self) -> RestartCause:
+        """The restart cause a pending power request will be recorded with."""
+        return self._pending.cause if self._pending is not None else RestartCause.UNKNOWN
+
     # -- what the machine layer tells us ----------------------------------
     def vm_powered_on(self, now: float, cause: RestartCause | None = None) -> None:
         """The VM is running (QEMU launched, or resumed from a power cycle).
@@ -170,6 +205,7 @@ class Chassis:
             return
         pending = self._take_pending(PowerOp.ON, PowerOp.CYCLE)
         self.power_on = True
+        self._save("power_on", True)
         self._on_since = now
         resolved = cause if cause is not None else (pending.cause if pending else RestartCause.UNKNOWN)
         self._record_restart(resolved, pending)
@@ -185,6 +221,7 @@ class Chassis:
             return
         self._accumulate_poh(now)
         self.power_on = False
+        self._save("power_on", False)
         self._on_since = None
         if self._pending is not None and self._pending.op is not PowerOp.CYCLE:
             self._pending = None

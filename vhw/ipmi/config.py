@@ -55,10 +55,10 @@ class DeviceIdentity:
     #: Decimal 0..99; encoded as BCD on the wire (table 20-2, byte 5).
     firmware_minor: int = 1
     ipmi_version: int = 0x02
-    #: What this BMC really implements: the chassis device (0x80).  Sensor,
-    #: SDR, SEL, FRU and event-receiver bits are claimed only once their
-    #: commands exist.
-    additional_support: int = 0x80
+    #: What this BMC really implements: the chassis device (0x80), the SEL
+    #: (0x04), FRU inventory (0x08), sensors (0x01) and the SDR repository
+    #: (0x02).  Event-receiver bits are claimed only once their commands exist.
+    additional_support: int = 0x80 | 0x04 | 0x08 | 0x01 | 0x02
     manufacturer_id: int = 0
     product_id: int = 0
     #: Auxiliary firmware revision (4 bytes) or None to omit it.
@@ -104,6 +104,14 @@ class BmcConfig:
     primary_os_name: str = ""
     #: ``vhw.ipmi.chassis.ChassisConfig`` (owned by the chassis module).
     chassis: Any = None
+    #: ``vhw.ipmi.users.UsersConfig`` and ``vhw.ipmi.commands.dcmi.DcmiConfig``.
+    users: Any = None
+    dcmi: Any = None
+    #: ``vhw.ipmi.sel.SelConfig`` and ``vhw.ipmi.fru.FruConfig`` (owned by those modules).
+    sel: Any = None
+    fru: Any = None
+    #: ``vhw.ipmi.sensors.SensorsConfig`` (owned by the sensors module).
+    sensors: Any = None
 
     def channel(self, number: int) -> ChannelConfig | None:
         return next((c for c in self.channels if c.number == number), None)
@@ -129,6 +137,11 @@ class BmcConfig:
             if len(_system_info_bytes(strings[name])) > SYSTEM_INFO_MAX_BYTES - 2:
                 raise DescriptionError(r.path(name), f"longer than {SYSTEM_INFO_MAX_BYTES - 2} bytes")
         chassis = _chassis(r)
+        users = _users(r)
+        dcmi = _dcmi(r, machine)
+        sel = _sel(r)
+        fru = _fru(r)
+        sensors = _sensors(r)
         r.no_unknown_keys()
         return cls(
             identity=identity,
@@ -138,6 +151,11 @@ class BmcConfig:
             channels=channels,
             satellites=satellites,
             chassis=chassis,
+            users=users,
+            dcmi=dcmi,
+            sel=sel,
+            fru=fru,
+            sensors=sensors,
             **strings,
         )
 
@@ -325,3 +343,36 @@ def _chassis(r: _Reader) -> Any:
         return None
     table = r.raw("chassis", {})
     return ChassisConfig.from_dict(table, r.path("chassis"))
+
+
+def _sel(r: _Reader) -> Any:
+    from vhw.ipmi.sel import SelConfig  # owned by the SEL module
+
+    return SelConfig.from_dict(r.raw("sel", {}), r.path("sel"))
+
+
+def _fru(r: _Reader) -> Any:
+    from vhw.ipmi.fru import FruConfig  # owned by the FRU module
+
+    if not r.has("fru"):
+        r.seen.add("fru")
+        return FruConfig()
+    return FruConfig.from_dict(r.raw("fru", {}), r.path("fru"))
+
+
+def _users(r: _Reader) -> Any:
+    from vhw.ipmi.users import UsersConfig  # owned by the users module
+
+    return UsersConfig.from_list(r.raw("users", None), r.path("users"))
+
+
+def _dcmi(r: _Reader, machine: str) -> Any:
+    from vhw.ipmi.commands.dcmi import DcmiConfig  # owned by the DCMI module
+
+    return DcmiConfig.from_dict(r.raw("dcmi", None), r.path("dcmi"), machine=machine)
+
+
+def _sensors(r: _Reader) -> Any:
+    from vhw.ipmi.sensors import SensorsConfig  # owned by the sensors module
+
+    return SensorsConfig.from_list(r.raw("sensors", None), r.path("sensors"))

@@ -7,6 +7,12 @@ truth, and powers the VM through ``MachinePowerPort`` — QMP for what QEMU can
 do, a relaunch for power-on.  ``serve_standalone`` runs the same BMC for a
 QEMU started by someone else (`vhw bmc`), powering through extern control
 commands.
+
+Boot options: the machine layer asks ``boot_choice()`` before each launch
+(and the power port before a BMC-requested reset) and the service marks the
+flags used once QEMU started with them -- the BIOS's part of the contract.
+With a store file (``--state DIR``) the BMC's non-volatile state outlives
+this process.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import VhwError
+from ..store import Store
 from .actions import PowerOp
 from .assemble import create_bmc
 from .bmc import Context, Privilege, Response
@@ -57,6 +64,9 @@ class MachinePowerPort:
         elif not m.running:
             log.warning("power %s (%s): the VM is off; nothing to do", op.value, cause)
         elif op is PowerOp.RESET:
+            choice = m.boot_choice()
+            if choice is not None:
+                await _set_boot_order(m, choice)
             await m.qmp.execute("system_reset")
         elif op is PowerOp.NMI:
             await m.qmp.execute("inject-nmi")
@@ -64,12 +74,27 @@ class MachinePowerPort:
             await m.qmp.execute("system_powerdown")
 
 
+async def _set_boot_order(machine, choice) -> None:
+    """Apply boot flags to a running QEMU before a reset (HMP boot_set; best effort)."""
+    from ..machine.qemu import BOOT_DRIVES
+
+    drive = BOOT_DRIVES.get(choice.device)
+    if drive is None:
+        return
+    try:
+        await machine.qmp.execute("human-monitor-command", {"command-line": f"boot_set {drive}"})
+    except Exception as e:  # the reset must happen anyway
+        log.warning("could not set the boot order to %s before reset: %s", drive, e)
+
+
 class BmcService:
     """One BMC serving a machine's guest interfaces."""
 
-    def __init__(self, config: BmcConfig | None, *, machine=None):
+    def __init__(self, config: BmcConfig | None, *, machine=None, store: Store | None = None):
         self.config = config or BmcConfig()
-        self.bmc = create_bmc(self.config)
+        self.bmc = create_bmc(self.config, store=store)
+        #: Boot flags handed to the machine layer and not yet reported used.
+        self._boot_in_flight = False
         port = None
         if machine is not None:
             chassis_config = getattr(self.config, "chassis", None)
@@ -81,6 +106,28 @@ class BmcService:
     @property
     def chassis(self):
         return self.bmc.parts.get("chassis")
+
+    @property
+    def bootopts(self):
+        return self.bmc.parts.get("bootopts")
+
+    def boot_choice(self):
+        """The BMC's boot flags for the boot about to happen (a qemu.BootChoice), or None."""
+        from ..machine.qemu import BootChoice
+
+        if self.bootopts is None:
+            return None
+        cause = self.chassis.pending_cause if self.chassis is not None else None
+        request = self.bootopts.boot_request(cause) if cause is not None else self.bootopts.boot_request()
+        self._boot_in_flight = request is not None
+        if request is None:
+            return None
+        return BootChoice(request.device.name.lower(), request.persistent)
+
+    def _boot_happened(self) -> None:
+        if self._boot_in_flight and self.bootopts is not None:
+            self.bootopts.boot_used()
+        self._boot_in_flight = False
 
     def _now(self) -> float:
         return self.runner.now()
@@ -133,16 +180,23 @@ class BmcService:
     def on_qemu_start(self) -> None:
         if self.chassis is not None:
             self.chassis.vm_powered_on(self._now())
+        self._boot_happened()
         self._settle()
 
     def on_qmp_event(self, ev: dict) -> None:
-        if ev.get("event") == "RESET" and self.chassis is not None:
-            self.chassis.vm_reset(self._now())
+        if ev.get("event") == "RESET":
+            if self.chassis is not None:
+                self.chassis.vm_reset(self._now())
+            self._boot_happened()
+            if self.bootopts is not None:
+                self.bootopts.system_reset()
             self._settle()
 
     def on_qemu_exit(self) -> None:
         if self.chassis is not None:
             self.chassis.vm_powered_off(self._now())
+        if self.bootopts is not None:
+            self.bootopts.system_reset()
         self._settle()
 
     def _settle(self) -> None:
@@ -173,11 +227,22 @@ def load_bmc_config(path: str | None) -> BmcConfig:
     return desc.bmc.config
 
 
+def state_file(state_dir: str | Path, config_path: str | None) -> Path:
+    """DIR/<machine name>.db: one SQLite file per machine ("vhw" without a description)."""
+    name = "vhw"
+    if config_path:
+        from ..machine.description import load_description
+
+        name = load_description(config_path).machine.name
+    return Path(state_dir) / f"{name}.db"
+
+
 async def serve_standalone(*, config_path: str | None, extern: str, interface: str,
-                           progress: Callable[[str], None]) -> None:
+                           progress: Callable[[str], None], state_dir: str | None = None) -> None:
     """`vhw bmc`: serve one BMC to a QEMU started by anyone, until SIGINT/SIGTERM."""
     config = load_bmc_config(config_path)
-    service = BmcService(config)
+    store = Store(state_file(state_dir, config_path)) if state_dir else None
+    service = BmcService(config, store=store)
     server = ExternServer(service.runner, interface=interface)
     try:
         address = await server.start(extern)

@@ -5,11 +5,19 @@ Parameters 1..4 are strings that BIOS and the OS write into the BMC in
 byte and the string length, then 14 characters; blocks 1.. carry 16 more
 characters each.  The BMC only stores blocks; it never interprets the
 string, so what a tool wrote is exactly what the next tool reads.
+
+Volatility (table 22-16a, "non-volatile unless otherwise noted"): Set In
+Progress and the OS name (4) are volatile -- the OS name is cleared at every
+system reset or power down, the running OS writes it again.  System firmware
+version, system name and primary OS name (1-3) are non-volatile: what
+software writes is kept in the store (namespace "sysinfo") and wins over the
+description's initial strings on the next start.
 """
 
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Any
 
 from .bmc import IpmiError
 
@@ -29,6 +37,8 @@ class Param(IntEnum):
 
 
 STRING_PARAMS = (Param.SYSTEM_FIRMWARE_VERSION, Param.SYSTEM_NAME, Param.PRIMARY_OS_NAME, Param.OS_NAME)
+NON_VOLATILE_PARAMS = (Param.SYSTEM_FIRMWARE_VERSION, Param.SYSTEM_NAME, Param.PRIMARY_OS_NAME)
+STORE_NAMESPACE = "sysinfo"
 
 
 class SetInProgress(IntEnum):
@@ -57,8 +67,9 @@ def encode_string(text: str) -> bytes:
 class SystemInfo:
     """Stored System Info Parameters: blocks per string parameter."""
 
-    def __init__(self, strings: dict[Param, str] | None = None, *, max_blocks: int = 16):
+    def __init__(self, strings: dict[Param, str] | None = None, *, max_blocks: int = 16, store: Any = None):
         self.max_blocks = max_blocks
+        self.store = store
         self.set_in_progress = SetInProgress.COMPLETE
         self._blocks: dict[Param, bytearray] = {p: bytearray(BLOCK) for p in STRING_PARAMS}
         for param, text in (strings or {}).items():
@@ -66,6 +77,10 @@ class SystemInfo:
             if len(raw) > BLOCK * max_blocks:
                 raise ValueError(f"{param.name} too long for {max_blocks} blocks")
             self._blocks[param] = bytearray(raw)
+        saved = store.items(STORE_NAMESPACE) if store is not None else {}
+        for param in NON_VOLATILE_PARAMS:
+            if str(int(param)) in saved:
+                self._blocks[param] = bytearray(bytes.fromhex(saved[str(int(param))]))
 
     def string(self, param: Param) -> str:
         """The stored string, decoded (for logs, tests and the machine layer)."""
@@ -117,6 +132,8 @@ class SystemInfo:
         if len(blocks) < end:
             blocks.extend(bytes(end - len(blocks)))
         blocks[set_selector * BLOCK : end] = chunk
+        if self.store is not None and param in NON_VOLATILE_PARAMS:
+            self.store.put(STORE_NAMESPACE, str(int(param)), bytes(blocks).hex())
 
     def system_reset(self) -> None:
         """System reset or power down: the volatile OS name is forgotten."""

@@ -12,6 +12,8 @@ firmware = "qboot"       # "qboot" or "seabios"
 append = ""              # extra kernel command line
 modules = []             # extra guest kernel modules loaded at boot
 boot-timeout = 60        # seconds until the guest agent must be ready
+state = "state"          # optional: keep the BMC's non-volatile state in
+                         # state/<name>.db (SQLite); default: in memory only
 
 [bmc]                    # optional: a BMC behind the guest's IPMI interfaces
 backend = "vhw"          # "vhw" (this process), "qemu" (QEMU's ipmi-bmc-sim),
@@ -48,6 +50,8 @@ class MachineSpec:
     append: str = ""
     modules: tuple[str, ...] = ()
     boot_timeout: float = 60.0
+    #: Directory for non-volatile device state (<name>.db in it); None = in memory.
+    state: str | None = None
 
 
 @dataclass(frozen=True)
@@ -130,7 +134,8 @@ def _did_you_mean(name: str, known: tuple[str, ...]) -> str:
 
 def _parse_machine(data: Any, source: str) -> MachineSpec:
     t = _Table(data, "machine", source)
-    t.known = ("name", "guest", "memory", "cpus", "accel", "type", "firmware", "append", "modules", "boot-timeout")
+    t.known = ("name", "guest", "memory", "cpus", "accel", "type", "firmware", "append", "modules", "boot-timeout",
+               "state")
     name = t.take("name", "vhw", str)
     if not name or not all(c.isalnum() or c in "-_." for c in name):
         raise t.fail("name", f"must be letters, digits, '-', '_' or '.'; got {name!r}")
@@ -145,7 +150,10 @@ def _parse_machine(data: Any, source: str) -> MachineSpec:
         append=t.take("append", "", str),
         modules=t.str_list("modules", ()),
         boot_timeout=float(t.take("boot-timeout", 60.0, (int, float))),
+        state=t.take("state", None, str),
     )
+    if spec.state is not None and not spec.state:
+        raise t.fail("state", "must name a directory (relative to the current directory), not be empty")
     if spec.boot_timeout <= 0:
         raise t.fail("boot-timeout", f"must be positive; got {spec.boot_timeout}")
     t.finish()

@@ -31,7 +31,7 @@ from .accel import choose_accel
 from .agent import STREAM_LIMIT, AgentClient, RunResult
 from .console import ConsoleLog
 from .description import Description
-from .qemu import Links, build_argv, qemu_binary
+from .qemu import BootChoice, Links, build_argv, qemu_binary
 
 log = logging.getLogger(__name__)
 
@@ -203,10 +203,29 @@ class Machine:
             return
         from ..ipmi.service import BmcService  # the in-process BMC
 
-        service = BmcService(bmc.config, machine=self)
+        store = None
+        if self.desc.machine.state is not None:
+            from ..store import Store
+
+            store = Store(Path(self.desc.machine.state) / f"{self.desc.machine.name}.db")
+        service = BmcService(bmc.config, machine=self, store=store)
         self._bmc_links = await service.listen(self.workdir, bmc.interfaces)
         self._devices.append(service)
         self.bmc_service = service
+
+    def boot_choice(self) -> BootChoice | None:
+        """What the devices (the BMC's boot flags) want this boot to use.
+
+        Asked right before each launch (and before a BMC-requested reset):
+        the machine layer plays the BIOS that reads the boot options.
+        """
+        for dev in self._devices:
+            hook = getattr(dev, "boot_choice", None)
+            if hook is not None:
+                choice = hook()
+                if choice is not None:
+                    return choice
+        return None
 
     # -- QEMU ------------------------------------------------------------
     async def _boot(self) -> None:
@@ -240,7 +259,8 @@ class Machine:
         con_host, con_guest = socket.socketpair()
         agent_host, agent_guest = socket.socketpair()
         links = Links(qmp_guest.fileno(), con_guest.fileno(), agent_guest.fileno(), dict(self._bmc_links))
-        argv = build_argv(self.desc, self.image, links, accel=accel, qemu=qemu, extra=self.extra_args)
+        argv = build_argv(self.desc, self.image, links, accel=accel, qemu=qemu, extra=self.extra_args,
+                          boot=self.boot_choice())
         (self.workdir / "qemu.argv").write_text(" ".join(argv) + "\n")
         log.debug("launching %s", " ".join(argv))
         self.progress(f"[vhw] booting {self.desc.machine.guest} ({accel})")

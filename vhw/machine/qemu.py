@@ -27,6 +27,48 @@ IPMI_DEVICES = {
 }
 
 
+#: QEMU -boot drive letters for IPMI boot device selectors (IPMI 2.0 table
+#: 28-14, parameter 5 data 2 [5:2]); "bios_setup" becomes menu=on instead.
+BOOT_DRIVES = {
+    "pxe": "n",
+    "disk": "c",
+    "disk_safe_mode": "c",
+    "diagnostic_partition": "c",
+    "remote_disk": "c",
+    "cdrom": "d",
+    "remote_cdrom": "d",
+    "remote_primary_media": "d",
+    "floppy": "a",
+    "remote_floppy": "a",
+}
+
+
+@dataclass(frozen=True)
+class BootChoice:
+    """What the BMC's boot flags ask of the next boot (see boot_args)."""
+
+    #: A BOOT_DRIVES key, "bios_setup", or "none".
+    device: str
+    #: True: every boot (-boot order=); False: this boot only (-boot once=).
+    persistent: bool
+
+
+def boot_args(choice: BootChoice | None) -> list[str]:
+    """-boot arguments for a boot choice; none for no choice or "no override".
+
+    QEMU itself restores the normal order after a ``once=`` boot, so a guest
+    reboot goes back to the default, as "next boot only" means.
+    """
+    if choice is None:
+        return []
+    if choice.device == "bios_setup":
+        return ["-boot", "menu=on"]
+    drive = BOOT_DRIVES.get(choice.device)
+    if drive is None:
+        return []
+    return ["-boot", f"{'order' if choice.persistent else 'once'}={drive}"]
+
+
 @dataclass(frozen=True)
 class Links:
     """File descriptors and sockets the launcher prepared for QEMU."""
@@ -99,8 +141,10 @@ def _interface_device(name: str, bmc_id: str, index: int) -> str:
 
 
 def build_argv(desc: Description, image: GuestImage, links: Links, *, accel: str,
-               qemu: str | None = None, extra: list[str] | None = None) -> list[str]:
-    """The full QEMU argv (binary first) for a description and an image."""
+               qemu: str | None = None, extra: list[str] | None = None,
+               boot: BootChoice | None = None) -> list[str]:
+    """The full QEMU argv (binary first) for a description and an image;
+    ``boot`` is the BMC's boot flags for this boot (boot_args)."""
     m = desc.machine
     append = ["console=ttyS0", "panic=-1", "quiet" if "vhw.debug=1" not in m.append else "", "vhw.agent=vport"]
     mods = guest_modules(desc)
@@ -139,5 +183,6 @@ def build_argv(desc: Description, image: GuestImage, links: Links, *, accel: str
             "-device", "virtio-9p-pci,fsdev=vhwshare,mount_tag=vhwshare",
         ]
     argv += ipmi_device_args(desc, links)
+    argv += boot_args(boot)
     argv += extra or []
     return argv
