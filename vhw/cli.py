@@ -2,7 +2,8 @@
 
     vhw run [--machine FILE] [--guest NAME] [--ipmi kcs,bt,ssif] -- CMD...
     vhw guest list | build NAME
-    vhw bmc --config FILE --extern HOST:PORT|unix:PATH [--state DIR]
+    vhw bmc --config FILE --extern HOST:PORT|unix:PATH [--state DIR] [--control PATH]
+    vhw bmc set-sensor --control PATH SENSOR VALUE
 
 Errors a user can cause are printed as one clear message (no traceback) and
 exit with status 2; `vhw run` exits with the guest command's own status.
@@ -113,10 +114,34 @@ def _guest_build(args) -> int:
 
 # -- vhw bmc ----------------------------------------------------------------
 async def _bmc(args) -> int:
+    if args.bmc_verb in ("set-sensor", "get-sensor"):
+        return await _bmc_sensor(args)
+    if not args.extern:
+        raise VhwError("vhw bmc needs --extern ADDR (where QEMU's ipmi-bmc-extern connects), "
+                       "or an action such as set-sensor; see vhw bmc --help")
     from .ipmi.service import serve_standalone
 
     await serve_standalone(config_path=args.config, extern=args.extern, interface=args.interface,
-                           progress=_progress, state_dir=args.state)
+                           progress=_progress, state_dir=args.state, control=args.control)
+    return 0
+
+
+async def _bmc_sensor(args) -> int:
+    from .control import control_request
+
+    key = int(args.sensor, 0) if args.sensor[:1].isdigit() else args.sensor
+    request: dict = {"op": args.bmc_verb, "sensor": key}
+    if args.bmc_verb == "set-sensor":
+        if args.value is None:
+            raise VhwError("set-sensor needs a VALUE (a number, 'na' for reading unavailable, "
+                           "or offsets like 0,3 with --discrete)")
+        if args.discrete:
+            request["state"] = [int(o, 0) for o in args.value.split(",") if o]
+        else:
+            request["value"] = None if args.value == "na" else float(args.value)
+    answer = await control_request(args.control_socket, request)
+    value = answer.get("value")
+    print(f"{answer['sensor']}: {'unavailable' if value is None else f'{value:g}'}")
     return 0
 
 
@@ -155,11 +180,23 @@ def build_parser() -> argparse.ArgumentParser:
                                      "qemu ... -chardev socket,id=ipmi0,host=127.0.0.1,port=9002,reconnect=2 "
                                      "-device ipmi-bmc-extern,id=bmc0,chardev=ipmi0 -device isa-ipmi-kcs,bmc=bmc0")
     bmc.add_argument("--config", "-c", metavar="FILE", help="machine description whose [bmc] table configures the BMC")
-    bmc.add_argument("--extern", required=True, metavar="ADDR", help="listen here for QEMU: HOST:PORT or unix:PATH")
+    bmc.add_argument("--extern", metavar="ADDR", help="listen here for QEMU: HOST:PORT or unix:PATH")
     bmc.add_argument("--state", metavar="DIR",
                      help="keep the BMC's non-volatile state in DIR/<machine name>.db (default: in memory)")
     bmc.add_argument("--interface", choices=("kcs", "bt", "ssif"), default="kcs",
                      help="the guest interface QEMU puts in front of this BMC (default kcs)")
+    bmc.add_argument("--control", metavar="PATH",
+                     help="also listen on this UNIX socket for `vhw bmc set-sensor` and other local changes")
+    bsub = bmc.add_subparsers(dest="bmc_verb", metavar="ACTION")
+    for verb, text in (("set-sensor", "set a sensor of a running `vhw bmc --control PATH`"),
+                       ("get-sensor", "read a sensor of a running `vhw bmc --control PATH`")):
+        sp = bsub.add_parser(verb, help=text, description=text + " (events follow at once if a threshold is crossed).")
+        sp.add_argument("--control", dest="control_socket", required=True, metavar="PATH",
+                        help="the BMC's control socket")
+        sp.add_argument("sensor", help="sensor name (its SDR ID string) or number")
+        if verb == "set-sensor":
+            sp.add_argument("value", nargs="?", help="reading in the sensor's unit, or 'na' (unavailable)")
+            sp.add_argument("--discrete", action="store_true", help="VALUE is the asserted offsets, e.g. 0,3")
     return p
 
 

@@ -47,7 +47,7 @@ BATTERY = [
     ("chassis policy always-on", 0, r"always-on"),
     ("channel info", 0, r"Channel 0xf info:[\s\S]*Channel Medium Type\s+: System Interface"),
     ("channel info 1", 0, r"Channel Medium Type\s+: 802\.3 LAN"),
-    ("raw 6 1", 0, r"^ 20 01 00 01 02 80"),
+    ("raw 6 1", 0, r"^ 20 01 00 01 02 8f"),  # sensor, SDR, SEL, FRU, chassis (table 20-2)
     ("raw 6 0x37", 0, r"^( [0-9a-f]{2}){16}"),  # Get System GUID: 16 bytes
     ("raw 0x30 0xfe", 1, r"rsp=0xc1\): Invalid command"),
     ("raw 6 0x01 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00"

@@ -180,6 +180,10 @@ class Channels:
             if ch.non_volatile is not None:
                 ch.volatile = replace(ch.non_volatile)
 
+    def cold_reset(self) -> None:
+        """Cold Reset (20.2) restarts the BMC: section 22.22's volatile reload."""
+        self.bmc_restart()
+
 
 STORE_NAMESPACE = "channels"
 

@@ -238,7 +238,8 @@ def state_file(state_dir: str | Path, config_path: str | None) -> Path:
 
 
 async def serve_standalone(*, config_path: str | None, extern: str, interface: str,
-                           progress: Callable[[str], None], state_dir: str | None = None) -> None:
+                           progress: Callable[[str], None], state_dir: str | None = None,
+                           control: str | None = None) -> None:
     """`vhw bmc`: serve one BMC to a QEMU started by anyone, until SIGINT/SIGTERM."""
     config = load_bmc_config(config_path)
     store = Store(state_file(state_dir, config_path)) if state_dir else None
@@ -254,6 +255,13 @@ async def serve_standalone(*, config_path: str | None, extern: str, interface: s
         # connected QEMU is a powered-on VM (what ipmi_sim does, too).
         server.on_connect = lambda: chassis.vm_powered_on(service._now())
         server.on_disconnect = lambda: chassis.vm_powered_off(service._now())
+    control_server = None
+    if control:
+        from ..control import ControlServer
+
+        control_server = ControlServer(service)
+        await control_server.start(control)
+        progress(f"[vhw] control socket {control} (vhw bmc set-sensor --control {control} ...)")
     progress(f"[vhw] BMC listening on {address} for QEMU's ipmi-bmc-extern ({interface}); Ctrl-C stops")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -262,6 +270,8 @@ async def serve_standalone(*, config_path: str | None, extern: str, interface: s
     try:
         await stop.wait()
     finally:
+        if control_server is not None:
+            await control_server.close()
         await server.close()
         await service.close()
         progress("[vhw] BMC stopped")
