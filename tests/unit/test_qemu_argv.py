@@ -31,6 +31,8 @@ def test_paused_tcg_boot_of_vmlinux_with_all_channels_on_fds():
     assert "virtserialport,bus=vser0.0,chardev=agent,name=org.vhw.agent" in opt_values(argv, "-device")
     assert opt_values(argv, "-bios") == ["qboot.rom"]
     assert "-no-reboot" not in argv  # resets must reset, not exit (guest-linux.md §11.1)
+    append = opt_values(argv, "-append")[0].split()
+    assert "console=ttyS0" in append and "cryptomgr.notests" in append
 
 
 def test_seabios_has_no_bios_option_and_kvm_is_passed_through():
