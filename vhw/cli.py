@@ -2,7 +2,7 @@
 
     vhw run [--machine FILE] [--guest NAME] [--ipmi kcs,bt,ssif] -- CMD...
     vhw guest list | build NAME
-    vhw bmc --config FILE --extern HOST:PORT|unix:PATH [--state DIR] [--control PATH]
+    vhw bmc --config FILE --extern HOST:PORT|unix:PATH [--lan HOST:PORT] [--serial MODE:PATH] [--state DIR] [--control PATH]
     vhw bmc set-sensor --control PATH SENSOR VALUE
 
 Errors a user can cause are printed as one clear message (no traceback) and
@@ -116,13 +116,14 @@ def _guest_build(args) -> int:
 async def _bmc(args) -> int:
     if args.bmc_verb in ("set-sensor", "get-sensor"):
         return await _bmc_sensor(args)
-    if not args.extern:
-        raise VhwError("vhw bmc needs --extern ADDR (where QEMU's ipmi-bmc-extern connects), "
-                       "or an action such as set-sensor; see vhw bmc --help")
+    if not args.extern and not args.lan and not args.serial:
+        raise VhwError("vhw bmc needs --extern ADDR (where QEMU's ipmi-bmc-extern connects) and/or "
+                       "--lan HOST:PORT (IPMI over LAN), or an action such as set-sensor; see vhw bmc --help")
     from .ipmi.service import serve_standalone
 
     await serve_standalone(config_path=args.config, extern=args.extern, interface=args.interface,
-                           progress=_progress, state_dir=args.state, control=args.control)
+                           progress=_progress, state_dir=args.state, control=args.control, lan=args.lan,
+                           serial=args.serial)
     return 0
 
 
@@ -181,6 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
                                      "-device ipmi-bmc-extern,id=bmc0,chardev=ipmi0 -device isa-ipmi-kcs,bmc=bmc0")
     bmc.add_argument("--config", "-c", metavar="FILE", help="machine description whose [bmc] table configures the BMC")
     bmc.add_argument("--extern", metavar="ADDR", help="listen here for QEMU: HOST:PORT or unix:PATH")
+    bmc.add_argument("--lan", metavar="HOST:PORT",
+                     help="also serve IPMI over LAN (UDP, RMCP/RMCP+) here, e.g. 127.0.0.1:9623 "
+                          "(overrides the [bmc] lan key)")
+    bmc.add_argument("--serial", metavar="MODE:PATH",
+                     help="also serve the IPMI serial channel: MODE terminal or basic, PATH 'pty' (a new "
+                          "pseudo-terminal; its path is printed) or a device (overrides [bmc.serial])")
     bmc.add_argument("--state", metavar="DIR",
                      help="keep the BMC's non-volatile state in DIR/<machine name>.db (default: in memory)")
     bmc.add_argument("--interface", choices=("kcs", "bt", "ssif"), default="kcs",

@@ -29,6 +29,8 @@ PARTS = (
     ("fru", "vhw.ipmi.fru"),
     ("sensors", "vhw.ipmi.sensors"),
     ("sdr", "vhw.ipmi.sdr"),
+    ("lanconfig", "vhw.ipmi.lanconfig"),
+    ("sol", "vhw.ipmi.lan.sol"),
 )
 
 

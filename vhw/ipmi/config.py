@@ -112,6 +112,17 @@ class BmcConfig:
     fru: Any = None
     #: ``vhw.ipmi.sensors.SensorsConfig`` (owned by the sensors module).
     sensors: Any = None
+    #: ``vhw.ipmi.lanconfig.LanConfigSpec`` ([bmc.lan_config]) and
+    #: ``vhw.ipmi.lan.sol.SolSpec`` ([bmc.sol]; None: no SOL serial port).
+    lan_config: Any = None
+    sol: Any = None
+    #: "HOST:PORT" the BMC also serves IPMI over LAN on (UDP; port 0: any free
+    #: port), or None for no LAN listener (``vhw.ipmi.lan.server``).
+    lan: str | None = None
+    #: ``vhw.ipmi.lan.rmcpplus.RmcpPlusConfig`` ([bmc.rmcpplus]: cipher suites, anonymous, K_G).
+    rmcpplus: Any = None
+    #: ``vhw.ipmi.serial.SerialConfig`` ([bmc.serial]: the serial channel), or None for none.
+    serial: Any = None
 
     def channel(self, number: int) -> ChannelConfig | None:
         return next((c for c in self.channels if c.number == number), None)
@@ -142,9 +153,21 @@ class BmcConfig:
         sel = _sel(r)
         fru = _fru(r)
         sensors = _sensors(r)
+        from vhw.ipmi.lanconfig import LanConfigSpec  # owned by the LAN configuration module
+        from vhw.ipmi.lan.sol import SolSpec  # owned by the SOL module
+        lan_config = LanConfigSpec.from_dict(r.raw("lan_config", None), r.path("lan_config"), machine=machine)
+        sol = SolSpec.from_dict(r.raw("sol", None), r.path("sol"))
+        lan = _lan_address(r)
+        from vhw.ipmi.lan.rmcpplus import RmcpPlusConfig  # owned by the RMCP+ module
+        rmcpplus = RmcpPlusConfig.from_dict(r.raw("rmcpplus", None), r.path("rmcpplus"))
+        from vhw.ipmi.serial import SerialConfig  # owned by the serial module
+        serial = SerialConfig.from_dict(r.raw("serial", None), r.path("serial")) if r.has("serial") else None
         r.no_unknown_keys()
         return cls(
             identity=identity,
+            serial=serial,
+            lan=lan,
+            rmcpplus=rmcpplus,
             device_guid=device_guid,
             system_guid=system_guid,
             interfaces=interfaces,
@@ -156,8 +179,23 @@ class BmcConfig:
             sel=sel,
             fru=fru,
             sensors=sensors,
+            lan_config=lan_config,
+            sol=sol,
             **strings,
         )
+
+
+def _lan_address(r: "_Reader") -> str | None:
+    """``lan = "127.0.0.1:9623"``: where the BMC listens for IPMI over LAN (UDP)."""
+    v = r.raw("lan", None)
+    if v is None:
+        return None
+    if not isinstance(v, str):
+        raise DescriptionError(r.path("lan"), 'must be a string "HOST:PORT"')
+    host, sep, port = v.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535 or not host.strip("[]"):
+        raise DescriptionError(r.path("lan"), f'must be "HOST:PORT" (port 0..65535), not {v!r}')
+    return v
 
 
 def derive_guid(machine: str, role: str) -> uuid.UUID:

@@ -102,6 +102,26 @@ class BmcService:
         self.runner = BmcRunner.of(self.bmc, power_port=port)
         self.servers: dict[str, ExternServer] = {}
         self._sockdir: Path | None = None
+        #: The IPMI-over-LAN listener (vhw.ipmi.lan.server.LanServer), once started.
+        self.lan_server = None
+
+    async def start_lan(self, address: str | None = None) -> tuple[str, int]:
+        """Serve IPMI over LAN on UDP ``address`` (default: the config's ``lan``); the same Bmc."""
+        from .lan.server import LanServer
+        from .lan.sessions import lan_context
+
+        address = address or self.config.lan
+        if not address:
+            raise VhwError("no LAN address: give one or set lan = \"HOST:PORT\" in [bmc]")
+        if self.lan_server is not None:
+            raise VhwError("this BMC already listens on LAN")
+        server = LanServer(lan_context(self.bmc))
+        try:
+            bound = await server.start(address)
+        except OSError as e:
+            raise VhwError(f"cannot listen for IPMI over LAN on {address}: {e.strerror or e}") from None
+        self.lan_server = server
+        return bound
 
     @property
     def chassis(self):
@@ -146,6 +166,9 @@ class BmcService:
             await server.start(f"unix:{path}")
             self.servers[name] = server
             chardevs[name] = f"path={path},reconnect=1"
+        if getattr(self.config, "lan", None) and self.lan_server is None:
+            host, port = await self.start_lan()
+            log.info("BMC: IPMI over LAN on %s:%d", host, port)
         return chardevs
 
     # -- the Python API: act on the BMC from the host ----------------------
@@ -205,6 +228,9 @@ class BmcService:
         self.runner.kick()
 
     async def close(self) -> None:
+        if self.lan_server is not None:
+            await self.lan_server.close()
+            self.lan_server = None
         for server in self.servers.values():
             await server.close()
         self.servers.clear()
@@ -237,20 +263,35 @@ def state_file(state_dir: str | Path, config_path: str | None) -> Path:
     return Path(state_dir) / f"{name}.db"
 
 
-async def serve_standalone(*, config_path: str | None, extern: str, interface: str,
+async def serve_standalone(*, config_path: str | None, extern: str | None, interface: str,
                            progress: Callable[[str], None], state_dir: str | None = None,
-                           control: str | None = None) -> None:
-    """`vhw bmc`: serve one BMC to a QEMU started by anyone, until SIGINT/SIGTERM."""
+                           control: str | None = None, lan: str | None = None,
+                           serial: str | None = None) -> None:
+    """`vhw bmc`: serve one BMC to a QEMU started by anyone (and/or on LAN), until SIGINT/SIGTERM."""
     config = load_bmc_config(config_path)
     store = Store(state_file(state_dir, config_path)) if state_dir else None
     service = BmcService(config, store=store)
-    server = ExternServer(service.runner, interface=interface)
-    try:
-        address = await server.start(extern)
-    except OSError as e:
-        raise VhwError(f"cannot listen on {extern}: {e.strerror or e}") from None
+    server = None
+    if extern:
+        server = ExternServer(service.runner, interface=interface)
+        try:
+            address = await server.start(extern)
+        except OSError as e:
+            raise VhwError(f"cannot listen on {extern}: {e.strerror or e}") from None
+    lan = lan or getattr(config, "lan", None)
+    if lan:
+        try:
+            host, port = await service.start_lan(lan)
+        except VhwError:
+            if server is not None:
+                await server.close()
+            raise
+        progress(f"[vhw] IPMI over LAN on {host}:{port} (ipmitool -I lan -H {host} -p {port} ...)")
+    from .serial.server import start_serial  # the serial channel (IPMI 2.0 chapter 14)
+
+    serial_server = await start_serial(service, serial, progress)
     chassis = service.chassis
-    if chassis is not None:
+    if chassis is not None and server is not None:
         # Nothing tells a standalone BMC about the VM but the socket: a
         # connected QEMU is a powered-on VM (what ipmi_sim does, too).
         server.on_connect = lambda: chassis.vm_powered_on(service._now())
@@ -262,7 +303,8 @@ async def serve_standalone(*, config_path: str | None, extern: str, interface: s
         control_server = ControlServer(service)
         await control_server.start(control)
         progress(f"[vhw] control socket {control} (vhw bmc set-sensor --control {control} ...)")
-    progress(f"[vhw] BMC listening on {address} for QEMU's ipmi-bmc-extern ({interface}); Ctrl-C stops")
+    if server is not None:
+        progress(f"[vhw] BMC listening on {address} for QEMU's ipmi-bmc-extern ({interface}); Ctrl-C stops")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -272,6 +314,9 @@ async def serve_standalone(*, config_path: str | None, extern: str, interface: s
     finally:
         if control_server is not None:
             await control_server.close()
-        await server.close()
+        if serial_server is not None:
+            await serial_server.close()
+        if server is not None:
+            await server.close()
         await service.close()
         progress("[vhw] BMC stopped")

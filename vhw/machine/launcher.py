@@ -100,6 +100,8 @@ class Machine:
         self._ready: asyncio.Event | None = None
         self._bmc_links: dict[str, str] = {}
         self._devices: list = []  # objects with async close(), e.g. BMC servers
+        #: vhw.ipmi.lan.sol.SerialLink when the BMC carries SOL ([bmc.sol]).
+        self._sol_link = None
 
     # -- public API ------------------------------------------------------
     @property
@@ -212,6 +214,13 @@ class Machine:
         self._bmc_links = await service.listen(self.workdir, bmc.interfaces)
         self._devices.append(service)
         self.bmc_service = service
+        sol = service.bmc.parts.get("sol")
+        if getattr(bmc.config, "sol", None) is not None and sol is not None:
+            # [bmc.sol]: a second serial port (ttyS1) carried by the BMC's SOL.
+            from ..ipmi.lan.sol import SerialLink
+
+            self._sol_link = SerialLink(sol, service.runner)
+            self._devices.append(self._sol_link)
 
     def boot_choice(self) -> BootChoice | None:
         """What the devices (the BMC's boot flags) want this boot to use.
@@ -258,7 +267,10 @@ class Machine:
         qmp_host, qmp_guest = socket.socketpair()
         con_host, con_guest = socket.socketpair()
         agent_host, agent_guest = socket.socketpair()
-        links = Links(qmp_guest.fileno(), con_guest.fileno(), agent_guest.fileno(), dict(self._bmc_links))
+        sol_guest = self._sol_link.guest_socket() if self._sol_link is not None else None
+        links = Links(qmp_guest.fileno(), con_guest.fileno(), agent_guest.fileno(), dict(self._bmc_links),
+                      sol_fd=sol_guest.fileno() if sol_guest is not None else None)
+        guest_ends = [qmp_guest, con_guest, agent_guest] + ([sol_guest] if sol_guest is not None else [])
         argv = build_argv(self.desc, self.image, links, accel=accel, qemu=qemu, extra=self.extra_args,
                           boot=self.boot_choice())
         (self.workdir / "qemu.argv").write_text(" ".join(argv) + "\n")
@@ -267,13 +279,13 @@ class Machine:
         self.boot = BootTimes(launched=time.monotonic())
         try:
             proc = await asyncio.create_subprocess_exec(
-                *argv, pass_fds=[qmp_guest.fileno(), con_guest.fileno(), agent_guest.fileno()],
+                *argv, pass_fds=[s.fileno() for s in guest_ends],
                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.PIPE, preexec_fn=_die_with_parent)
         except FileNotFoundError:
             raise QemuError(f"cannot run {qemu}: not found") from None
         finally:
-            for s in (qmp_guest, con_guest, agent_guest):
+            for s in guest_ends:
                 s.close()
         agent_reader, agent_writer = await asyncio.open_connection(sock=agent_host, limit=STREAM_LIMIT)
         q = _Qemu(proc=proc, qmp=QMPClient(f"vhw-{self.desc.machine.name}"),

@@ -81,6 +81,9 @@ class Links:
     bmc_chardevs: dict[str, str] = field(default_factory=dict)
     #: Host directory exported to the guest over 9p (mounted at /mnt/host).
     share_dir: str | None = None
+    #: SOL's serial port (ttyS1): a socketpair end for the BMC's SOL, when
+    #: the description has [bmc.sol] (vhw.ipmi.lan.sol.SerialLink).
+    sol_fd: int | None = None
 
 
 def qemu_binary(name: str) -> str:
@@ -174,6 +177,8 @@ def build_argv(desc: Description, image: GuestImage, links: Links, *, accel: str
         "-mon", "chardev=qmp,mode=control",
         "-chardev", f"socket,id=console,fd={links.console_fd}",
         "-serial", "chardev:console",
+        *(["-chardev", f"socket,id=sol,fd={links.sol_fd}", "-serial", "chardev:sol"]
+          if links.sol_fd is not None else []),
         "-device", "virtio-serial-pci,id=vser0",
         "-chardev", f"socket,id=agent,fd={links.agent_fd}",
         "-device", f"virtserialport,bus=vser0.0,chardev=agent,name={AGENT_PORT}",

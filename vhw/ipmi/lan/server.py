@@ -1,0 +1,158 @@
+"""The asyncio UDP server of IPMI over LAN: only moves datagrams.
+
+Each datagram goes through the sans-I/O codecs: RMCP (``rmcp``), then by
+class: ASF (presence ping), IPMI.  IPMI packets are demultiplexed by their
+authentication type byte (IPMI 2.0 section 13.6): 06h is RMCP+ and goes to
+``vhw.ipmi.lan.rmcpplus.RmcpPlus(lan_context).handle(packet, peer, now)``
+when that module exists; every other type is IPMI v1.5 (``session15``).
+Nothing a peer sends can raise out of here: a failure is logged and the
+datagram dropped.  Idle sessions are expired every few seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+from typing import Any
+
+from . import rmcp
+from .session15 import V15Handler
+from .sessions import LanContext
+
+log = logging.getLogger(__name__)
+
+#: How often idle sessions are looked for (seconds).
+EXPIRY_PERIOD = 5.0
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    """"HOST:PORT" (IPv6 as "[::1]:PORT") -> (host, port); ValueError if malformed."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{address!r}: expected HOST:PORT")
+    host = host.strip("[]") or "127.0.0.1"
+    return host, int(port)
+
+
+def load_rmcpplus(lan: LanContext) -> Any:
+    """The RMCP+ handler, or None when vhw.ipmi.lan.rmcpplus is not there (or broken)."""
+    try:
+        module = importlib.import_module("vhw.ipmi.lan.rmcpplus")
+    except ModuleNotFoundError as e:
+        if e.name != "vhw.ipmi.lan.rmcpplus":
+            log.warning("RMCP+ unavailable: %s", e)
+        return None
+    except Exception:
+        log.exception("RMCP+ module failed to import; RMCP+ packets will be dropped")
+        return None
+    try:
+        return module.RmcpPlus(lan)
+    except Exception:
+        log.exception("RMCP+ handler failed to start; RMCP+ packets will be dropped")
+        return None
+
+
+class LanDatagrams:
+    """The sans-I/O datagram router: bytes in, datagrams out; never raises."""
+
+    def __init__(self, lan: LanContext, rmcpplus: Any = None):
+        self.lan = lan
+        self.v15 = V15Handler(lan)
+        self.rmcpplus = rmcpplus
+        self._warned_no_rmcpplus = False
+
+    def handle(self, datagram: bytes, peer, now: float) -> list[bytes]:
+        lan = self.lan
+        lan.count("datagrams")
+        try:
+            header, body = rmcp.parse(datagram)
+            if header.cls == rmcp.CLASS_ASF:
+                return rmcp.handle_asf(header, body)
+            if header.cls != rmcp.CLASS_IPMI or header.ack:
+                lan.count("rmcp_ignored")
+                return []
+            if not body:
+                raise rmcp.RmcpError("IPMI class message without a session header")
+            if body[0] & 0x0F == 0x06:
+                if self.rmcpplus is None:
+                    if not self._warned_no_rmcpplus:
+                        log.info("RMCP+ packet from %s dropped: RMCP+ is not available", peer)
+                        self._warned_no_rmcpplus = True
+                    lan.count("rmcpplus_dropped")
+                    return []
+                return list(self.rmcpplus.handle(bytes(datagram), peer, now) or [])
+            return self.v15.handle(body, peer, now)
+        except rmcp.RmcpError as e:
+            lan.count("rmcp_malformed")
+            log.debug("datagram from %s dropped: %s", peer, e)
+        except Exception:
+            lan.count("internal_errors")
+            log.exception("datagram from %s dropped: handler failed", peer)
+        return []
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    def __init__(self, server: "LanServer"):
+        self.server = server
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        server = self.server
+        try:
+            replies = server.router.handle(data, addr, server.lan.now())
+            for reply in replies:
+                self.transport.sendto(reply, addr)
+        except Exception:  # never let a datagram end the endpoint
+            log.exception("LAN datagram from %s failed", addr)
+
+    def error_received(self, exc) -> None:
+        log.debug("LAN socket error: %s", exc)
+
+
+class LanServer:
+    """One UDP endpoint of one BMC's LAN channel."""
+
+    def __init__(self, lan: LanContext, *, rmcpplus: Any = "auto"):
+        self.lan = lan
+        self.router = LanDatagrams(lan, load_rmcpplus(lan) if rmcpplus == "auto" else rmcpplus)
+        self._transport: asyncio.DatagramTransport | None = None
+        self._expiry: asyncio.Task | None = None
+        self.address: tuple[str, int] | None = None
+
+    async def start(self, address: str = "127.0.0.1:623") -> tuple[str, int]:
+        """Bind (port 0: any free port) and serve; returns the bound (host, port)."""
+        host, port = parse_address(address)
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), local_addr=(host, port))
+        self._transport = transport
+        sockname = transport.get_extra_info("sockname")
+        self.address = (sockname[0], sockname[1])
+        self.lan.runner.attach(self)
+        self._expiry = loop.create_task(self._expire_loop(), name="lan-session-expiry")
+        log.info("IPMI LAN listening on %s:%d", *self.address)
+        return self.address
+
+    async def _expire_loop(self) -> None:
+        while True:
+            await asyncio.sleep(EXPIRY_PERIOD)
+            try:
+                self.lan.sessions.expire(self.lan.now())
+            except Exception:
+                log.exception("session expiry failed")
+
+    async def close(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+            try:
+                await self._expiry
+            except asyncio.CancelledError:
+                pass
+            self._expiry = None
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+            await self.lan.runner.detach(self)
