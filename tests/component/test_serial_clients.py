@@ -177,3 +177,86 @@ async def test_terminal_by_hand():
         got = await _terminal_say(bench.path, b"[18 00 01]\r", b"]\r\n[1C")
         got += await _terminal_say(bench.path, b"", b"\r\n", 1.0) if not got.endswith(b"\r\n") else b""
         assert got.startswith(b"[18 00 01]\r\n[1C 00 01 00 20 01 00 01 02 ")
+
+
+class NullModem:
+    """Two ptys joined back to back: the BMC opens one slave as a serial device
+    (through pyserial), ipmitool the other -- a null-modem cable in the test."""
+
+    def __init__(self) -> None:
+        import tty
+
+        self.m1, self.s1 = os.openpty()
+        self.m2, self.s2 = os.openpty()
+        for fd in (self.s1, self.s2):
+            tty.setraw(fd)
+        for fd in (self.m1, self.m2):
+            os.set_blocking(fd, False)
+        self.bmc_device, self.client_device = os.ttyname(self.s1), os.ttyname(self.s2)
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_reader(self.m1, self._copy, self.m1, self.m2)
+        loop.add_reader(self.m2, self._copy, self.m2, self.m1)
+
+    @staticmethod
+    def _copy(src: int, dst: int) -> None:
+        try:
+            data = os.read(src, 4096)
+            os.write(dst, data)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        for fd in (self.m1, self.m2):
+            loop.remove_reader(fd)
+        for fd in (self.m1, self.s1, self.m2, self.s2):
+            os.close(fd)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@run
+async def test_named_serial_device_through_pyserial(mode):
+    """[bmc.serial] device = a tty path: opened through pyserial, judged by ipmitool on the far end."""
+    cable = NullModem()
+    cable.start()
+    try:
+        bench = Bench(mode, device=cable.bmc_device)
+        async with bench:
+            assert bench.server._serial is not None  # pyserial opened it
+            bench.path = cable.client_device
+            rc, out = await bench.ipmitool("mc", "info")
+            assert rc == 0, out
+            assert field(out, "Device ID") == "32"
+    finally:
+        cable.close()
+
+
+@pytest.mark.parametrize("mode", MODES)
+@run
+async def test_vhw_bmc_serial_command_line(mode):
+    """`vhw bmc --serial MODE:pty` prints the pty path; ipmitool talks to it; SIGINT stops it."""
+    import re
+    import signal
+    import sys
+
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "vhw.cli", "bmc", "--serial", f"{mode}:pty",
+                                                stderr=asyncio.subprocess.PIPE)
+    try:
+        line = await asyncio.wait_for(proc.stderr.readline(), 30)
+        m = re.search(rb"on (/dev/pts/\d+)", line)
+        assert m, line
+        client = await asyncio.create_subprocess_exec(
+            "ipmitool", "-I", f"serial-{mode}", "-D", f"{m.group(1).decode()}:115200", "mc", "info",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        out, _ = await asyncio.wait_for(client.communicate(), 90)
+        assert client.returncode == 0, out
+        assert field(out.decode(), "Device ID") == "32"
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGINT)
+        rest = await asyncio.wait_for(proc.stderr.read(), 30)
+        await proc.wait()
+    assert proc.returncode == 0
+    assert b"BMC stopped" in rest

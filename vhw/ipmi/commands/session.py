@@ -223,7 +223,7 @@ def _peer_bytes(peer) -> bytes:
         host, port = peer[0], int(peer[1])
         ip = ipaddress.ip_address(host)
         raw = ip.packed if ip.version == 4 else (ip.ipv4_mapped.packed if ip.ipv4_mapped else bytes(4))
-        return raw + bytes(6) + struct.pack(">H", port)
+        return raw + bytes(6) + struct.pack("<H", port)  # LS byte first (table 22-20)
     except (TypeError, ValueError, IndexError):
         return bytes(12)
 
