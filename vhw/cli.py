@@ -4,6 +4,7 @@
     vhw guest list | build NAME
     vhw bmc --config FILE --extern HOST:PORT|unix:PATH [--lan HOST:PORT] [--serial MODE:PATH] [--state DIR] [--control PATH]
     vhw bmc set-sensor --control PATH SENSOR VALUE
+    vhw fleet --count N --base-port P --user NAME:PASSWORD [--address HOST] [--state DIR]
 
 Errors a user can cause are printed as one clear message (no traceback) and
 exit with status 2; `vhw run` exits with the guest command's own status.
@@ -146,6 +147,15 @@ async def _bmc_sensor(args) -> int:
     return 0
 
 
+# -- vhw fleet --------------------------------------------------------------
+async def _fleet(args) -> int:
+    from .fleet import serve_fleet
+
+    await serve_fleet(count=args.count, base_port=args.base_port, user=args.user, address=args.address,
+                      state_dir=args.state, power_on=args.power == "on", progress=_progress)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vhw", description="Virtual hardware for QEMU guests.")
     p.add_argument("--version", action="version", version=f"vhw {__version__}")
@@ -204,6 +214,19 @@ def build_parser() -> argparse.ArgumentParser:
         if verb == "set-sensor":
             sp.add_argument("value", nargs="?", help="reading in the sensor's unit, or 'na' (unavailable)")
             sp.add_argument("--discrete", action="store_true", help="VALUE is the asserted offsets, e.g. 0,3")
+
+    fleet = sub.add_parser("fleet", help="serve many LAN BMCs (no VMs) in one process",
+                           description="Serve N independent IPMI-over-LAN BMCs on HOST ports P..P+N-1, each "
+                                       "with its own state and one ADMINISTRATOR user; chassis power control "
+                                       "only changes the reported power state.")
+    fleet.add_argument("--count", "-n", type=int, required=True, metavar="N", help="how many BMCs")
+    fleet.add_argument("--base-port", "-p", type=int, required=True, metavar="P",
+                       help="UDP port of the first BMC; 0: any free ports, printed on stdout as 'NAME HOST PORT'")
+    fleet.add_argument("--user", "-u", required=True, metavar="NAME:PASSWORD",
+                       help="the ADMINISTRATOR user every BMC has (user ID 2)")
+    fleet.add_argument("--address", default="127.0.0.1", metavar="HOST", help="address to listen on (default 127.0.0.1)")
+    fleet.add_argument("--state", metavar="DIR", help="keep each BMC's state in DIR/fleet-<i>.db (default: in memory)")
+    fleet.add_argument("--power", choices=("on", "off"), default="on", help="reported chassis power at start (default on)")
     return p
 
 
@@ -223,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.parse_args(["guest", "--help"])
         if args.verb == "bmc":
             return asyncio.run(_bmc(args))
+        if args.verb == "fleet":
+            return asyncio.run(_fleet(args))
         parser.print_help()
         return 2
     except VhwError as e:

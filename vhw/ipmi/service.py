@@ -124,6 +124,11 @@ class BmcService:
         return bound
 
     @property
+    def lan_address(self) -> tuple[str, int] | None:
+        """The (host, port) the LAN listener is bound to (port 0 resolved), or None."""
+        return self.lan_server.address if self.lan_server is not None else None
+
+    @property
     def chassis(self):
         return self.bmc.parts.get("chassis")
 

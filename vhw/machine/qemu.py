@@ -158,6 +158,8 @@ def build_argv(desc: Description, image: GuestImage, links: Links, *, accel: str
         append.append("vhw.mods=" + ",".join(mods))
     if links.share_dir:
         append.append("vhw.9p=vhwshare")
+    if links.sol_fd is not None:
+        append.append("vhw.sol=ttyS1")  # the guest's /init keeps a shell on it (SOL's far end)
     if m.append:
         append.append(m.append)
     argv = [

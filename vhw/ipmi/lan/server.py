@@ -108,6 +108,11 @@ class _Protocol(asyncio.DatagramProtocol):
                 self.transport.sendto(reply, addr)
         except Exception:  # never let a datagram end the endpoint
             log.exception("LAN datagram from %s failed", addr)
+        sol = server.sol
+        if sol is not None and sol.active is not None:
+            # A SOL packet may have armed or moved a stream timer (15.10
+            # accumulation, retries): let the runner re-read the deadline.
+            server.lan.runner.kick()
 
     def error_received(self, exc) -> None:
         log.debug("LAN socket error: %s", exc)
@@ -122,6 +127,23 @@ class LanServer:
         self._transport: asyncio.DatagramTransport | None = None
         self._expiry: asyncio.Task | None = None
         self.address: tuple[str, int] | None = None
+        #: The BMC's SOL part (vhw.ipmi.lan.sol.Sol), given a sender at start.
+        self.sol = lan.bmc.parts.get("sol")
+
+    def send_sol(self, activation: Any, packet: bytes) -> None:
+        """``Sol.console_sender``: a finished RMCP+ packet (``rmcpplus.encode_payload``)
+        to the console of the session that activated SOL, as the BMC's own
+        packets to that session (section 24.1: the payload goes to the
+        activating session's address and the port Activate Payload named)."""
+        transport = self._transport
+        session = getattr(activation, "session", None)
+        peer = getattr(session, "peer", None)
+        if transport is None or peer is None:
+            return
+        try:
+            transport.sendto(packet, peer)
+        except Exception:
+            log.debug("SOL packet to %s not sent", peer, exc_info=True)
 
     async def start(self, address: str = "127.0.0.1:623") -> tuple[str, int]:
         """Bind (port 0: any free port) and serve; returns the bound (host, port)."""
@@ -131,6 +153,12 @@ class LanServer:
         self._transport = transport
         sockname = transport.get_extra_info("sockname")
         self.address = (sockname[0], sockname[1])
+        if self.sol is not None:
+            # Activate Payload reports this port (24.1; ipmitool refuses another),
+            # and what SOL produces on its own leaves through this socket.
+            self.sol.lan_port = self.address[1]
+            self.sol.console_sender = self.send_sol
+            self.lan.sol_handler = self.sol.sol_handler
         self.lan.runner.attach(self)
         self._expiry = loop.create_task(self._expire_loop(), name="lan-session-expiry")
         log.info("IPMI LAN listening on %s:%d", *self.address)
@@ -152,6 +180,9 @@ class LanServer:
             except asyncio.CancelledError:
                 pass
             self._expiry = None
+        if self.sol is not None and self.sol.console_sender == self.send_sol:
+            self.sol.console_sender = None
+            self.sol.lan_port = None
         if self._transport is not None:
             self._transport.close()
             self._transport = None

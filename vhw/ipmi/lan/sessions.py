@@ -41,6 +41,9 @@ in ``bmc.parts["lan"]``); its attributes:
 - ``close(session_id) -> bool``; ``expire(now) -> list[Session]`` (idle
   longer than ``timeout`` seconds); ``count()``; ``by_handle(h)``;
   ``__iter__`` over active sessions, oldest first.
+- ``on_close``: callables ``f(session)`` told of every session that goes
+  away, closed or timed out (the LAN context uses it to end the session's
+  SOL payload, IPMI 2.0 section 24.1: a payload lives in its session).
 
 ``Session`` (a plain mutable object): ``id`` (nonzero random 32-bit, the
 BMC's session ID), ``handle`` (1..max, Get Session Info), ``kind`` ("v15" |
@@ -167,6 +170,15 @@ class SessionTable:
         self.max_sessions = max(1, min(0x3F, int(max_sessions)))
         self.timeout = float(timeout)
         self._sessions: dict[int, Session] = {}
+        #: Told of each session that goes away (``close`` or ``expire``).
+        self.on_close: list = []
+
+    def _gone(self, session: Session) -> None:
+        for listener in list(self.on_close):
+            try:
+                listener(session)
+            except Exception:  # a listener's bug must not keep a session slot
+                log.exception("session-close listener failed for 0x%08X", session.id)
 
     def allocate(self, kind: str, user_id: int, privilege_max: int, peer: Any, now: float = 0.0,
                  session_id: int | None = None) -> Session | None:
@@ -197,13 +209,19 @@ class SessionTable:
         return next((s for s in self._sessions.values() if s.handle == handle), None)
 
     def close(self, session_id: int) -> bool:
-        return self._sessions.pop(session_id, None) is not None
+        session = self._sessions.pop(session_id, None)
+        if session is None:
+            return False
+        self._gone(session)
+        return True
 
     def expire(self, now: float) -> list[Session]:
         gone = [s for s in self._sessions.values() if now - s.last_activity > self.timeout]
         for s in gone:
             del self._sessions[s.id]
             log.info("LAN session 0x%08X (user %d, %s) timed out", s.id, s.user_id, s.kind)
+        for s in gone:
+            self._gone(s)
         return gone
 
     def count(self) -> int:
@@ -272,6 +290,22 @@ class LanContext:
         self.inflight: Any = None
         if self.channels is not None:
             self.channels.active_sessions = self.active_sessions
+        #: Inbound SOL payloads (type 1) of RMCP+ sessions go here (rmcpplus);
+        #: the SOL part's handler when the BMC has one.
+        sol = bmc.parts.get("sol")
+        self.sol_handler = sol.sol_handler if sol is not None else None
+        self.sessions.on_close.append(self._session_closed)
+
+    def _session_closed(self, session: Session) -> None:
+        """A session went away: so does its SOL payload (section 24.1)."""
+        sol = self.bmc.parts.get("sol")
+        if sol is not None:
+            sol.session_closed(session.id)
+
+    def rmcpplus_session(self, session_id: int) -> Any:
+        """The RMCP+ side (``rmcpplus.RmcpPlusSession``) of an active session, or None."""
+        base = self.sessions.get(session_id)
+        return base.attrs.get("rmcpplus") if base is not None and base.kind == "v20" else None
 
     @property
     def users(self):

@@ -354,6 +354,8 @@ class Sol:
             return self.volatile_bit_rate
         if param == P_CHANNEL:
             return bytes([self.channel])
+        if param == P_PORT and self.lan_port is not None:
+            return struct.pack("<H", self.lan_port)  # the LAN server's real port (Activate Payload's too)
         if param in _DEFAULTS:
             return self._read(param)
         raise SolError(CC_PARAMETER_NOT_SUPPORTED, f"SOL parameter {param} not supported")
@@ -433,22 +435,27 @@ class Sol:
         return self.active
 
     def deactivate(self) -> None:
+        """End the active payload; the console gets a last packet whose status
+        says "SOL deactivating" (section 15.9, table 15-2, status bit 4)."""
         a, self.active = self.active, None
         if a is not None:
             self._send(a, [a.stream.deactivating()])
 
     def _attach_lan(self) -> None:
-        """Install ``sol_handler`` on the LAN context the RMCP+ layer reads."""
+        """Install ``sol_handler`` on the LAN context and find the activating session.
+
+        The payload belongs to the RMCP+ session whose Activate Payload made it
+        (section 24.1); the shared session table knows it by its ID.
+        """
         lan = self.bmc.parts.get("lan") if self.bmc is not None else None
-        if lan is not None:
-            lan.sol_handler = self.sol_handler
-            if self.active is not None and self.active.session is None:
-                state = getattr(lan, "rmcpplus_state", None)
-                get = getattr(getattr(state, "sessions", state), "get", None)
-                try:
-                    self.active.session = get(self.active.session_id) if get is not None else None
-                except Exception:
-                    self.active.session = None
+        if lan is None:
+            return
+        lan.sol_handler = self.sol_handler
+        a = self.active
+        if a is not None and a.session is None:
+            base = lan.sessions.get(a.session_id) if getattr(lan, "sessions", None) is not None else None
+            rp = base.attrs.get("rmcpplus") if base is not None and getattr(base, "kind", "") == "v20" else None
+            a.session = rp
 
     def session_closed(self, session_id: int) -> None:
         """The LAN side closed a session: its payload goes away (no packet to send)."""
