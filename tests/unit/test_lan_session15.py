@@ -15,7 +15,7 @@ from vhw.ipmi.assemble import create_bmc
 from vhw.ipmi.config import BmcConfig
 from vhw.ipmi.lan import rmcp, session15
 from vhw.ipmi.lan.server import LanDatagrams
-from vhw.ipmi.lan.sessions import AUTH_MD5, AUTH_NONE, AUTH_PASSWORD, SequenceWindow, SessionTable, lan_context
+from vhw.ipmi.lan.sessions import AUTH_MD2, AUTH_MD5, AUTH_NONE, AUTH_PASSWORD, SequenceWindow, SessionTable, lan_context
 
 PEER = ("127.0.0.1", 40000)
 USERS = [
@@ -126,13 +126,13 @@ def test_get_channel_auth_capabilities_v15_and_v20():
     lan, router = make_router()
     c = Client(router)
     cc, data = c.send(6, 0x38, b"\x0e\x04", sid=0)
-    assert cc == 0 and data[0] == 1 and data[1] == 0x14 and data[1] & 0x80 == 0 and data[3] == 0
+    assert cc == 0 and data[0] == 1 and data[1] == 0x16 and data[1] & 0x80 == 0 and data[3] == 0  # MD2, MD5, password
     assert data[2] & 0x04  # non-null user names enabled
     cc, data = c.send(6, 0x38, b"\x8e\x04", sid=0)
     assert cc == 0 and data[1] & 0x80 and data[3] & 0x01
 
 
-@pytest.mark.parametrize("auth", [AUTH_MD5, AUTH_PASSWORD])
+@pytest.mark.parametrize("auth", [AUTH_MD2, AUTH_MD5, AUTH_PASSWORD])
 @in_loop
 def test_activate_and_run_commands(auth):
     """Sections 22.16-22.18: challenge, activate (USER at first), raise to ADMINISTRATOR, close."""

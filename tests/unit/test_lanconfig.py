@@ -115,8 +115,8 @@ def test_privileges_appendix_g():
 def test_auth_type_enables_validated_exposed_and_pushed_to_lan_context():
     bmc = make()
     part = bmc.parts["lanconfig"]
-    assert get(bmc, 1).data == b"\x11\x15"  # none, MD5, straight password
-    assert put(bmc, 2, [0x02, 0, 0, 0, 0]).cc == 0xCC  # MD2 is not supported
+    assert get(bmc, 1).data == b"\x11\x17"  # none, MD2, MD5, straight password (table 23-4)
+    assert put(bmc, 2, [0x20, 0, 0, 0, 0]).cc == 0xCC  # OEM proprietary is not supported
     assert put(bmc, 2, [0x01, 0x04, 0x10, 0x14, 0x00]).cc == 0
     assert [part.auth_type_enables(p) for p in range(1, 6)] == [0x01, 0x04, 0x10, 0x14, 0x00]
     from vhw.ipmi.lan.sessions import lan_context

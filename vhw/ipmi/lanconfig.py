@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from ..errors import DescriptionError
+from .lan.sessions import DEFAULT_AUTH_MASK, SUPPORTED_AUTH_TYPES
 
 STORE_NAMESPACE = "lan"
 #: Parameter revision byte of Get LAN Configuration Parameters (section 23.2).
@@ -49,11 +50,10 @@ CC_READ_ONLY = 0x82
 
 SET_COMPLETE, SET_IN_PROGRESS, COMMIT_WRITE = 0, 1, 2
 
-#: IPMI 1.5 authentication types the LAN core computes (vhw.ipmi.lan.sessions
-#: SUPPORTED_AUTH_TYPES: none, MD5, straight password; MD2 is not in hashlib).
-AUTH_TYPE_SUPPORT = (1 << 0) | (1 << 2) | (1 << 4)
-#: The LAN core's default enables: MD5 and straight password (no "none").
-DEFAULT_AUTH_ENABLES = (1 << 2) | (1 << 4)
+#: IPMI 1.5 authentication types the LAN core computes, and its default
+#: enables (no "none" unless configured): one truth, in vhw.ipmi.lan.sessions.
+AUTH_TYPE_SUPPORT = sum(1 << t for t in SUPPORTED_AUTH_TYPES)
+DEFAULT_AUTH_ENABLES = DEFAULT_AUTH_MASK
 #: Privilege levels of parameter 2's five bytes, in order (table 23-4).
 AUTH_ENABLE_PRIVILEGES = (1, 2, 3, 4, 5)
 
@@ -189,7 +189,6 @@ class LanConfig:
         self.bmc = bmc
         self.cipher_suites = tuple(cipher_suites if cipher_suites is not None else _cipher_suites())[:MAX_CIPHER_SUITES]
         self.set_in_progress = SET_COMPLETE
-        self._synced_lan = None
         s = self.spec
         self._defaults: dict[str, bytes] = {
             str(P_AUTH_ENABLES): bytes([DEFAULT_AUTH_ENABLES] * 5),
@@ -263,12 +262,8 @@ class LanConfig:
     def _lan_context(self):
         return self.bmc.parts.get("lan") if self.bmc is not None else None
 
-    def poll(self, now: float) -> None:
-        """On each request: hand stored auth type enables to a newly made LAN context."""
-        lan = self._lan_context()
-        if lan is None or lan is self._synced_lan:
-            return
-        self._synced_lan = lan
+    def attach_lan(self, lan) -> None:
+        """A LAN context was just made: give it the stored auth type enables."""
         if self.store is not None and self.store.get(STORE_NAMESPACE, str(P_AUTH_ENABLES)) is not None:
             self._push_auth(self._read(str(P_AUTH_ENABLES)))
 

@@ -9,8 +9,8 @@ section 13.8, table 13-4) and an optional legacy pad byte.
 
 Authentication codes (section 22.17.1): MD5(password + session ID + message
 + session sequence number + password), the password being the 16-byte field;
-"straight password" sends the 16-byte password itself.  MD2 would be the same
-with MD2; OpenSSL 3 has no MD2, so this BMC neither offers nor accepts it.
+"straight password" sends the 16-byte password itself; MD2 is the MD5 formula
+with MD2 (pycryptodome's, since OpenSSL 3 has none).
 
 Everything here is sans-I/O: ``V15Handler.handle(body, peer, now)`` takes the
 bytes after the RMCP header and returns whole datagrams to send back.
@@ -25,9 +25,11 @@ import secrets
 import struct
 from dataclasses import dataclass
 
+from Crypto.Hash import MD2
+
 from ..bmc import CC, Context, NetFn, Privilege
 from . import rmcp
-from .sessions import AUTH_MD5, AUTH_NONE, AUTH_PASSWORD, SUPPORTED_AUTH_TYPES, LanContext, Session
+from .sessions import AUTH_MD2, AUTH_MD5, AUTH_NONE, AUTH_PASSWORD, SUPPORTED_AUTH_TYPES, LanContext, Session
 
 log = logging.getLogger(__name__)
 
@@ -131,9 +133,9 @@ def auth_code(auth_type: int, password: bytes, session_id: int, msg: bytes, seq:
     """Section 22.17.1: the 16-byte authentication code of a message."""
     if auth_type == AUTH_PASSWORD:
         return password
-    if auth_type == AUTH_MD5:
-        return hashlib.md5(password + struct.pack("<I", session_id) + msg + struct.pack("<I", seq)
-                           + password).digest()
+    if auth_type in (AUTH_MD5, AUTH_MD2):
+        data = password + struct.pack("<I", session_id) + msg + struct.pack("<I", seq) + password
+        return hashlib.md5(data).digest() if auth_type == AUTH_MD5 else MD2.new(data).digest()
     raise ValueError(f"auth type {auth_type} cannot be computed here")
 
 

@@ -76,13 +76,13 @@ AUTH_PASSWORD = 4
 AUTH_OEM = 5
 AUTH_RMCPP = 6  # "format = RMCP+ (IPMI v2.0 only)"
 
-#: The 1.5 auth types this BMC can compute (MD2 is not in Python's hashlib on
-#: OpenSSL 3; it is neither advertised nor accepted).
-SUPPORTED_AUTH_TYPES = frozenset({AUTH_NONE, AUTH_MD5, AUTH_PASSWORD})
+#: The 1.5 auth types this BMC can compute (MD2 comes from pycryptodome:
+#: OpenSSL 3, behind hashlib, dropped it).
+SUPPORTED_AUTH_TYPES = frozenset({AUTH_NONE, AUTH_MD2, AUTH_MD5, AUTH_PASSWORD})
 
-#: Default auth type enables: MD5 and straight password at every privilege,
-#: "none" only when the configuration asks for it.
-DEFAULT_AUTH_MASK = (1 << AUTH_MD5) | (1 << AUTH_PASSWORD)
+#: Default auth type enables: MD2, MD5 and straight password at every
+#: privilege, "none" only when the configuration asks for it.
+DEFAULT_AUTH_MASK = (1 << AUTH_MD2) | (1 << AUTH_MD5) | (1 << AUTH_PASSWORD)
 
 DEFAULT_MAX_SESSIONS = 16
 DEFAULT_TIMEOUT = 60.0
@@ -361,4 +361,7 @@ def lan_context(bmc, **kwargs) -> LanContext:
     if ctx is None:
         ctx = LanContext(bmc, **kwargs)
         bmc.parts["lan"] = ctx
+        attach = getattr(bmc.parts.get("lanconfig"), "attach_lan", None)
+        if attach is not None:  # stored LAN parameters (auth type enables) apply
+            attach(ctx)
     return ctx
