@@ -325,7 +325,9 @@ class RmcpPlus:
     def handle(self, packet: bytes, peer: Any, now: float) -> list[bytes]:
         """Answer one RMCP+ packet; never raises, returns the packets to send."""
         try:
-            self.expire(now)
+            if now >= self.ctx.next_expiry:
+                self.ctx.next_expiry = now + 1.0
+                self.expire(now)
             return self._handle(bytes(packet), peer, now)
         except Exception:  # a bug must not kill the server; the packet is dropped
             log.exception("RMCP+ packet dropped: %s", bytes(packet)[:64].hex())

@@ -288,6 +288,9 @@ class LanContext:
         #: The request being dispatched: set by the transport around runner.handle
         #: so session commands know the peer and packet (asyncio: one at a time).
         self.inflight: Any = None
+        #: When the RMCP+ layer next looks for half-open and idle sessions
+        #: (at most once a second, not on every packet).
+        self.next_expiry = 0.0
         if self.channels is not None:
             self.channels.active_sessions = self.active_sessions
         #: Inbound SOL payloads (type 1) of RMCP+ sessions go here (rmcpplus);
