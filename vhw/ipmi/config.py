@@ -372,13 +372,8 @@ def _satellites(r: _Reader, channels: tuple[ChannelConfig, ...]) -> tuple[Satell
 
 
 def _chassis(r: _Reader) -> Any:
-    try:
-        from vhw.ipmi.chassis import ChassisConfig  # owned by the chassis module
-    except ImportError:
-        if r.has("chassis"):
-            r.raw("chassis", None)
-            raise DescriptionError(r.path("chassis"), "this vhw has no chassis support") from None
-        return None
+    from vhw.ipmi.chassis import ChassisConfig  # owned by the chassis module
+
     table = r.raw("chassis", {})
     return ChassisConfig.from_dict(table, r.path("chassis"))
 

@@ -10,7 +10,6 @@ answered is ``lan.inflight`` (set by the v1.5 session layer).
 
 from __future__ import annotations
 
-import importlib.util
 import ipaddress
 import secrets
 import struct
@@ -38,13 +37,6 @@ CC_CLOSE_INVALID_HANDLE = 0x88
 
 def _lan(bmc: Bmc) -> LanContext:
     return lan_context(bmc)
-
-
-def _rmcpplus_available() -> bool:
-    try:
-        return importlib.util.find_spec("vhw.ipmi.lan.rmcpplus") is not None
-    except (ImportError, ValueError):
-        return False
 
 
 def _lan_channel_of(bmc: Bmc, ctx: Context, number: int):
@@ -92,7 +84,7 @@ def get_channel_auth_capabilities(bmc: Bmc, ctx: Context, req: bytes):
     if access.user_level_auth_disabled:
         flags |= 0x08
     byte2 = types | (0x80 if extended else 0)
-    byte4 = (0x01 | (0x02 if _rmcpplus_available() else 0)) if extended else 0
+    byte4 = 0x03 if extended else 0  # IPMI 1.5 and 2.0 (RMCP+) sessions
     return bytes([channel.number, byte2, flags, byte4, 0, 0, 0, 0])
 
 

@@ -3,8 +3,8 @@
 Each datagram goes through the sans-I/O codecs: RMCP (``rmcp``), then by
 class: ASF (presence ping), IPMI.  IPMI packets are demultiplexed by their
 authentication type byte (IPMI 2.0 section 13.6): 06h is RMCP+ and goes to
-``vhw.ipmi.lan.rmcpplus.RmcpPlus(lan_context).handle(packet, peer, now)``
-when that module exists; every other type is IPMI v1.5 (``session15``).
+``vhw.ipmi.lan.rmcpplus.RmcpPlus(lan_context).handle(packet, peer, now)``;
+every other type is IPMI v1.5 (``session15``).
 Nothing a peer sends can raise out of here: a failure is logged and the
 datagram dropped.  Idle sessions are expired every few seconds.
 """
@@ -12,11 +12,11 @@ datagram dropped.  Idle sessions are expired every few seconds.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 from typing import Any
 
 from . import rmcp
+from .rmcpplus import RmcpPlus
 from .session15 import V15Handler
 from .sessions import LanContext
 
@@ -33,24 +33,6 @@ def parse_address(address: str) -> tuple[str, int]:
         raise ValueError(f"{address!r}: expected HOST:PORT")
     host = host.strip("[]") or "127.0.0.1"
     return host, int(port)
-
-
-def load_rmcpplus(lan: LanContext) -> Any:
-    """The RMCP+ handler, or None when vhw.ipmi.lan.rmcpplus is not there (or broken)."""
-    try:
-        module = importlib.import_module("vhw.ipmi.lan.rmcpplus")
-    except ModuleNotFoundError as e:
-        if e.name != "vhw.ipmi.lan.rmcpplus":
-            log.warning("RMCP+ unavailable: %s", e)
-        return None
-    except Exception:
-        log.exception("RMCP+ module failed to import; RMCP+ packets will be dropped")
-        return None
-    try:
-        return module.RmcpPlus(lan)
-    except Exception:
-        log.exception("RMCP+ handler failed to start; RMCP+ packets will be dropped")
-        return None
 
 
 class LanDatagrams:
@@ -123,7 +105,7 @@ class LanServer:
 
     def __init__(self, lan: LanContext, *, rmcpplus: Any = "auto"):
         self.lan = lan
-        self.router = LanDatagrams(lan, load_rmcpplus(lan) if rmcpplus == "auto" else rmcpplus)
+        self.router = LanDatagrams(lan, RmcpPlus(lan) if rmcpplus == "auto" else rmcpplus)
         self._transport: asyncio.DatagramTransport | None = None
         self._expiry: asyncio.Task | None = None
         self.address: tuple[str, int] | None = None
