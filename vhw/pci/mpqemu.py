@@ -1,0 +1,414 @@
+"""QEMU 7.2 multi-process (mpqemu) protocol, remote (device) side.
+
+QEMU's ``x-pci-proxy-dev`` forwards config and BAR accesses of one PCI
+function over an AF_UNIX stream socket and waits for ever for each reply
+(docs: shared/protocols/i2o-mpqemu.md, part A).  This module holds a sans-I/O
+codec (`MpqemuCodec`, `encode_ret`) and a thin asyncio adapter
+(`MpqemuServer`) that feeds it and answers every request QEMU waits on.
+
+Wire format (x86_64, little endian): a 16-byte header ``int32 cmd; 4 bytes
+padding; u64 size`` followed by ``size`` payload bytes, file descriptors as
+SCM_RIGHTS on the same sendmsg.  The remote only ever sends RET.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import os
+import socket
+import struct
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Protocol, Union
+
+log = logging.getLogger(__name__)
+
+HEADER = struct.Struct("<iIQ")  # cmd, padding, size
+PCI_CONF = struct.Struct("<IIi")  # addr, val, len (PciConfDataMsg, 12 bytes)
+BAR_ACCESS = struct.Struct("<QQI?3x")  # addr, val, size, memory (BarAccessMsg, 24 bytes)
+SYNC_SYSMEM = struct.Struct("<8Q8Q8q")  # gpas[8], sizes[8], offsets[8] (SyncSysmemMsg, 192 bytes)
+MAX_PAYLOAD = 192  # size of the payload union; QEMU rejects larger sizes
+MAX_FDS = 8  # REMOTE_MAX_FDS
+ALL_ONES = (1 << 64) - 1
+
+
+class Cmd(IntEnum):
+    """Message kinds (MPQemuCmd in include/hw/remote/mpqemu-link.h)."""
+
+    SYNC_SYSMEM = 0
+    RET = 1
+    PCI_CFGWRITE = 2
+    PCI_CFGREAD = 3
+    BAR_WRITE = 4
+    BAR_READ = 5
+    SET_IRQFD = 6
+    DEVICE_RESET = 7
+
+
+#: Requests for which the proxy blocks until a RET arrives.
+REPLY_CMDS = frozenset({Cmd.PCI_CFGWRITE, Cmd.PCI_CFGREAD, Cmd.BAR_WRITE, Cmd.BAR_READ, Cmd.DEVICE_RESET})
+_PAYLOAD_SIZE = {
+    Cmd.SYNC_SYSMEM: SYNC_SYSMEM.size,
+    Cmd.PCI_CFGWRITE: PCI_CONF.size,
+    Cmd.PCI_CFGREAD: PCI_CONF.size,
+    Cmd.BAR_WRITE: BAR_ACCESS.size,
+    Cmd.BAR_READ: BAR_ACCESS.size,
+    Cmd.SET_IRQFD: 0,
+    Cmd.DEVICE_RESET: 0,
+}
+
+
+@dataclass(frozen=True)
+class MemoryRegion:
+    """One guest RAM section: map ``size`` bytes of its fd at ``offset`` to ``gpa``."""
+
+    gpa: int
+    size: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class SyncSysmem:
+    """A complete new guest RAM map; ``fds[i]`` backs ``regions[i]``. No reply."""
+
+    regions: list[MemoryRegion]
+    fds: list[int]
+
+
+@dataclass(frozen=True)
+class CfgWrite:
+    addr: int
+    val: int
+    len: int
+
+
+@dataclass(frozen=True)
+class CfgRead:
+    addr: int
+    len: int
+
+
+@dataclass(frozen=True)
+class BarWrite:
+    """``addr`` is absolute (guest-physical, or an I/O port when not ``memory``)."""
+
+    addr: int
+    val: int
+    size: int
+    memory: bool
+
+
+@dataclass(frozen=True)
+class BarRead:
+    addr: int
+    size: int
+    memory: bool
+
+
+@dataclass(frozen=True)
+class SetIrqfd:
+    """INTx eventfd and its resample eventfd. No reply."""
+
+    irqfd: int
+    resamplefd: int
+
+
+@dataclass(frozen=True)
+class DeviceReset:
+    pass
+
+
+@dataclass(frozen=True)
+class Error:
+    """A dropped message. ``reply`` says QEMU waits on it: answer all-ones.
+
+    Its fds have already been closed by the codec.
+    """
+
+    reason: str
+    cmd: int
+    reply: bool
+
+
+Event = Union[SyncSysmem, CfgWrite, CfgRead, BarWrite, BarRead, SetIrqfd, DeviceReset, Error]
+
+
+def needs_reply(event: Event) -> bool:
+    """True if QEMU is blocked until this event is answered with a RET."""
+    if isinstance(event, Error):
+        return event.reply
+    return isinstance(event, (CfgWrite, CfgRead, BarWrite, BarRead, DeviceReset))
+
+
+def encode_ret(value: int) -> bytes:
+    """A RET message carrying ``value`` as u64 (wrapped to 64 bits, never raises)."""
+    return HEADER.pack(Cmd.RET, 0, 8) + struct.pack("<Q", value & ALL_ONES)
+
+
+def _close(fds: list[int]) -> None:
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+@dataclass
+class _FdBatch:
+    """fds received with the stream bytes [start, end)."""
+
+    start: int
+    end: int
+    fds: list[int] = field(default_factory=list)
+
+
+class MpqemuCodec:
+    """Bytes and fds in, events out; never raises, never keeps an unowned fd.
+
+    Framing: the fds of a sendmsg arrive with the recvmsg that reads the
+    start of that message, and Linux ends such a read right after the message
+    that carried them, so fds received with a chunk belong to the *last*
+    message that begins in that chunk.  fds with no such message are closed.
+    """
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._base = 0  # stream offset of self._buf[0]
+        self._received = 0  # stream offset after the last received byte
+        self._skip = 0  # payload bytes of an oversized message still to discard
+        self._batches: list[_FdBatch] = []
+
+    def receive_data(self, data: bytes, fds: list[int] | None = None) -> list[Event]:
+        """Feed one received chunk and the fds that came with it."""
+        fds = list(fds or ())
+        if fds:
+            self._batches.append(_FdBatch(self._received, self._received + len(data), fds))
+        self._received += len(data)
+        self._buf += data
+        events: list[Event] = []
+        while True:
+            if self._skip:
+                n = min(self._skip, len(self._buf))
+                self._consume(n)
+                self._skip -= n
+                if self._skip:
+                    break
+            if len(self._buf) < HEADER.size:
+                break
+            event = self._one()
+            if event is None:
+                break
+            events.append(event)
+        self._settle_fds()
+        return events
+
+    def close(self) -> None:
+        """Close fds still held for incomplete messages."""
+        for batch in self._batches:
+            _close(batch.fds)
+        self._batches.clear()
+
+    def _one(self) -> Event | None:
+        cmd, _pad, size = HEADER.unpack_from(self._buf)
+        start = self._base
+        reply = cmd in REPLY_CMDS
+        if size > MAX_PAYLOAD:
+            _close(self._claim(start, HEADER.size + size))
+            self._consume(HEADER.size)
+            self._skip = size
+            return Error(f"payload size {size} > {MAX_PAYLOAD}", cmd, reply)
+        total = HEADER.size + size
+        if len(self._buf) < total:
+            return None
+        payload = bytes(self._buf[HEADER.size:total])
+        fds = self._claim(start, total)
+        self._consume(total)
+        event = self._decode(cmd, size, payload, fds)
+        if isinstance(event, Error):
+            _close(fds)
+        return event
+
+    def _decode(self, cmd: int, size: int, payload: bytes, fds: list[int]) -> Event:
+        try:
+            kind = Cmd(cmd)
+        except ValueError:
+            return Error(f"unknown cmd {cmd}", cmd, False)
+        if kind is Cmd.RET:
+            return Error("RET sent to the remote", cmd, False)
+        reply = kind in REPLY_CMDS
+        if size != _PAYLOAD_SIZE[kind]:
+            return Error(f"{kind.name}: payload size {size}, expected {_PAYLOAD_SIZE[kind]}", cmd, reply)
+        wanted = {Cmd.SYNC_SYSMEM: range(1, MAX_FDS + 1), Cmd.SET_IRQFD: range(2, 3)}.get(kind, range(0, 1))
+        if len(fds) not in wanted:
+            return Error(f"{kind.name}: {len(fds)} fds", cmd, reply)
+        if kind is Cmd.SYNC_SYSMEM:
+            v = SYNC_SYSMEM.unpack(payload)
+            regions = [MemoryRegion(v[i], v[8 + i], v[16 + i]) for i in range(len(fds))]
+            return SyncSysmem(regions, fds)
+        if kind is Cmd.SET_IRQFD:
+            return SetIrqfd(fds[0], fds[1])
+        if kind is Cmd.DEVICE_RESET:
+            return DeviceReset()
+        if kind in (Cmd.PCI_CFGWRITE, Cmd.PCI_CFGREAD):
+            addr, val, length = PCI_CONF.unpack(payload)
+            return CfgWrite(addr, val, length) if kind is Cmd.PCI_CFGWRITE else CfgRead(addr, length)
+        addr, val, bsize, memory = BAR_ACCESS.unpack(payload)
+        return BarWrite(addr, val, bsize, memory) if kind is Cmd.BAR_WRITE else BarRead(addr, bsize, memory)
+
+    def _claim(self, start: int, length: int) -> list[int]:
+        """fds of the chunk in which the message at ``start`` is the last to begin."""
+        for batch in self._batches:
+            if batch.start <= start < batch.end and start + length >= batch.end:
+                self._batches.remove(batch)
+                return batch.fds
+        return []
+
+    def _consume(self, n: int) -> None:
+        del self._buf[:n]
+        self._base += n
+
+    def _settle_fds(self) -> None:
+        """Close fds whose chunk has no message start left to claim them."""
+        next_start = self._base + self._skip
+        keep = []
+        for batch in self._batches:
+            if batch.end <= next_start:
+                _close(batch.fds)
+            else:
+                keep.append(batch)
+        self._batches = keep
+
+
+class PciDevice(Protocol):
+    """What the adapter calls; implemented by the PCI function model.
+
+    Offsets and addresses are exactly as QEMU sends them (BAR addresses are
+    absolute).  ``sync_sysmem`` fds stay open until the next sync or until
+    the server closes; ``set_irqfd`` fds likewise until replaced or closed.
+    """
+
+    def config_read(self, addr: int, length: int) -> int: ...
+
+    def config_write(self, addr: int, val: int, length: int) -> None: ...
+
+    def bar_read(self, addr: int, size: int, memory: bool) -> int: ...
+
+    def bar_write(self, addr: int, val: int, size: int, memory: bool) -> None: ...
+
+    def sync_sysmem(self, regions: list[MemoryRegion], fds: list[int]) -> None: ...
+
+    def set_irqfd(self, irqfd: int, resamplefd: int) -> None: ...
+
+    def reset(self) -> None: ...
+
+
+class MpqemuServer:
+    """Serve one proxied function on a connected AF_UNIX stream socket.
+
+    Thin: it moves bytes and fds between the socket and the codec, calls the
+    device, and always answers what QEMU waits on (all-ones on any failure,
+    logged), because a missing reply freezes the guest's vCPU for ever.
+    """
+
+    RECV_SIZE = 4096
+
+    def __init__(self, sock: socket.socket, device: PciDevice) -> None:
+        self.sock = sock
+        self.device = device
+        self.codec = MpqemuCodec()
+        self._ram_fds: list[int] = []
+        self._irq_fds: list[int] = []
+        sock.setblocking(False)
+
+    async def serve(self) -> None:
+        """Run until QEMU closes its end; then release every fd held."""
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                try:
+                    data, fds, _flags, _addr = socket.recv_fds(self.sock, self.RECV_SIZE, MAX_FDS)
+                except (BlockingIOError, InterruptedError):
+                    await self._readable(loop)
+                    continue
+                if not data:
+                    _close(fds)
+                    return
+                for event in self.codec.receive_data(data, fds):
+                    reply = await self.handle(event)
+                    if reply is not None:
+                        await loop.sock_sendall(self.sock, encode_ret(reply))
+        except (ConnectionError, OSError) as exc:
+            log.warning("mpqemu: connection ended: %s", exc)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Close the fds the server holds (the socket stays with its owner)."""
+        self.codec.close()
+        _close(self._ram_fds + self._irq_fds)
+        self._ram_fds, self._irq_fds = [], []
+
+    async def handle(self, event: Event) -> int | None:
+        """Apply one event to the device; the RET value, or None if no reply."""
+        try:
+            value = await self._dispatch(event)
+        except Exception:
+            log.exception("mpqemu: handler failed for %r", event)
+            return ALL_ONES if needs_reply(event) else None
+        if not needs_reply(event):
+            return None
+        if isinstance(event, Error):
+            return ALL_ONES
+        return int(value or 0) & ALL_ONES if isinstance(event, (CfgRead, BarRead)) else 0
+
+    async def _dispatch(self, event: Event) -> int | None:
+        dev = self.device
+        if isinstance(event, CfgRead):
+            return await _maybe(dev.config_read(event.addr, event.len))
+        if isinstance(event, CfgWrite):
+            return await _maybe(dev.config_write(event.addr, event.val, event.len))
+        if isinstance(event, BarRead):
+            return await _maybe(dev.bar_read(event.addr, event.size, event.memory))
+        if isinstance(event, BarWrite):
+            return await _maybe(dev.bar_write(event.addr, event.val, event.size, event.memory))
+        if isinstance(event, DeviceReset):
+            return await _maybe(dev.reset())
+        if isinstance(event, SyncSysmem):
+            try:
+                await _maybe(dev.sync_sysmem(event.regions, event.fds))
+            except BaseException:
+                _close(event.fds)
+                raise
+            _close(self._ram_fds)
+            self._ram_fds = list(event.fds)
+            return None
+        if isinstance(event, SetIrqfd):
+            fds = [event.irqfd, event.resamplefd]
+            try:
+                await _maybe(dev.set_irqfd(event.irqfd, event.resamplefd))
+            except BaseException:
+                _close(fds)
+                raise
+            _close(self._irq_fds)
+            self._irq_fds = fds
+            return None
+        log.warning("mpqemu: dropped message: %s (cmd %d)", event.reason, event.cmd)
+        return None
+
+    async def _readable(self, loop: asyncio.AbstractEventLoop) -> None:
+        fut = loop.create_future()
+        fileno = self.sock.fileno()
+        loop.add_reader(fileno, lambda: fut.done() or fut.set_result(None))
+        try:
+            await fut
+        finally:
+            loop.remove_reader(fileno)
+
+
+async def _maybe(value):
+    """Let device methods be plain or async."""
+    if inspect.isawaitable(value):
+        return await value
+    return value
