@@ -420,9 +420,13 @@ class Machine:
 
 def _chardev_for(address: str) -> str:
     """Chardev socket options that connect QEMU to a listening BMC."""
-    if address.startswith("unix:"):
-        return f"path={address[5:]},reconnect=1"
-    host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit():
-        raise VhwError(f"BMC address {address!r} is not HOST:PORT or unix:PATH")
+    from ..ipmi.extern_server import parse_address
+
+    try:
+        kind, target = parse_address(address)
+    except ValueError:
+        raise VhwError(f"BMC address {address!r} is not HOST:PORT or unix:PATH") from None
+    if kind == "unix":
+        return f"path={target},reconnect=1"
+    host, port = target
     return f"host={host or '127.0.0.1'},port={port},reconnect=1,nodelay=on"

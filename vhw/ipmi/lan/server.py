@@ -15,6 +15,7 @@ import asyncio
 import logging
 from typing import Any
 
+from ..extern_server import parse_address as parse_socket_address
 from . import rmcp
 from .rmcpplus import RmcpPlus
 from .session15 import V15Handler
@@ -28,11 +29,11 @@ EXPIRY_PERIOD = 5.0
 
 def parse_address(address: str) -> tuple[str, int]:
     """"HOST:PORT" (IPv6 as "[::1]:PORT") -> (host, port); ValueError if malformed."""
-    host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+    kind, target = parse_socket_address(address)
+    if kind != "tcp":
         raise ValueError(f"{address!r}: expected HOST:PORT")
-    host = host.strip("[]") or "127.0.0.1"
-    return host, int(port)
+    host, port = target
+    return host or "127.0.0.1", port
 
 
 class LanDatagrams:
