@@ -29,40 +29,28 @@ def _progress(msg: str) -> None:
 
 # -- vhw run ----------------------------------------------------------------
 def _load_description(args):
-    from .machine.description import default_description, load_description, parse_description
+    """The description file (or the defaults) with the command line's overrides, validated once."""
+    from .machine.description import parse_description, read_description_data
 
-    if args.machine:
-        desc = load_description(args.machine)
-    else:
-        desc = default_description()
-    overrides: dict = {}
+    data = read_description_data(args.machine) if args.machine else {}
+    machine = dict(data.get("machine", {}))
     if args.guest:
-        overrides["guest"] = args.guest
+        machine["guest"] = args.guest
     if args.state:
-        overrides["state"] = args.state
-    if args.ipmi is not None or args.bmc_backend:
-        ifs = [s for s in (args.ipmi or "kcs").split(",") if s]
-        bmc = {"backend": args.bmc_backend or (desc.bmc.backend if desc.bmc else "vhw"), "interfaces": ifs}
+        machine["state"] = args.state
+    data = {**data, "machine": machine}
+    if args.ipmi is not None or args.bmc_backend or args.bmc_address:
+        bmc = dict(data.get("bmc", {}))
+        if args.bmc_backend and args.bmc_backend != bmc.get("backend", "vhw"):
+            # Another backend: the old one's settings (users, sensors, ...) do not apply.
+            bmc = {k: v for k, v in bmc.items() if k == "interfaces"}
+            bmc["backend"] = args.bmc_backend
+        if args.ipmi is not None:
+            bmc["interfaces"] = [s for s in args.ipmi.split(",") if s]
         if args.bmc_address:
             bmc["address"] = args.bmc_address
-    else:
-        bmc = None
-    if overrides or bmc:
-        from dataclasses import asdict, replace
-
-        machine = replace(desc.machine, **overrides)
-        if bmc is not None:
-            data = {"machine": _machine_table(machine), "bmc": bmc}
-            desc = parse_description(data, desc.source)
-        else:
-            desc = replace(desc, machine=machine)
-    return desc
-
-
-def _machine_table(m) -> dict:
-    return {"name": m.name, "guest": m.guest, "memory": m.memory, "cpus": m.cpus, "accel": m.accel,
-            "type": m.type, "firmware": m.firmware, "append": m.append, "modules": list(m.modules),
-            "boot-timeout": m.boot_timeout, **({"state": m.state} if m.state is not None else {})}
+        data["bmc"] = bmc
+    return parse_description(data, args.machine or "<defaults>")
 
 
 async def _run(args) -> int:

@@ -207,6 +207,11 @@ def parse_description(data: dict, source: str = "<description>") -> Description:
 
 def load_description(path: str | Path) -> Description:
     """Read and validate a description file."""
+    return parse_description(read_description_data(path), str(path))
+
+
+def read_description_data(path: str | Path) -> dict:
+    """The TOML document of a description file, not yet validated."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -216,7 +221,7 @@ def load_description(path: str | Path) -> Description:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise DescriptionError("<toml>", str(e), source=str(path)) from None
-    return parse_description(data, str(path))
+    return data
 
 
 def default_description(*, guest: str | None = None, interfaces: tuple[str, ...] | None = None,
