@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 
 DEB_PACKAGES := qemu-system-x86 qemu-system-sparc qemu-system-data qemu-utils \
 	busybox-static cpio lz4 ipmitool freeipmi-tools openipmi \
-	gcc make libc6-dev kmod binutils
+	gcc make libc6-dev kmod binutils libelf1
 
 .PHONY: all deps venv images test unit e2e demo bench clean help
 

@@ -101,7 +101,8 @@ def recipe_key(guest: Guest, root: Path | None = None) -> str:
     """Hash of everything the recipe reads from the source tree."""
     root = root or source_root()
     h = hashlib.sha256()
-    for top in (root / "guest-images" / guest.name, root / "guest-images" / "src"):
+    tops = [root / "guest-images" / d for d in (guest.name, "src", "include", "kmod")]
+    for top in tops:
         if not top.is_dir():
             continue
         for p in sorted(top.rglob("*")):
@@ -161,9 +162,8 @@ def build_image(name: str, *, progress=None, force: bool = False) -> GuestImage:
                 )
             say(f"[vhw] built {name} in {time.monotonic() - started:.1f} s")
             _prune(guest, keep=out)
-    image = find_image(name)
-    assert image is not None
-    return image
+    # The image just built (not a re-hash: the tree may have changed meanwhile).
+    return GuestImage(guest, out, json.loads((out / "manifest.json").read_text()))
 
 
 def _prune(guest: Guest, keep: Path) -> None:

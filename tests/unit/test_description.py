@@ -72,3 +72,34 @@ def test_load_reads_a_file(tmp_path):
 def test_default_description_with_interfaces():
     desc = default_description(interfaces=("kcs", "ssif"), backend="qemu")
     assert desc.bmc.interfaces == ("kcs", "ssif") and desc.bmc.backend == "qemu"
+
+
+def test_i2o_iops_get_slots_in_order_and_their_disks(tmp_path):
+    desc = parse_description({"i2o": [
+        {"disk": [{"image": "a.img", "size": 8}, {"image": "b.img", "cache": "write-back", "read-only": True,
+                                                   "block-size": 4096}]},
+        {"slot": 20},
+        {}]})
+    assert [s.slot for s in desc.i2o] == [0x10, 20, 0x12]
+    a, b = desc.i2o[0].disks
+    assert (a.image, a.size, a.write_back, a.block_size, a.read_only) == ("a.img", 8, False, 512, False)
+    assert (b.write_back, b.block_size, b.read_only) == (True, 4096, True)
+    # I2O 0Eh class is fixed; the IDs default to the experimental 1234h vendor.
+    assert (desc.i2o[1].vendor_id, desc.i2o[1].device_id) == (0x1234, 0x0E01)
+    assert parse_description({}).i2o == ()
+
+
+@pytest.mark.parametrize("table, key, words", [
+    ({"i2o": 3}, "i2o", "array of tables"),
+    ({"i2o": [{"slot": 0}]}, "i2o[0].slot", "between 1 and 30"),
+    ({"i2o": [{"slot": 5}, {"slot": 5}]}, "i2o[1].slot", "already used"),
+    ({"i2o": [{"disk": [{}]}]}, "i2o[0].disk[0].image", "required"),
+    ({"i2o": [{"disk": [{"image": "x", "cache": "lazy"}]}]}, "i2o[0].disk[0].cache", "write-through, write-back"),
+    ({"i2o": [{"disk": [{"image": "x", "block-size": 100}]}]}, "i2o[0].disk[0].block-size", "512, 1024"),
+    ({"i2o": [{"disk": [{"image": "x", "size": 0}]}]}, "i2o[0].disk[0].size", "between 1"),
+    ({"i2o": [{"disks": []}]}, "i2o[0].disks", "did you mean 'disk'"),
+])
+def test_i2o_errors_name_the_key(table, key, words):
+    with pytest.raises(DescriptionError) as info:
+        parse_description(table, "t.toml")
+    assert info.value.key == key and words in info.value.reason

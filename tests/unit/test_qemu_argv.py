@@ -77,3 +77,18 @@ def test_extra_modules_are_appended_once():
     desc = parse_description({"machine": {"modules": ["ipmi_watchdog", "ipmi_devintf"]},
                               "bmc": {"backend": "qemu", "interfaces": ["kcs"]}})
     assert guest_modules(desc) == ["ipmi_si", "ipmi_devintf", "ipmi_watchdog"]
+
+
+def test_proxied_pci_functions_get_shared_memfd_ram():
+    """i2o-mpqemu.md A5: "Guest RAM must be fd-backed and shared:
+    -object memory-backend-memfd,id=mem,size=512M,share=on -machine pc,memory-backend=mem"."""
+    links = Links(qmp_fd=10, console_fd=11, agent_fd=12,
+                  proxy_devices=("x-pci-proxy-dev,id=i2o0,addr=0x10.0,fd=20",))
+    argv = argv_for({"machine": {"memory": 512, "type": "pc"}, "i2o": [{}]}, links=links)
+    assert opt_values(argv, "-object") == ["memory-backend-memfd,id=vhw-ram,size=512M,share=on"]
+    assert opt_values(argv, "-M") == ["pc,memory-backend=vhw-ram"] and opt_values(argv, "-m") == ["512"]
+    assert "x-pci-proxy-dev,id=i2o0,addr=0x10.0,fd=20" in opt_values(argv, "-device")
+    assert "vhw.mods=i2o_ptosm" in opt_values(argv, "-append")[0].split()
+    # Without proxied functions RAM stays anonymous (no memfd cost).
+    plain = argv_for({})
+    assert "-object" not in plain and opt_values(plain, "-M") == ["q35"]

@@ -253,11 +253,13 @@ class Request:
         chunk = self.data[index * 4:index * 4 + 4]
         return int.from_bytes(chunk.ljust(4, b"\0"), "little")
 
-    def sgl(self, *, mem_limit: int = 1 << 32) -> Sgl | RequestError:
-        """The message's SGL (empty when ``sgl_offset`` is 0)."""
+    def sgl(self, *, mem_limit: int = 1 << 32, page_size: int | None = None) -> Sgl | RequestError:
+        """The message's SGL (empty when ``sgl_offset`` is 0); PAGE_LIST
+        elements are accepted when the host's ``page_size`` is known."""
         if self.header.sgl_offset == 0:
             return Sgl(())
-        return parse_sgl(self.data, self.header.sgl_offset, mem_limit=mem_limit)
+        return parse_sgl(self.data, self.header.sgl_offset, mem_limit=mem_limit,
+                         page_size=page_size)
 
 
 _REJECTED_FLAGS = MsgFlags.REPLY | MsgFlags.FAIL | MsgFlags.CONTEXT_64
@@ -442,14 +444,16 @@ def encode_immediate(data: bytes, *, last: bool = False, end_of_buffer: bool = T
     return struct.pack("<I", flags << 24 | len(data)) + bytes(data) + b"\0" * (-len(data) % 4)
 
 
-def parse_sgl(message: bytes, offset_words: int, *, mem_limit: int = 1 << 32) -> Sgl | RequestError:
+def parse_sgl(message: bytes, offset_words: int, *, mem_limit: int = 1 << 32,
+              page_size: int | None = None) -> Sgl | RequestError:
     """Walk SIMPLE and IMMEDIATE elements from ``offset_words`` to the end of
     ``message`` (or to the LAST element).
 
     Every count and address is checked: a truncated element is
     MESSAGE_TOO_SMALL, a buffer past ``mem_limit`` (or the 32-bit space),
-    local addresses, context words and unsupported modes (PAGE_LIST, CHAIN,
-    64-bit attributes) are INVALID_PARAMETER.  An empty list is valid.
+    local addresses, context words and unsupported modes (CHAIN, 64-bit
+    attributes, and PAGE_LIST unless ``page_size`` is given) are
+    INVALID_PARAMETER.  An empty list is valid.
     """
     words = len(message) // 4
     pos = offset_words
@@ -473,6 +477,15 @@ def parse_sgl(message: bytes, offset_words: int, *, mem_limit: int = 1 << 32) ->
                                     f"buffer {addr:#x}+{count:#x} beyond {mem_limit:#x}")
             elements.append(SglElement(flags, count, address=addr))
             pos += 2
+        elif mode == SglFlags.PAGE_LIST and page_size:
+            chunks = _page_list(message, pos, flags, count, page_size, mem_limit)
+            if isinstance(chunks, RequestError):
+                return chunks
+            elements.extend(chunks[0])
+            pos = chunks[1]
+            if flags & SglFlags.LAST_ELEMENT:
+                break
+            continue
         elif mode == 0 and flags & 0x3F == SPECIAL_IMMEDIATE:
             nwords = (count + 3) // 4
             if pos + 1 + nwords > words:
@@ -492,6 +505,37 @@ def parse_sgl(message: bytes, offset_words: int, *, mem_limit: int = 1 << 32) ->
         if elements[-1].last:
             break
     return Sgl(tuple(elements), _group(elements))
+
+
+def _page_list(message: bytes, pos: int, flags: int, count: int, page_size: int,
+               mem_limit: int) -> tuple[list[SglElement], int] | RequestError:
+    """A PAGE_LIST element (NetBSD ``iop_msg_map_bio`` for fragmented
+    transfers): ``flags|total`` then one address per page; each piece runs
+    from its address to the next host page boundary.  Returned as one
+    SIMPLE-like element per piece; only the last keeps LAST/END_OF_BUFFER."""
+    if flags & (SglFlags.LOCAL_ADDRESS | SglFlags.CONTEXT_COUNT):
+        return RequestError(DetailedStatus.INVALID_PARAMETER,
+                            f"PAGE_LIST element flags {flags:#04x} at word {pos}")
+    words = len(message) // 4
+    inner = flags & 0x3F   # without LAST_ELEMENT / END_OF_BUFFER
+    pieces: list[SglElement] = []
+    remaining, pos = count, pos + 1
+    while remaining:
+        if pos >= words:
+            return RequestError(DetailedStatus.MESSAGE_TOO_SMALL,
+                                f"PAGE_LIST of {count} bytes truncated at word {pos}")
+        (addr,) = struct.unpack_from("<I", message, pos * 4)
+        n = min(page_size - addr % page_size, remaining)
+        if addr + n > mem_limit:
+            return RequestError(DetailedStatus.INVALID_PARAMETER,
+                                f"page {addr:#x}+{n:#x} beyond {mem_limit:#x}")
+        pieces.append(SglElement(inner, n, address=addr))
+        remaining -= n
+        pos += 1
+    if pieces:
+        last = pieces[-1]
+        pieces[-1] = SglElement(flags, last.count, address=last.address)
+    return pieces, pos
 
 
 def _group(elements: list[SglElement]) -> tuple[tuple[SglElement, ...], ...]:

@@ -19,6 +19,15 @@ state = "state"          # optional: keep the BMC's non-volatile state in
 backend = "vhw"          # "vhw" (this process), "qemu" (QEMU's ipmi-bmc-sim),
                          # or "extern" (a BMC listening at `address`, e.g. ipmi_sim)
 interfaces = ["kcs"]     # any of "kcs", "bt", "ssif"
+
+[[i2o]]                  # optional, repeatable: an I2O IOP (PCI class 0E0001)
+slot = 16                # PCI slot on bus 0 (default 16, 17, ... in order)
+[[i2o.disk]]             # one block-storage DDM per disk image
+image = "disk0.img"      # raw image; relative to the current directory
+size = 64                # MiB: create the image (sparse) when it does not exist
+cache = "write-through"  # or "write-back" (flushed by BsaCacheFlush and at stop)
+block-size = 512
+read-only = false
 ```
 
 Every error names the key and says why (DescriptionError).  The rest of the
@@ -65,9 +74,34 @@ class BmcSpec:
 
 
 @dataclass(frozen=True)
+class DiskSpec:
+    """A disk image behind one block-storage DDM of an IOP."""
+
+    image: str
+    #: MiB; create a sparse image of this size when the file does not exist.
+    size: int | None = None
+    write_back: bool = False
+    block_size: int = 512
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class I2oSpec:
+    """One I2O IOP served to QEMU's x-pci-proxy-dev."""
+
+    slot: int
+    disks: tuple[DiskSpec, ...] = ()
+    #: PCI IDs; generic I2O drivers match the class code only. 1234h is the
+    #: ID QEMU's own experimental devices (edu) use, not a registered vendor.
+    vendor_id: int = 0x1234
+    device_id: int = 0x0E01
+
+
+@dataclass(frozen=True)
 class Description:
     machine: MachineSpec = field(default_factory=MachineSpec)
     bmc: BmcSpec | None = None
+    i2o: tuple[I2oSpec, ...] = ()
     source: str = "<defaults>"
 
 
@@ -193,16 +227,65 @@ def _parse_bmc(data: Any, machine: MachineSpec, source: str) -> BmcSpec:
     return BmcSpec(backend=backend, interfaces=interfaces, address=address, config=config)
 
 
+#: PCI slots an IOP may use on bus 0 (q35 keeps 0 and 0x1F for itself).
+I2O_SLOTS = (1, 0x1E)
+I2O_FIRST_SLOT = 0x10
+
+
+def _parse_disk(data: Any, path: str, source: str) -> DiskSpec:
+    t = _Table(data, path, source)
+    t.known = ("image", "size", "cache", "block-size", "read-only")
+    image = t.take("image", None, str)
+    if not image:
+        raise t.fail("image", "is required: the path of a raw disk image")
+    size = t.take("size", None, int)
+    if size is not None and not 1 <= size <= 1 << 20:
+        raise t.fail("size", f"must be between 1 and {1 << 20} MiB; got {size}")
+    block_size = t.take("block-size", 512, int)
+    if block_size not in (512, 1024, 2048, 4096):
+        raise t.fail("block-size", f"must be 512, 1024, 2048 or 4096; got {block_size}")
+    spec = DiskSpec(image=image, size=size,
+                    write_back=t.choice("cache", "write-through", ("write-through", "write-back")) == "write-back",
+                    block_size=block_size, read_only=t.take("read-only", False, bool))
+    t.finish()
+    return spec
+
+
+def _parse_i2o(data: Any, source: str) -> tuple[I2oSpec, ...]:
+    if isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list):
+        raise DescriptionError("i2o", "must be an array of tables ([[i2o]])", source=source)
+    specs: list[I2oSpec] = []
+    for i, item in enumerate(data):
+        t = _Table(item, f"i2o[{i}]", source)
+        t.known = ("slot", "disk", "vendor-id", "device-id")
+        slot = t.int_range("slot", I2O_FIRST_SLOT + i, *I2O_SLOTS)
+        if any(s.slot == slot for s in specs):
+            raise t.fail("slot", f"PCI slot {slot} is already used by another IOP")
+        disks_data = t.take("disk", [], (list, dict))
+        if isinstance(disks_data, dict):
+            disks_data = [disks_data]
+        disks = tuple(_parse_disk(d, f"{t.path}.disk[{j}]", source) for j, d in enumerate(disks_data))
+        if len(disks) > 16:
+            raise t.fail("disk", f"at most 16 disks per IOP; got {len(disks)}")
+        specs.append(I2oSpec(slot=slot, disks=disks, vendor_id=t.int_range("vendor-id", 0x1234, 1, 0xFFFE),
+                             device_id=t.int_range("device-id", 0x0E01, 0, 0xFFFF)))
+        t.finish()
+    return tuple(specs)
+
+
 def parse_description(data: dict, source: str = "<description>") -> Description:
     """Validate a parsed TOML document into a Description."""
     top = _Table(data, "", source)
-    top.known = ("machine", "bmc")
+    top.known = ("machine", "bmc", "i2o")
     machine = _parse_machine(top.data.pop("machine", {}), source)
     bmc = None
     if "bmc" in top.data:
         bmc = _parse_bmc(top.data.pop("bmc"), machine, source)
+    i2o = _parse_i2o(top.data.pop("i2o"), source) if "i2o" in top.data else ()
     top.finish()
-    return Description(machine=machine, bmc=bmc, source=source)
+    return Description(machine=machine, bmc=bmc, i2o=i2o, source=source)
 
 
 def load_description(path: str | Path) -> Description:

@@ -196,6 +196,14 @@ class Machine:
     # -- devices ---------------------------------------------------------
     async def _attach_devices(self) -> None:
         """Start device models QEMU connects to, before QEMU starts."""
+        if self.desc.i2o:
+            from ..i2o.device import IopAttachment
+
+            for index, spec in enumerate(self.desc.i2o):
+                self._devices.append(IopAttachment(spec, index))
+        await self._attach_bmc()
+
+    async def _attach_bmc(self) -> None:
         bmc = self.desc.bmc
         if bmc is None or bmc.backend == "qemu":
             return
@@ -268,9 +276,16 @@ class Machine:
         con_host, con_guest = socket.socketpair()
         agent_host, agent_guest = socket.socketpair()
         sol_guest = self._sol_link.guest_socket() if self._sol_link is not None else None
-        links = Links(qmp_guest.fileno(), con_guest.fileno(), agent_guest.fileno(), dict(self._bmc_links),
-                      sol_fd=sol_guest.fileno() if sol_guest is not None else None)
         guest_ends = [qmp_guest, con_guest, agent_guest] + ([sol_guest] if sol_guest is not None else [])
+        proxies = []
+        for dev in self._devices:
+            if hasattr(dev, "proxy_device"):  # out-of-process PCI functions (I2O)
+                arg, sock = dev.proxy_device()
+                proxies.append(arg)
+                guest_ends.append(sock)
+        links = Links(qmp_guest.fileno(), con_guest.fileno(), agent_guest.fileno(), dict(self._bmc_links),
+                      sol_fd=sol_guest.fileno() if sol_guest is not None else None,
+                      proxy_devices=tuple(proxies))
         argv = build_argv(self.desc, self.image, links, accel=accel, qemu=qemu, extra=self.extra_args,
                           boot=self.boot_choice())
         (self.workdir / "qemu.argv").write_text(" ".join(argv) + "\n")

@@ -84,6 +84,9 @@ class Links:
     #: SOL's serial port (ttyS1): a socketpair end for the BMC's SOL, when
     #: the description has [bmc.sol] (vhw.ipmi.lan.sol.SerialLink).
     sol_fd: int | None = None
+    #: -device arguments of out-of-process PCI functions (x-pci-proxy-dev,
+    #: their sockets already passed to QEMU); they need shared guest RAM.
+    proxy_devices: tuple[str, ...] = ()
 
 
 def qemu_binary(name: str) -> str:
@@ -106,6 +109,8 @@ def guest_modules(desc: Description) -> list[str]:
         if "kcs" in ifs or "bt" in ifs:
             mods.append("ipmi_si")
         mods.append("ipmi_devintf")
+    if desc.i2o:
+        mods.append("i2o_ptosm")  # guest-images/kmod: the ptosm pass-through OSM
     for m in desc.machine.modules:
         if m not in mods:
             mods.append(m)
@@ -169,7 +174,10 @@ def build_argv(desc: Description, image: GuestImage, links: Links, *, accel: str
         "-display", "none",
         "-S",
         "-accel", accel,
-        "-M", m.type,
+        # x-pci-proxy-dev hands guest RAM to its remote as memfds
+        # (i2o-mpqemu.md A5): with anonymous RAM the remote cannot DMA.
+        *(["-object", f"memory-backend-memfd,id=vhw-ram,size={m.memory}M,share=on",
+           "-M", f"{m.type},memory-backend=vhw-ram"] if links.proxy_devices else ["-M", m.type]),
         "-m", str(m.memory),
         "-smp", str(m.cpus),
         "-kernel", str(image.kernel),
@@ -193,6 +201,8 @@ def build_argv(desc: Description, image: GuestImage, links: Links, *, accel: str
             "-device", "virtio-9p-pci,fsdev=vhwshare,mount_tag=vhwshare",
         ]
     argv += ipmi_device_args(desc, links)
+    for device in links.proxy_devices:
+        argv += ["-device", device]
     argv += boot_args(boot)
     argv += extra or []
     return argv

@@ -211,6 +211,8 @@ class PciFunction:
         self._next_capability_offset = FIRST_CAPABILITY
         self._irq_pending = False
         self._line_level = False
+        #: (base, end, BAR index, memory) of every decoding BAR; None = stale.
+        self._windows: list[tuple[int, int, int, bool]] | None = None
         self._check_bars()
         self._build_header()
         self._config[:] = self._power_on
@@ -348,6 +350,7 @@ class PciFunction:
             kept = self._config[at] & ~self._write_mask[at]
             new = kept | (byte & self._write_mask[at])
             self._config[at] = new & ~(byte & self._rw1c_mask[at]) & 0xFF
+        self._windows = None  # command or a BAR may have changed
         if offset < COMMAND + 2 and offset + size > COMMAND:
             self._update_line()
 
@@ -388,16 +391,25 @@ class PciFunction:
         A BAR decodes only while its space is enabled in the command register
         (§6.2.2) and it has a base. x-pci-proxy-dev sends absolute addresses.
         """
-        enable = CMD_MEMORY_SPACE if memory else CMD_IO_SPACE
-        if not self.command & enable:
-            return None
-        for index, spec in self.bars.items():
-            if spec.is_memory != memory:
-                continue
-            base = self.bar_address(index)
-            if base is not None and base <= address < base + spec.size:
+        windows = self._windows
+        if windows is None:
+            windows = self._windows = self._decoding_windows()
+        for base, end, index, is_memory in windows:
+            if base <= address < end and is_memory == memory:
                 return index, address - base
         return None
+
+    def _decoding_windows(self) -> list[tuple[int, int, int, bool]]:
+        """Address ranges the BARs decode now (cached: decode runs per access)."""
+        command = self.command
+        windows = []
+        for index, spec in self.bars.items():
+            if not command & (CMD_MEMORY_SPACE if spec.is_memory else CMD_IO_SPACE):
+                continue
+            base = self.bar_address(index)
+            if base is not None:
+                windows.append((base, base + spec.size, index, spec.is_memory))
+        return windows
 
     def _bar_target(self, index: int, offset: int, size: int) -> BarHandler | None:
         spec = self.bars.get(index)
@@ -463,5 +475,6 @@ class PciFunction:
         its own state alongside).
         """
         self._config[:] = self._power_on
+        self._windows = None
         self._irq_pending = False
         self._update_line()

@@ -14,7 +14,6 @@ SCM_RIGHTS on the same sendmsg.  The remote only ever sends RET.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import os
 import socket
@@ -182,6 +181,12 @@ class MpqemuCodec:
 
     def receive_data(self, data: bytes, fds: list[int] | None = None) -> list[Event]:
         """Feed one received chunk and the fds that came with it."""
+        if not fds and not self._buf and not self._skip and not self._batches:
+            event = _bar_access(data)
+            if event is not None:  # the common case: exactly one BAR access
+                self._base += len(data)
+                self._received += len(data)
+                return [event]
         fds = list(fds or ())
         if fds:
             self._batches.append(_FdBatch(self._received, self._received + len(data), fds))
@@ -231,9 +236,8 @@ class MpqemuCodec:
         return event
 
     def _decode(self, cmd: int, size: int, payload: bytes, fds: list[int]) -> Event:
-        try:
-            kind = Cmd(cmd)
-        except ValueError:
+        kind = _CMDS.get(cmd)
+        if kind is None:
             return Error(f"unknown cmd {cmd}", cmd, False)
         if kind is Cmd.RET:
             return Error("RET sent to the remote", cmd, False)
@@ -281,6 +285,29 @@ class MpqemuCodec:
         self._batches = keep
 
 
+_CMDS = {int(c): c for c in Cmd}
+_BAR_MESSAGE_SIZE = HEADER.size + BAR_ACCESS.size
+
+
+def _bar_access(data: bytes) -> BarRead | BarWrite | None:
+    """Decode a chunk that is exactly one well-formed BAR access, else None.
+
+    Each guest load or store arrives as such a chunk, so this skips the
+    general reassembly path for nearly every message of a running guest.
+    """
+    if len(data) != _BAR_MESSAGE_SIZE:
+        return None
+    cmd, _pad, size = HEADER.unpack_from(data)
+    if size != BAR_ACCESS.size:
+        return None
+    addr, val, bsize, memory = BAR_ACCESS.unpack_from(data, HEADER.size)
+    if cmd == Cmd.BAR_READ:
+        return BarRead(addr, bsize, memory)
+    if cmd == Cmd.BAR_WRITE:
+        return BarWrite(addr, val, bsize, memory)
+    return None
+
+
 class PciDevice(Protocol):
     """What the adapter calls; implemented by the PCI function model.
 
@@ -310,6 +337,11 @@ class MpqemuServer:
     Thin: it moves bytes and fds between the socket and the codec, calls the
     device, and always answers what QEMU waits on (all-ones on any failure,
     logged), because a missing reply freezes the guest's vCPU for ever.
+
+    Every guest register access is one round trip (i2o-mpqemu.md A9), so the
+    path is synchronous: a reader callback receives, the device answers
+    inline and the RET goes out with one send(); no task switch, no
+    per-message epoll changes.  Device methods must be plain functions.
     """
 
     RECV_SIZE = 4096
@@ -320,29 +352,80 @@ class MpqemuServer:
         self.codec = MpqemuCodec()
         self._ram_fds: list[int] = []
         self._irq_fds: list[int] = []
+        self._done: asyncio.Future | None = None
+        self._backlog = bytearray()  # RETs the socket would not take at once
         sock.setblocking(False)
 
     async def serve(self) -> None:
         """Run until QEMU closes its end; then release every fd held."""
         loop = asyncio.get_running_loop()
+        self._done = loop.create_future()
+        fileno = self.sock.fileno()
+        loop.add_reader(fileno, self._on_readable)
         try:
-            while True:
-                try:
-                    data, fds, _flags, _addr = socket.recv_fds(self.sock, self.RECV_SIZE, MAX_FDS)
-                except (BlockingIOError, InterruptedError):
-                    await self._readable(loop)
-                    continue
-                if not data:
-                    _close(fds)
-                    return
-                for event in self.codec.receive_data(data, fds):
-                    reply = await self.handle(event)
-                    if reply is not None:
-                        await loop.sock_sendall(self.sock, encode_ret(reply))
-        except (ConnectionError, OSError) as exc:
-            log.warning("mpqemu: connection ended: %s", exc)
+            await self._done
         finally:
+            loop.remove_reader(fileno)
+            if self._backlog:
+                loop.remove_writer(fileno)
             self.close()
+
+    def _finish(self) -> None:
+        if self._done is not None and not self._done.done():
+            self._done.set_result(None)
+
+    def _on_readable(self) -> None:
+        while True:
+            try:
+                data, fds, _flags, _addr = socket.recv_fds(self.sock, self.RECV_SIZE, MAX_FDS)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.warning("mpqemu: connection ended: %s", exc)
+                self._finish()
+                return
+            if not data:
+                _close(fds)
+                self._finish()
+                return
+            out = bytearray()
+            for event in self.codec.receive_data(data, fds):
+                reply = self.answer(event)
+                if reply is not None:
+                    out += encode_ret(reply)
+            if out:
+                self._send(bytes(out))
+            if len(data) < self.RECV_SIZE:
+                return  # drained: wait for the next readable callback
+
+    def _send(self, data: bytes) -> None:
+        if not self._backlog:
+            try:
+                sent = self.sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError as exc:
+                log.warning("mpqemu: cannot answer: %s", exc)
+                self._finish()
+                return
+            data = data[sent:]
+            if not data:
+                return
+            asyncio.get_running_loop().add_writer(self.sock.fileno(), self._flush)
+        self._backlog += data
+
+    def _flush(self) -> None:
+        try:
+            sent = self.sock.send(self._backlog)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            log.warning("mpqemu: cannot answer: %s", exc)
+            self._finish()
+            sent = len(self._backlog)
+        del self._backlog[:sent]
+        if not self._backlog:
+            asyncio.get_running_loop().remove_writer(self.sock.fileno())
 
     def close(self) -> None:
         """Close the fds the server holds (the socket stays with its owner)."""
@@ -352,8 +435,12 @@ class MpqemuServer:
 
     async def handle(self, event: Event) -> int | None:
         """Apply one event to the device; the RET value, or None if no reply."""
+        return self.answer(event)
+
+    def answer(self, event: Event) -> int | None:
+        """Apply one event to the device; the RET value, or None if no reply."""
         try:
-            value = await self._dispatch(event)
+            value = self._dispatch(event)
         except Exception:
             log.exception("mpqemu: handler failed for %r", event)
             return ALL_ONES if needs_reply(event) else None
@@ -363,31 +450,32 @@ class MpqemuServer:
             return ALL_ONES
         return int(value or 0) & ALL_ONES if isinstance(event, (CfgRead, BarRead)) else 0
 
-    async def _dispatch(self, event: Event) -> int | None:
+    def _dispatch(self, event: Event) -> int | None:
         dev = self.device
-        if isinstance(event, CfgRead):
-            return await _maybe(dev.config_read(event.addr, event.len))
-        if isinstance(event, CfgWrite):
-            return await _maybe(dev.config_write(event.addr, event.val, event.len))
-        if isinstance(event, BarRead):
-            return await _maybe(dev.bar_read(event.addr, event.size, event.memory))
-        if isinstance(event, BarWrite):
-            return await _maybe(dev.bar_write(event.addr, event.val, event.size, event.memory))
-        if isinstance(event, DeviceReset):
-            return await _maybe(dev.reset())
-        if isinstance(event, SyncSysmem):
+        kind = type(event)
+        if kind is BarRead:
+            return dev.bar_read(event.addr, event.size, event.memory)
+        if kind is BarWrite:
+            return dev.bar_write(event.addr, event.val, event.size, event.memory)
+        if kind is CfgRead:
+            return dev.config_read(event.addr, event.len)
+        if kind is CfgWrite:
+            return dev.config_write(event.addr, event.val, event.len)
+        if kind is DeviceReset:
+            return dev.reset()
+        if kind is SyncSysmem:
             try:
-                await _maybe(dev.sync_sysmem(event.regions, event.fds))
+                dev.sync_sysmem(event.regions, event.fds)
             except BaseException:
                 _close(event.fds)
                 raise
             _close(self._ram_fds)
             self._ram_fds = list(event.fds)
             return None
-        if isinstance(event, SetIrqfd):
+        if kind is SetIrqfd:
             fds = [event.irqfd, event.resamplefd]
             try:
-                await _maybe(dev.set_irqfd(event.irqfd, event.resamplefd))
+                dev.set_irqfd(event.irqfd, event.resamplefd)
             except BaseException:
                 _close(fds)
                 raise
@@ -396,19 +484,3 @@ class MpqemuServer:
             return None
         log.warning("mpqemu: dropped message: %s (cmd %d)", event.reason, event.cmd)
         return None
-
-    async def _readable(self, loop: asyncio.AbstractEventLoop) -> None:
-        fut = loop.create_future()
-        fileno = self.sock.fileno()
-        loop.add_reader(fileno, lambda: fut.done() or fut.set_result(None))
-        try:
-            await fut
-        finally:
-            loop.remove_reader(fileno)
-
-
-async def _maybe(value):
-    """Let device methods be plain or async."""
-    if inspect.isawaitable(value):
-        return await value
-    return value

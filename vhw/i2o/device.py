@@ -1,0 +1,200 @@
+"""An I2O IOP as a PCI function served to QEMU's x-pci-proxy-dev.
+
+:class:`IopPciDevice` joins the transport-free parts: the PCI function
+(config space, BAR0 decode, INTx status), guest memory for DMA, and the
+:class:`~vhw.i2o.iop.Iop` behind BAR0.  It is what
+:class:`~vhw.pci.mpqemu.MpqemuServer` calls.  :class:`IopAttachment` gives one
+such device to each QEMU launch over a fresh socketpair, so the IOP (and its
+disk images) outlive guest power cycles.
+
+INTx (i2o-mpqemu.md A8): the level is "outbound post FIFO non-empty and
+unmasked", gated by the command register's Interrupt Disable; a rising level
+writes the interrupt eventfd, and a resample (the guest's EOI, KVM only)
+re-signals while the level is still high.  Under TCG nothing reads the
+eventfd, which is why the guest driver falls back to polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from pathlib import Path
+
+from ..machine.description import I2oSpec
+from ..pci.function import BarKind, BarSpec, PciFunction, PciIdentity
+from ..pci.memory import GuestMemory, MemoryRegion
+from ..pci.mpqemu import MemoryRegion as SysmemRegion
+from ..pci.mpqemu import MpqemuServer
+from .iop import DiskConfig, Iop, IopConfig
+
+log = logging.getLogger(__name__)
+
+#: Base class 0Eh (intelligent I/O), sub-class 00h (I2O), prog-if 01h: the
+#: interrupt-driven messaging unit NetBSD requires (i2o-mpqemu.md B1).
+I2O_CLASS_CODE = 0x0E0001
+#: A 64 KiB 32-bit memory BAR0 works with Linux, NetBSD and asr (B1).
+BAR0_SIZE = 0x10000
+
+
+class IopPciDevice:
+    """The PciDevice an mpqemu server drives (vhw.pci.mpqemu.PciDevice)."""
+
+    def __init__(self, *, identity: PciIdentity | None = None, config: IopConfig | None = None,
+                 disks: tuple[DiskConfig, ...] = (), slot: int = 0x10) -> None:
+        self.function = PciFunction(identity or PciIdentity(0x1234, 0x0E01, I2O_CLASS_CODE),
+                                    {0: BarSpec(BarKind.MEM32, BAR0_SIZE)}, on_irq_level=self._line)
+        self.memory = GuestMemory()
+        self.iop = Iop(self.memory, irq=self.function.set_irq, config=config or IopConfig(),
+                       disks=disks, pci_location=(0, slot, 0))
+        self.function.register_bar_handler(0, self.iop)
+        self._irqfd: int | None = None
+        self._resamplefd: int | None = None
+        self.interrupts = 0  # eventfd signals sent (what KVM would inject)
+        self.unclaimed = 0   # BAR accesses that decoded to nothing
+
+    # -- the mpqemu PciDevice protocol -----------------------------------
+    def config_read(self, addr: int, length: int) -> int:
+        return self.function.config_read(addr, length)
+
+    def config_write(self, addr: int, val: int, length: int) -> None:
+        self.function.config_write(addr, length, val)
+
+    def bar_read(self, addr: int, size: int, memory: bool) -> int:
+        hit = self.function.decode(addr, memory)
+        if hit is None:
+            self.unclaimed += 1
+            return (1 << (8 * size)) - 1 if size in (1, 2, 4, 8) else 0xFFFFFFFF
+        return self.function.bar_read(hit[0], hit[1], size)
+
+    def bar_write(self, addr: int, val: int, size: int, memory: bool) -> None:
+        hit = self.function.decode(addr, memory)
+        if hit is None:
+            self.unclaimed += 1
+            return
+        self.function.bar_write(hit[0], hit[1], size, val)
+
+    def sync_sysmem(self, regions: list[SysmemRegion], fds: list[int]) -> None:
+        # The server closes its fds when the next map arrives; the mappings
+        # here hold duplicates so each side closes only what it owns.
+        self.memory.replace_regions(
+            MemoryRegion(r.gpa, r.size, os.dup(fd), r.offset) for r, fd in zip(regions, fds))
+
+    def set_irqfd(self, irqfd: int, resamplefd: int) -> None:
+        self._drop_irqfds()
+        self._irqfd, self._resamplefd = os.dup(irqfd), os.dup(resamplefd)
+        try:
+            asyncio.get_running_loop().add_reader(self._resamplefd, self._resample)
+        except RuntimeError:  # no loop (unit tests driving the device directly)
+            pass
+        if self.function.irq_line_level:
+            self._signal()
+
+    def reset(self) -> None:
+        """PCI reset (DEVICE_RESET, or a new QEMU): config space and IOP to
+        power-on; write-back data reaches the images first (Iop.reset)."""
+        self.iop.reset()
+        self.function.reset()
+
+    # -- INTx --------------------------------------------------------------
+    def _line(self, level: bool) -> None:
+        if level:
+            self._signal()
+
+    def _signal(self) -> None:
+        if self._irqfd is None:
+            return
+        try:
+            os.eventfd_write(self._irqfd, 1)
+            self.interrupts += 1
+        except OSError as e:  # a full counter or a closed fd: the poller copes
+            log.warning("i2o: interrupt eventfd write failed: %s", e)
+
+    def _resample(self) -> None:
+        try:
+            os.eventfd_read(self._resamplefd)
+        except (BlockingIOError, OSError):
+            return
+        if self.function.irq_line_level:
+            self._signal()
+
+    def _drop_irqfds(self) -> None:
+        if self._resamplefd is not None:
+            try:
+                asyncio.get_running_loop().remove_reader(self._resamplefd)
+            except RuntimeError:
+                pass
+        for fd in (self._irqfd, self._resamplefd):
+            if fd is not None:
+                os.close(fd)
+        self._irqfd = self._resamplefd = None
+
+    def close(self) -> None:
+        """Flush and close the disks, unmap guest RAM, drop the eventfds."""
+        try:
+            self.iop.close()
+        finally:
+            self.memory.close()
+            self._drop_irqfds()
+
+
+def disk_configs(spec: I2oSpec) -> tuple[DiskConfig, ...]:
+    """The IOP's disks, creating sparse images the description sizes."""
+    disks = []
+    for d in spec.disks:
+        path = Path(d.image)
+        if not path.exists():
+            if d.size is None:
+                raise FileNotFoundError(f"I2O disk image {path} does not exist "
+                                        "(give `size` in MiB to create it)")
+            with open(path, "xb") as f:
+                f.truncate(d.size << 20)
+        disks.append(DiskConfig(image=path, block_size=d.block_size,
+                                write_back=d.write_back, read_only=d.read_only))
+    return tuple(disks)
+
+
+class IopAttachment:
+    """One IOP for a machine: a fresh mpqemu socketpair per QEMU launch.
+
+    The launcher calls :meth:`proxy_device` before each QEMU start (the
+    server must answer before QEMU realizes the device, A7) and passes the
+    returned socket to QEMU; the IOP state survives relaunches as a real
+    adapter's would not, so each launch starts from a PCI reset.
+    """
+
+    def __init__(self, spec: I2oSpec, index: int) -> None:
+        self.spec = spec
+        self.index = index
+        self.device = IopPciDevice(identity=PciIdentity(spec.vendor_id, spec.device_id, I2O_CLASS_CODE),
+                                   config=IopConfig(), disks=disk_configs(spec), slot=spec.slot)
+        self._task: asyncio.Task | None = None
+
+    def proxy_device(self) -> tuple[str, socket.socket]:
+        """Start serving a new socketpair; the -device argument and QEMU's end."""
+        self._stop_task()
+        self.device.reset()
+        host, guest = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        server = MpqemuServer(host, self.device)
+        self._task = asyncio.get_running_loop().create_task(self._serve(server, host))
+        arg = f"x-pci-proxy-dev,id=i2o{self.index},addr={self.spec.slot:#x}.0,fd={guest.fileno()}"
+        return arg, guest
+
+    async def _serve(self, server: MpqemuServer, host: socket.socket) -> None:
+        try:
+            await server.serve()
+        finally:
+            host.close()
+
+    def _stop_task(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        self.device.close()
