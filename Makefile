@@ -22,7 +22,7 @@ DEB_PACKAGES := qemu-system-x86 qemu-system-sparc qemu-system-data qemu-utils \
 all: test
 
 help:
-	@echo "make demo    boot the Linux guest against vhw's BMC and show ipmitool output from inside it"
+	@echo "make demo    boot the Linux guest against vhw's BMC and I2O IOP and show its drivers working"
 	@echo "make test    install what is missing, build the guest image once, run every test"
 	@echo "make images  build the guest images into the cache (~/.cache/vhw, or \$$VHW_CACHE_DIR)"
 	@echo "make bench   run the benchmarks in bench/ (vhw against the reference implementations)"

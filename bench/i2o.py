@@ -47,10 +47,17 @@ async def measure(seconds: float, rounds: int, workdir: Path) -> tuple[list[dict
         dev = (await m.run("grep -l 0x0e0001 /sys/bus/pci/devices/*/class")).stdout.decode().split()
         if not dev:
             raise RuntimeError("no I2O function in the guest:\n" + log[-2000:])
-        resource = dev[0].rsplit("/", 1)[0] + "/resource0"
+        sysdir = dev[0].rsplit("/", 1)[0]
+        slot = sysdir.rsplit("/", 1)[1]
+        # The kernel refuses to mmap a BAR a driver has claimed (strict
+        # devmem), so the floor is measured with i2o_ptosm unbound; binding
+        # again re-runs the driver's executive init (IopReset path).
+        floor = (f"echo {slot} > /sys/bus/pci/drivers/i2o_ptosm/unbind && echo 1 > {sysdir}/enable && "
+                 f"bar_bench {sysdir}/resource0 0x30 20000; rc=$?; echo 0 > {sysdir}/enable; "
+                 f"echo {slot} > /sys/bus/pci/drivers/i2o_ptosm/bind; exit $rc")
         for _ in range(rounds):
             figures = {}
-            for cmd in (f"bar_bench {resource} 0x30 20000", f"ptosm_conform --iops 1 --bench {seconds}"):
+            for cmd in (floor, f"ptosm_conform --iops 1 --bench {seconds}"):
                 r = await m.run(cmd, timeout=seconds * 4 + 60)
                 out = r.stdout.decode()
                 if r.returncode != 0:

@@ -254,6 +254,9 @@ class FakeDevice:
     def reset(self):
         self.calls.append(("reset",))
 
+    def resample(self):
+        self.calls.append(("resample",))
+
 
 def run(coro):
     asyncio.run(asyncio.wait_for(coro, 10))
@@ -342,5 +345,32 @@ def test_old_sysmem_fds_closed_when_replaced():
         await task
         remote.close()
         assert open_fds() == baseline - 2 - 2  # both sockets and the last set closed
+
+    run(main())
+
+
+def test_resample_eventfd_reaches_the_device():
+    """A8: at the guest's EOI KVM signals the resample eventfd, and the remote
+    re-asserts if its condition still holds: the server watches that fd."""
+    async def main():
+        qemu, remote = pair()
+        dev = FakeDevice()
+        task = asyncio.create_task(MpqemuServer(remote, dev).serve())
+        i1, i2 = os.eventfd(0), os.eventfd(0)
+        socket.send_fds(qemu, [header(6, 0)], [i1, i2])
+        qemu.sendall(cfg(3, 0x00, 0, 2))
+        assert await recv_exact(qemu, 24) == encode_ret(0x8086)
+        os.eventfd_write(i2, 1)
+        for _ in range(100):
+            if ("resample",) in dev.calls:
+                break
+            await asyncio.sleep(0.01)
+        assert dev.calls.count(("resample",)) == 1
+        qemu.sendall(cfg(3, 0x02, 0, 2))  # still serving after a resample
+        assert await recv_exact(qemu, 24) == encode_ret(0x1962)
+        os.close(i1), os.close(i2)
+        qemu.close()
+        await task
+        remote.close()
 
     run(main())

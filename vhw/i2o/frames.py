@@ -386,6 +386,10 @@ class SglFlags(IntFlag):
 
 
 MODE_MASK = 0x30
+# Plain ints of SglFlags for the per-message path (IntFlag arithmetic costs
+# microseconds per operation, and every register access is already paid for).
+_DIR_OUT, _LOCAL_ADDRESS, _CONTEXT_COUNT = 0x04, 0x08, 0x03
+_SIMPLE, _PAGE_LIST, _END_OF_BUFFER, _LAST_ELEMENT = 0x10, 0x20, 0x40, 0x80
 #: Special elements (address mode 0), decoded by the whole flag byte minus
 #: the LAST/END_OF_BUFFER bits.
 SPECIAL_IGNORE = 0x00
@@ -406,15 +410,15 @@ class SglElement:
     @property
     def to_iop(self) -> bool:
         """True for data-out (host -> IOP), the DIR bit."""
-        return bool(self.flags & SglFlags.DIR_OUT)
+        return bool(self.flags & _DIR_OUT)
 
     @property
     def last(self) -> bool:
-        return bool(self.flags & SglFlags.LAST_ELEMENT)
+        return bool(self.flags & _LAST_ELEMENT)
 
     @property
     def end_of_buffer(self) -> bool:
-        return bool(self.flags & SglFlags.END_OF_BUFFER)
+        return bool(self.flags & _END_OF_BUFFER)
 
 
 @dataclass(frozen=True)
@@ -464,8 +468,8 @@ def parse_sgl(message: bytes, offset_words: int, *, mem_limit: int = 1 << 32,
         (w,) = struct.unpack_from("<I", message, pos * 4)
         flags, count = w >> 24, w & MAX_COUNT
         mode = flags & MODE_MASK
-        if mode == SglFlags.SIMPLE:
-            if flags & (SglFlags.LOCAL_ADDRESS | SglFlags.CONTEXT_COUNT):
+        if mode == _SIMPLE:
+            if flags & (_LOCAL_ADDRESS | _CONTEXT_COUNT):
                 return RequestError(DetailedStatus.INVALID_PARAMETER,
                                     f"SIMPLE element flags {flags:#04x} at word {pos}")
             if pos + 2 > words:
@@ -477,13 +481,13 @@ def parse_sgl(message: bytes, offset_words: int, *, mem_limit: int = 1 << 32,
                                     f"buffer {addr:#x}+{count:#x} beyond {mem_limit:#x}")
             elements.append(SglElement(flags, count, address=addr))
             pos += 2
-        elif mode == SglFlags.PAGE_LIST and page_size:
+        elif mode == _PAGE_LIST and page_size:
             chunks = _page_list(message, pos, flags, count, page_size, mem_limit)
             if isinstance(chunks, RequestError):
                 return chunks
             elements.extend(chunks[0])
             pos = chunks[1]
-            if flags & SglFlags.LAST_ELEMENT:
+            if flags & _LAST_ELEMENT:
                 break
             continue
         elif mode == 0 and flags & 0x3F == SPECIAL_IMMEDIATE:
@@ -496,7 +500,7 @@ def parse_sgl(message: bytes, offset_words: int, *, mem_limit: int = 1 << 32,
             pos += 1 + nwords
         elif mode == 0 and flags & 0x3F == SPECIAL_IGNORE:
             pos += 1
-            if flags & SglFlags.LAST_ELEMENT:
+            if flags & _LAST_ELEMENT:
                 break
             continue
         else:
@@ -513,7 +517,7 @@ def _page_list(message: bytes, pos: int, flags: int, count: int, page_size: int,
     transfers): ``flags|total`` then one address per page; each piece runs
     from its address to the next host page boundary.  Returned as one
     SIMPLE-like element per piece; only the last keeps LAST/END_OF_BUFFER."""
-    if flags & (SglFlags.LOCAL_ADDRESS | SglFlags.CONTEXT_COUNT):
+    if flags & (_LOCAL_ADDRESS | _CONTEXT_COUNT):
         return RequestError(DetailedStatus.INVALID_PARAMETER,
                             f"PAGE_LIST element flags {flags:#04x} at word {pos}")
     words = len(message) // 4

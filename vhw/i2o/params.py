@@ -98,11 +98,12 @@ class ScalarGroup:
             raise ValueError("one value per field")
         self.number = number
         self.fields = tuple(fields)
+        self._sizes = [f.size for f in self.fields]  # calcsize once, not per read
         self._offsets = []
         offset = 0
-        for f in self.fields:
+        for size in self._sizes:
             self._offsets.append(offset)
-            offset += f.size
+            offset += size
         self._data = bytearray(offset)
         for index, value in enumerate(values):
             self.put(index, value)
@@ -111,11 +112,15 @@ class ScalarGroup:
         """Device-side update of one field (text is NUL padded/cut)."""
         f = self.fields[index]
         start = self._offsets[index]
-        self._data[start:start + f.size] = struct.pack("<" + f.fmt, value)
+        self._data[start:start + self._sizes[index]] = struct.pack("<" + f.fmt, value)
 
     def raw(self, index: int) -> bytes:
         start = self._offsets[index]
-        return bytes(self._data[start:start + self.fields[index].size])
+        return bytes(self._data[start:start + self._sizes[index]])
+
+    def all_raw(self) -> bytes:
+        """Every field in order: the packed store is exactly that."""
+        return bytes(self._data)
 
     def write_raw(self, index: int, data: bytes) -> None:
         start = self._offsets[index]
@@ -267,7 +272,10 @@ class ParamStore:
             return BlockStatus.SUCCESS, b"", pos
         if setting:
             return BlockStatus.INVALID_OPERATION, b"", pos
-        data = b"".join(group.raw(i) for i in indexes)
+        if fcount == ALL_FIELDS:
+            data = group.all_raw()
+        else:
+            data = b"".join(group.raw(i) for i in indexes)
         if op is ParamOp.TABLE_GET:   # a scalar group is a one-row table
             data = struct.pack("<HH", 1, 0) + data
         return BlockStatus.SUCCESS, data, pos

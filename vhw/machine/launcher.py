@@ -45,6 +45,39 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
+def _child_setup(cpu: int | None):
+    """What runs in QEMU's child before exec: die with vhw; maybe pin."""
+    def setup() -> None:
+        _die_with_parent()
+        if cpu is not None:
+            os.sched_setaffinity(0, {cpu})
+    return setup
+
+
+def proxy_cpu() -> int | None:
+    """The CPU for QEMU and its out-of-process devices' threads.
+
+    Every register access of a proxied PCI function is a synchronous round
+    trip between QEMU's vCPU thread and the device thread; on the same CPU
+    it costs about a third of a cross-CPU wake-up on a virtualized host
+    (bench/i2o.py).  $VHW_PROXY_CPU picks the CPU ("none": no pinning); by
+    default the last allowed CPU, away from CPU 0's interrupts.
+    """
+    choice = os.environ.get("VHW_PROXY_CPU", "").strip()
+    allowed = sorted(os.sched_getaffinity(0))
+    if choice == "none" or len(allowed) < 2 and not choice:
+        return None
+    if choice:
+        try:
+            cpu = int(choice)
+        except ValueError:
+            raise VhwError(f"VHW_PROXY_CPU={choice!r}: not a CPU number or 'none'") from None
+        if cpu not in allowed:
+            raise VhwError(f"VHW_PROXY_CPU={cpu}: not one of the CPUs this process may use {allowed}")
+        return cpu
+    return allowed[-1]
+
+
 @dataclass
 class BootTimes:
     """How long the last boot took (wall seconds; guest uptime at READY)."""
@@ -278,11 +311,12 @@ class Machine:
         sol_guest = self._sol_link.guest_socket() if self._sol_link is not None else None
         guest_ends = [qmp_guest, con_guest, agent_guest] + ([sol_guest] if sol_guest is not None else [])
         proxies = []
-        for dev in self._devices:
-            if hasattr(dev, "proxy_device"):  # out-of-process PCI functions (I2O)
-                arg, sock = dev.proxy_device()
-                proxies.append(arg)
-                guest_ends.append(sock)
+        proxied = [dev for dev in self._devices if hasattr(dev, "start_proxy")]
+        cpu = proxy_cpu() if proxied else None
+        for dev in proxied:  # out-of-process PCI functions (I2O)
+            arg, sock = await dev.start_proxy(cpu)
+            proxies.append(arg)
+            guest_ends.append(sock)
         links = Links(qmp_guest.fileno(), con_guest.fileno(), agent_guest.fileno(), dict(self._bmc_links),
                       sol_fd=sol_guest.fileno() if sol_guest is not None else None,
                       proxy_devices=tuple(proxies))
@@ -296,7 +330,7 @@ class Machine:
             proc = await asyncio.create_subprocess_exec(
                 *argv, pass_fds=[s.fileno() for s in guest_ends],
                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.PIPE, preexec_fn=_die_with_parent)
+                stderr=asyncio.subprocess.PIPE, preexec_fn=_child_setup(cpu))
         except FileNotFoundError:
             raise QemuError(f"cannot run {qemu}: not found") from None
         finally:

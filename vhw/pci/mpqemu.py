@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import select
 import socket
 import struct
 from dataclasses import dataclass, field
@@ -339,9 +340,11 @@ class MpqemuServer:
     logged), because a missing reply freezes the guest's vCPU for ever.
 
     Every guest register access is one round trip (i2o-mpqemu.md A9), so the
-    path is synchronous: a reader callback receives, the device answers
-    inline and the RET goes out with one send(); no task switch, no
-    per-message epoll changes.  Device methods must be plain functions.
+    server is a blocking loop in a thread of its own: receive, let the
+    device answer inline, send the RET; no event-loop pass in between.  The
+    device is only ever called from that thread.  The same loop watches the
+    INTx resample eventfd (the guest's EOI under KVM) and calls the device's
+    ``resample()`` so it can re-signal a level that is still high (A8).
     """
 
     RECV_SIZE = 4096
@@ -352,90 +355,64 @@ class MpqemuServer:
         self.codec = MpqemuCodec()
         self._ram_fds: list[int] = []
         self._irq_fds: list[int] = []
-        self._done: asyncio.Future | None = None
-        self._backlog = bytearray()  # RETs the socket would not take at once
-        sock.setblocking(False)
 
     async def serve(self) -> None:
-        """Run until QEMU closes its end; then release every fd held."""
-        loop = asyncio.get_running_loop()
-        self._done = loop.create_future()
-        fileno = self.sock.fileno()
-        loop.add_reader(fileno, self._on_readable)
+        """Run :meth:`run` in a thread until QEMU closes its end."""
+        await asyncio.to_thread(self.run)
+
+    def run(self) -> None:
+        """Serve until QEMU closes its end (or the socket is shut down), then
+        release every fd held.  Blocking: call it from a dedicated thread."""
+        self.sock.setblocking(True)
+        poller = select.poll()
+        poller.register(self.sock, select.POLLIN)
+        watched: int | None = None  # the resample fd being polled
         try:
-            await self._done
+            while True:
+                if self._irq_fds and watched != self._irq_fds[1]:
+                    if watched is not None:
+                        poller.unregister(watched)
+                    watched = self._irq_fds[1]
+                    poller.register(watched, select.POLLIN)
+                if watched is not None:
+                    ready = {fd for fd, _ in poller.poll()}
+                    if watched in ready:
+                        self._resample(watched)
+                    if self.sock.fileno() not in ready:
+                        continue
+                data, fds, _flags, _addr = socket.recv_fds(self.sock, self.RECV_SIZE, MAX_FDS)
+                if not data:
+                    _close(fds)
+                    return
+                out = bytearray()
+                for event in self.codec.receive_data(data, fds):
+                    reply = self.answer(event)
+                    if reply is not None:
+                        out += encode_ret(reply)
+                if out:
+                    self.sock.sendall(out)
+        except OSError as exc:
+            log.warning("mpqemu: connection ended: %s", exc)
         finally:
-            loop.remove_reader(fileno)
-            if self._backlog:
-                loop.remove_writer(fileno)
             self.close()
 
-    def _finish(self) -> None:
-        if self._done is not None and not self._done.done():
-            self._done.set_result(None)
-
-    def _on_readable(self) -> None:
-        while True:
-            try:
-                data, fds, _flags, _addr = socket.recv_fds(self.sock, self.RECV_SIZE, MAX_FDS)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                log.warning("mpqemu: connection ended: %s", exc)
-                self._finish()
-                return
-            if not data:
-                _close(fds)
-                self._finish()
-                return
-            out = bytearray()
-            for event in self.codec.receive_data(data, fds):
-                reply = self.answer(event)
-                if reply is not None:
-                    out += encode_ret(reply)
-            if out:
-                self._send(bytes(out))
-            if len(data) < self.RECV_SIZE:
-                return  # drained: wait for the next readable callback
-
-    def _send(self, data: bytes) -> None:
-        if not self._backlog:
-            try:
-                sent = self.sock.send(data)
-            except (BlockingIOError, InterruptedError):
-                sent = 0
-            except OSError as exc:
-                log.warning("mpqemu: cannot answer: %s", exc)
-                self._finish()
-                return
-            data = data[sent:]
-            if not data:
-                return
-            asyncio.get_running_loop().add_writer(self.sock.fileno(), self._flush)
-        self._backlog += data
-
-    def _flush(self) -> None:
+    def _resample(self, fd: int) -> None:
         try:
-            sent = self.sock.send(self._backlog)
-        except (BlockingIOError, InterruptedError):
+            os.eventfd_read(fd)
+        except OSError:
             return
-        except OSError as exc:
-            log.warning("mpqemu: cannot answer: %s", exc)
-            self._finish()
-            sent = len(self._backlog)
-        del self._backlog[:sent]
-        if not self._backlog:
-            asyncio.get_running_loop().remove_writer(self.sock.fileno())
+        hook = getattr(self.device, "resample", None)
+        if hook is not None:
+            try:
+                hook()
+            except Exception:
+                log.exception("mpqemu: resample handler failed")
 
     def close(self) -> None:
         """Close the fds the server holds (the socket stays with its owner)."""
         self.codec.close()
         _close(self._ram_fds + self._irq_fds)
         self._ram_fds, self._irq_fds = [], []
-
-    async def handle(self, event: Event) -> int | None:
-        """Apply one event to the device; the RET value, or None if no reply."""
-        return self.answer(event)
 
     def answer(self, event: Event) -> int | None:
         """Apply one event to the device; the RET value, or None if no reply."""
