@@ -175,9 +175,12 @@ class Severity(IntFlag):
 # header
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Header:
     """The 4-word standard message frame header (B3).
+
+    Not frozen: frozen dataclasses pay a setattr call per field, and one
+    header is built per message on the register round-trip path.
 
     ``size`` counts 32-bit words of the whole message, header included;
     ``sgl_offset`` is in words from the frame start, 0 meaning "no SGL".
@@ -199,8 +202,8 @@ class Header:
               | (self.flags & 0xFF) << 8 | (self.size & 0xFFFF) << 16)
         w1 = ((self.target_tid & 0xFFF) | (self.initiator_tid & 0xFFF) << 12
               | (self.function & 0xFF) << 24)
-        return struct.pack("<4I", w0, w1, self.initiator_context & 0xFFFFFFFF,
-                           self.transaction_context & 0xFFFFFFFF)
+        return _HEADER.pack(w0, w1, self.initiator_context & 0xFFFFFFFF,
+                            self.transaction_context & 0xFFFFFFFF)
 
     @classmethod
     def unpack(cls, data: bytes) -> Header:
@@ -209,13 +212,11 @@ class Header:
         Missing context words read as 0 so that even a runt frame's contexts
         can be echoed in its failure reply.
         """
-        data = bytes(data[:16]).ljust(16, b"\0")
-        w0, w1, ictx, tctx = struct.unpack("<4I", data)
-        return cls(function=w1 >> 24, target_tid=w1 & 0xFFF,
-                   initiator_tid=(w1 >> 12) & 0xFFF, initiator_context=ictx,
-                   transaction_context=tctx, size=w0 >> 16,
-                   sgl_offset=(w0 >> 4) & 0xF, flags=(w0 >> 8) & 0xFF,
-                   version=w0 & 0xF)
+        if len(data) < 16:
+            data = bytes(data).ljust(16, b"\0")
+        w0, w1, ictx, tctx = _HEADER.unpack_from(data)
+        return cls(w1 >> 24, w1 & 0xFFF, (w1 >> 12) & 0xFFF, ictx, tctx,
+                   w0 >> 16, (w0 >> 4) & 0xF, (w0 >> 8) & 0xFF, w0 & 0xF)
 
 
 @dataclass(frozen=True)
@@ -262,7 +263,9 @@ class Request:
                          page_size=page_size)
 
 
-_REJECTED_FLAGS = MsgFlags.REPLY | MsgFlags.FAIL | MsgFlags.CONTEXT_64
+_REJECTED_FLAGS = int(MsgFlags.REPLY | MsgFlags.FAIL | MsgFlags.CONTEXT_64)
+_REPLY_FLAG = int(MsgFlags.REPLY)
+_HEADER = struct.Struct("<4I")
 
 
 def decode_request(frame: bytes) -> Request | TransportFailure:
@@ -321,13 +324,14 @@ def encode_reply(request: Header, status: ReqStatus = ReqStatus.SUCCESS,
 
     ``body`` (reply words 5..) is zero-padded to a word boundary.
     """
-    body = bytes(body) + b"\0" * (-len(body) % 4)
-    hdr = Header(function=request.function, target_tid=request.target_tid,
-                 initiator_tid=request.initiator_tid,
-                 initiator_context=request.initiator_context,
-                 transaction_context=request.transaction_context,
-                 size=REPLY_WORDS + len(body) // 4, flags=MsgFlags.REPLY)
-    return hdr.encode() + struct.pack("<I", (detail & 0xFFFF) | (status & 0xFF) << 24) + body
+    if body:
+        body = bytes(body) + b"\0" * (-len(body) % 4)
+    w0 = VERSION_15 | _REPLY_FLAG << 8 | (REPLY_WORDS + len(body) // 4) << 16
+    w1 = ((request.target_tid & 0xFFF) | (request.initiator_tid & 0xFFF) << 12
+          | (request.function & 0xFF) << 24)
+    return _HEADER.pack(w0, w1, request.initiator_context & 0xFFFFFFFF,
+                        request.transaction_context & 0xFFFFFFFF) + \
+        struct.pack("<I", (detail & 0xFFFF) | (status & 0xFF) << 24) + body
 
 
 def encode_failure_reply(frame: bytes, failure: TransportFailure, mfa: int, *,
@@ -397,7 +401,7 @@ SPECIAL_IMMEDIATE = 0x0C
 MAX_COUNT = 0xFFFFFF
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: built per element per message (see Header)
 class SglElement:
     """A SIMPLE element (guest physical ``address``, ``count`` bytes) or an
     IMMEDIATE one (``data`` inline, ``address`` None)."""

@@ -253,8 +253,8 @@ class ParamStore:
         if group is None:
             return BlockStatus.INVALID_GROUP_ID, b"", (None if writing else pos)
         if indexes is None:
-            indexes = list(range(len(group.fields)))
-        if any(i >= len(group.fields) for i in indexes):
+            indexes = range(len(group.fields))
+        elif any(i >= len(group.fields) for i in indexes):
             return BlockStatus.NO_SUCH_FIELD, b"", (None if writing else pos)
         if writing:
             size = sum(group.fields[i].size for i in indexes)
