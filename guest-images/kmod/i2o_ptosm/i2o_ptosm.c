@@ -549,10 +549,15 @@ static u32 iop_status_word(struct i2o_iop *iop, u32 below, unsigned int ms)
 	return v;
 }
 
-static int iop_reset(struct i2o_iop *iop)
+/*
+ * Post an executive message answered by a status word the IOP DMAs just
+ * after the status block (ExecIopReset, ExecOutboundInit): clear the word
+ * first, so the caller's poll sees only the IOP's answer.
+ */
+static int iop_post_status_word_msg(struct i2o_iop *iop, const u32 *msg, int words)
 {
 	u32 *word = (u32 *)(iop->status + SB_SIZE);
-	u32 msg[8], mfa, v;
+	u32 mfa;
 	int rc;
 
 	rc = iop_get_mfa(iop, &mfa, STATUS_TIMEOUT_MS);
@@ -560,6 +565,15 @@ static int iop_reset(struct i2o_iop *iop)
 		return rc;
 	WRITE_ONCE(*word, 0);
 	wmb();
+	iop_post(iop, mfa, msg, words);
+	return 0;
+}
+
+static int iop_reset(struct i2o_iop *iop)
+{
+	u32 msg[8], mfa, v;
+	int rc;
+
 	msg[0] = MSG_HEAD0(8, 0);
 	msg[1] = MSG_HEAD1(I2O_CMD_IOP_RESET, ADAPTER_TID);
 	msg[2] = INIT_ICNTXT;
@@ -568,7 +582,9 @@ static int iop_reset(struct i2o_iop *iop)
 	msg[5] = 0;
 	msg[6] = lower_32_bits(iop->status_dma + SB_SIZE);
 	msg[7] = upper_32_bits(iop->status_dma + SB_SIZE);
-	iop_post(iop, mfa, msg, 8);
+	rc = iop_post_status_word_msg(iop, msg, 8);
+	if (rc)
+		return rc;
 
 	v = iop_status_word(iop, 0, RESET_TIMEOUT_MS);
 	if (v != 0x01) {
@@ -594,15 +610,9 @@ static int iop_reset(struct i2o_iop *iop)
 
 static int iop_outbound_init(struct i2o_iop *iop)
 {
-	u32 *word = (u32 *)(iop->status + SB_SIZE);
-	u32 msg[8], mfa, v, i;
+	u32 msg[8], v, i;
 	int rc;
 
-	rc = iop_get_mfa(iop, &mfa, STATUS_TIMEOUT_MS);
-	if (rc)
-		return rc;
-	WRITE_ONCE(*word, 0);
-	wmb();
 	msg[0] = MSG_HEAD0(8, 6);
 	msg[1] = MSG_HEAD1(I2O_CMD_OUTBOUND_INIT, ADAPTER_TID);
 	msg[2] = INIT_ICNTXT;
@@ -611,7 +621,9 @@ static int iop_outbound_init(struct i2o_iop *iop)
 	msg[5] = (REPLY_FRAME_BYTES / 4) << 16 | 0x80;	/* init code: OS */
 	msg[6] = SGL_SIMPLE | SGL_END_BUFFER | SGL_LAST | 4;
 	msg[7] = lower_32_bits(iop->status_dma + SB_SIZE);
-	iop_post(iop, mfa, msg, 8);
+	rc = iop_post_status_word_msg(iop, msg, 8);
+	if (rc)
+		return rc;
 
 	v = iop_status_word(iop, 1, 15000);
 	if (v != 0x04) {
