@@ -90,7 +90,7 @@ class CfgRead:
     len: int
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: one per guest register access
 class BarWrite:
     """``addr`` is absolute (guest-physical, or an I/O port when not ``memory``)."""
 
@@ -100,7 +100,7 @@ class BarWrite:
     memory: bool
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: one per guest register access
 class BarRead:
     addr: int
     size: int
