@@ -152,6 +152,13 @@ class MessagingUnit:
 
     def read(self, offset: int, size: int = 4) -> int:
         """A guest load of ``size`` bytes at BAR offset ``offset``."""
+        if size == 4:  # the registers drivers poll, without the general path
+            if offset == REG_OUTBOUND:
+                return self._pop_outbound()
+            if offset == REG_INTR_STATUS:
+                return self.status
+            if offset == REG_INBOUND:
+                return self._pop_inbound()
         if size not in (1, 2, 4, 8) or offset < 0 or offset + size > self.bar_size:
             self.stats["bad_access"] += 1
             return (1 << (8 * size)) - 1 if 0 < size <= 8 else EMPTY
