@@ -23,7 +23,7 @@ import socket
 from pathlib import Path
 
 from ..machine.description import I2oSpec
-from ..pci.function import BarKind, BarSpec, PciFunction, PciIdentity
+from ..pci.function import BarKind, BarSpec, PciFunction, PciIdentity, all_ones
 from ..pci.memory import GuestMemory, MemoryRegion
 from ..pci.mpqemu import MemoryRegion as SysmemRegion
 from ..pci.mpqemu import MpqemuServer
@@ -65,7 +65,7 @@ class IopPciDevice:
         hit = self.function.decode(addr, memory)
         if hit is None:
             self.unclaimed += 1
-            return (1 << (8 * size)) - 1 if size in (1, 2, 4, 8) else 0xFFFFFFFF
+            return all_ones(size)
         return self.function.bar_read(hit[0], hit[1], size)
 
     def bar_write(self, addr: int, val: int, size: int, memory: bool) -> None:

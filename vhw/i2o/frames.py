@@ -326,12 +326,10 @@ def encode_reply(request: Header, status: ReqStatus = ReqStatus.SUCCESS,
     """
     if body:
         body = bytes(body) + b"\0" * (-len(body) % 4)
-    w0 = VERSION_15 | _REPLY_FLAG << 8 | (REPLY_WORDS + len(body) // 4) << 16
-    w1 = ((request.target_tid & 0xFFF) | (request.initiator_tid & 0xFFF) << 12
-          | (request.function & 0xFF) << 24)
-    return _HEADER.pack(w0, w1, request.initiator_context & 0xFFFFFFFF,
-                        request.transaction_context & 0xFFFFFFFF) + \
-        struct.pack("<I", (detail & 0xFFFF) | (status & 0xFF) << 24) + body
+    hdr = Header(request.function, request.target_tid, request.initiator_tid,
+                 request.initiator_context, request.transaction_context,
+                 REPLY_WORDS + len(body) // 4, 0, _REPLY_FLAG)
+    return hdr.encode() + struct.pack("<I", (detail & 0xFFFF) | (status & 0xFF) << 24) + body
 
 
 def encode_failure_reply(frame: bytes, failure: TransportFailure, mfa: int, *,
@@ -392,8 +390,10 @@ class SglFlags(IntFlag):
 MODE_MASK = 0x30
 # Plain ints of SglFlags for the per-message path (IntFlag arithmetic costs
 # microseconds per operation, and every register access is already paid for).
-_DIR_OUT, _LOCAL_ADDRESS, _CONTEXT_COUNT = 0x04, 0x08, 0x03
-_SIMPLE, _PAGE_LIST, _END_OF_BUFFER, _LAST_ELEMENT = 0x10, 0x20, 0x40, 0x80
+_DIR_OUT, _LOCAL_ADDRESS, _CONTEXT_COUNT = (int(f) for f in (
+    SglFlags.DIR_OUT, SglFlags.LOCAL_ADDRESS, SglFlags.CONTEXT_COUNT))
+_SIMPLE, _PAGE_LIST, _END_OF_BUFFER, _LAST_ELEMENT = (int(f) for f in (
+    SglFlags.SIMPLE, SglFlags.PAGE_LIST, SglFlags.END_OF_BUFFER, SglFlags.LAST_ELEMENT))
 #: Special elements (address mode 0), decoded by the whole flag byte minus
 #: the LAST/END_OF_BUFFER bits.
 SPECIAL_IGNORE = 0x00

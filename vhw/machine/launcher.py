@@ -65,7 +65,7 @@ def proxy_cpu() -> int | None:
     """
     choice = os.environ.get("VHW_PROXY_CPU", "").strip()
     allowed = sorted(os.sched_getaffinity(0))
-    if choice == "none" or len(allowed) < 2 and not choice:
+    if choice == "none" or (not choice and len(allowed) < 2):
         return None
     if choice:
         try:

@@ -177,7 +177,8 @@ class BarHandler(Protocol):
 IrqCallback = Callable[[bool], None]
 
 
-def _all_ones(size: int) -> int:
+def all_ones(size: int) -> int:
+    """What a read nobody answers returns: all ones of the access size."""
     return (1 << (8 * size)) - 1 if size in (1, 2, 4, 8) else 0xFFFFFFFF
 
 
@@ -331,7 +332,7 @@ class PciFunction:
         """
         if not self._legal(offset, size):
             log.warning("illegal config read offset=%#x size=%r", offset, size)
-            return _all_ones(size)
+            return all_ones(size)
         return int.from_bytes(self._config[offset:offset + size], "little")
 
     def config_write(self, offset: int, size: int, value: int) -> None:
@@ -344,7 +345,7 @@ class PciFunction:
             log.warning("illegal config write offset=%#x size=%r value=%#x",
                         offset, size, value)
             return
-        data = (value & _all_ones(size)).to_bytes(size, "little")
+        data = (value & all_ones(size)).to_bytes(size, "little")
         for i, byte in enumerate(data):
             at = offset + i
             kept = self._config[at] & ~self._write_mask[at]
@@ -425,8 +426,8 @@ class PciFunction:
         if handler is None:
             log.warning("BAR read with no target bar=%r offset=%#x size=%r",
                         index, offset, size)
-            return _all_ones(size)
-        return handler.read(offset, size) & _all_ones(size)
+            return all_ones(size)
+        return handler.read(offset, size) & all_ones(size)
 
     def bar_write(self, index: int, offset: int, size: int, value: int) -> None:
         """Dispatch a write to the BAR's handler; dropped if nothing decodes it."""
@@ -435,7 +436,7 @@ class PciFunction:
             log.warning("BAR write with no target bar=%r offset=%#x size=%r value=%#x",
                         index, offset, size, value)
             return
-        handler.write(offset, size, value & _all_ones(size))
+        handler.write(offset, size, value & all_ones(size))
 
     # -- INTx -----------------------------------------------------------
 

@@ -259,8 +259,7 @@ class MpqemuCodec:
         if kind in (Cmd.PCI_CFGWRITE, Cmd.PCI_CFGREAD):
             addr, val, length = PCI_CONF.unpack(payload)
             return CfgWrite(addr, val, length) if kind is Cmd.PCI_CFGWRITE else CfgRead(addr, length)
-        addr, val, bsize, memory = BAR_ACCESS.unpack(payload)
-        return BarWrite(addr, val, bsize, memory) if kind is Cmd.BAR_WRITE else BarRead(addr, bsize, memory)
+        return _bar_event(kind, payload)
 
     def _claim(self, start: int, length: int) -> list[int]:
         """fds of the chunk in which the message at ``start`` is the last to begin."""
@@ -299,14 +298,15 @@ def _bar_access(data: bytes) -> BarRead | BarWrite | None:
     if len(data) != _BAR_MESSAGE_SIZE:
         return None
     cmd, _pad, size = HEADER.unpack_from(data)
-    if size != BAR_ACCESS.size:
+    if size != BAR_ACCESS.size or cmd not in (Cmd.BAR_READ, Cmd.BAR_WRITE):
         return None
-    addr, val, bsize, memory = BAR_ACCESS.unpack_from(data, HEADER.size)
-    if cmd == Cmd.BAR_READ:
-        return BarRead(addr, bsize, memory)
-    if cmd == Cmd.BAR_WRITE:
-        return BarWrite(addr, val, bsize, memory)
-    return None
+    return _bar_event(cmd, data, HEADER.size)
+
+
+def _bar_event(cmd: int, buffer: bytes, offset: int = 0) -> BarRead | BarWrite:
+    """The BAR_READ/BAR_WRITE event of a BarAccessMsg at ``offset``."""
+    addr, val, bsize, memory = BAR_ACCESS.unpack_from(buffer, offset)
+    return BarWrite(addr, val, bsize, memory) if cmd == Cmd.BAR_WRITE else BarRead(addr, bsize, memory)
 
 
 class PciDevice(Protocol):
@@ -364,8 +364,9 @@ class MpqemuServer:
         """Serve until QEMU closes its end (or the socket is shut down), then
         release every fd held.  Blocking: call it from a dedicated thread."""
         self.sock.setblocking(True)
+        sock_fd = self.sock.fileno()
         poller = select.poll()
-        poller.register(self.sock, select.POLLIN)
+        poller.register(sock_fd, select.POLLIN)
         watched: int | None = None  # the resample fd being polled
         try:
             while True:
@@ -374,12 +375,11 @@ class MpqemuServer:
                         poller.unregister(watched)
                     watched = self._irq_fds[1]
                     poller.register(watched, select.POLLIN)
-                if watched is not None:
-                    ready = {fd for fd, _ in poller.poll()}
-                    if watched in ready:
-                        self._resample(watched)
-                    if self.sock.fileno() not in ready:
-                        continue
+                ready = {fd for fd, _ in poller.poll()}
+                if watched in ready:
+                    self._resample(watched)
+                if sock_fd not in ready:
+                    continue
                 data, fds, _flags, _addr = socket.recv_fds(self.sock, self.RECV_SIZE, MAX_FDS)
                 if not data:
                     _close(fds)
