@@ -22,7 +22,7 @@ import os
 import socket
 from pathlib import Path
 
-from ..machine.description import I2oSpec
+from ..machine.description import I2O_DEVICE_ID, I2O_VENDOR_ID, I2oSpec
 from ..pci.function import BarKind, BarSpec, PciFunction, PciIdentity, all_ones
 from ..pci.memory import GuestMemory, MemoryRegion
 from ..pci.mpqemu import MemoryRegion as SysmemRegion
@@ -43,7 +43,7 @@ class IopPciDevice:
 
     def __init__(self, *, identity: PciIdentity | None = None, config: IopConfig | None = None,
                  disks: tuple[DiskConfig, ...] = (), slot: int = 0x10) -> None:
-        identity = identity or PciIdentity(0x1234, 0x0E01, I2O_CLASS_CODE)
+        identity = identity or PciIdentity(I2O_VENDOR_ID, I2O_DEVICE_ID, I2O_CLASS_CODE)
         self.function = PciFunction(identity, {0: BarSpec(BarKind.MEM32, BAR0_SIZE)}, on_irq_level=self._line)
         self.memory = GuestMemory()
         self.iop = Iop(self.memory, irq=self.function.set_irq, config=config or IopConfig(),

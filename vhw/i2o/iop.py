@@ -161,9 +161,8 @@ class Iop:
         self.mu.reset_outbound()
 
     def outbound_init(self, reply_frame_size: int) -> None:
-        self.counters["replies_dropped_by_reset"] += len(self._pending)
-        self._pending.clear()
-        self.mu.reset_outbound()
+        """ExecOutboundInit: as a reset of the outbound side, then the new frame size."""
+        self.iop_reset()
         self.mu.configure_outbound(reply_frame_size)
 
     @property

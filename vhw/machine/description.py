@@ -85,16 +85,21 @@ class DiskSpec:
     read_only: bool = False
 
 
+#: Default PCI IDs of an IOP; generic I2O drivers match the class code only.
+#: 1234h is the ID QEMU's own experimental devices (edu) use, not a
+#: registered vendor.
+I2O_VENDOR_ID = 0x1234
+I2O_DEVICE_ID = 0x0E01
+
+
 @dataclass(frozen=True)
 class I2oSpec:
     """One I2O IOP served to QEMU's x-pci-proxy-dev."""
 
     slot: int
     disks: tuple[DiskSpec, ...] = ()
-    #: PCI IDs; generic I2O drivers match the class code only. 1234h is the
-    #: ID QEMU's own experimental devices (edu) use, not a registered vendor.
-    vendor_id: int = 0x1234
-    device_id: int = 0x0E01
+    vendor_id: int = I2O_VENDOR_ID
+    device_id: int = I2O_DEVICE_ID
 
 
 @dataclass(frozen=True)
@@ -269,8 +274,8 @@ def _parse_i2o(data: Any, source: str) -> tuple[I2oSpec, ...]:
         disks = tuple(_parse_disk(d, f"{t.path}.disk[{j}]", source) for j, d in enumerate(disks_data))
         if len(disks) > 16:
             raise t.fail("disk", f"at most 16 disks per IOP; got {len(disks)}")
-        specs.append(I2oSpec(slot=slot, disks=disks, vendor_id=t.int_range("vendor-id", 0x1234, 1, 0xFFFE),
-                             device_id=t.int_range("device-id", 0x0E01, 0, 0xFFFF)))
+        specs.append(I2oSpec(slot=slot, disks=disks, vendor_id=t.int_range("vendor-id", I2O_VENDOR_ID, 1, 0xFFFE),
+                             device_id=t.int_range("device-id", I2O_DEVICE_ID, 0, 0xFFFF)))
         t.finish()
     return tuple(specs)
 
