@@ -4,6 +4,7 @@
     vhw guest list | build NAME
     vhw bmc --config FILE --extern HOST:PORT|unix:PATH [--lan HOST:PORT] [--serial MODE:PATH] [--state DIR] [--control PATH]
     vhw bmc set-sensor --control PATH SENSOR VALUE
+    vhw prom list|get|set|unset|export|import|diff|run|show ...   (SPARC EEPROM; vhw prom --help)
     vhw fleet --count N --base-port P --user NAME:PASSWORD [--address HOST] [--state DIR]
 
 Errors a user can cause are printed as one clear message (no traceback) and
@@ -203,6 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("value", nargs="?", help="reading in the sensor's unit, or 'na' (unavailable)")
             sp.add_argument("--discrete", action="store_true", help="VALUE is the asserted offsets, e.g. 0,3")
 
+    from .prom.cli import add_parser as add_prom_parser
+
+    add_prom_parser(sub)
+
     fleet = sub.add_parser("fleet", help="serve many LAN BMCs (no VMs) in one process",
                            description="Serve N independent IPMI-over-LAN BMCs on HOST ports P..P+N-1, each "
                                        "with its own state and one ADMINISTRATOR user; chassis power control "
@@ -234,6 +239,10 @@ def main(argv: list[str] | None = None) -> int:
             parser.parse_args(["guest", "--help"])
         if args.verb == "bmc":
             return asyncio.run(_bmc(args))
+        if args.verb == "prom":
+            from .prom.cli import main as prom_main
+
+            return prom_main(args)
         if args.verb == "fleet":
             return asyncio.run(_fleet(args))
         parser.print_help()

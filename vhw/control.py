@@ -30,10 +30,12 @@ MAX_LINE = 64 * 1024
 
 
 class ControlServer:
-    """Serves control requests for one BmcService."""
+    """Serves control requests for one BmcService, or for anything with an
+    async ``handler(request) -> dict`` (a SPARC machine's PROM)."""
 
-    def __init__(self, service):
+    def __init__(self, service=None, handler=None):
         self.service = service
+        self.handler = handler
         self.path: str | None = None
         self._server: asyncio.AbstractServer | None = None
 
@@ -55,7 +57,7 @@ class ControlServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while line := await reader.readline():
-                writer.write(json.dumps(self.answer(line)).encode() + b"\n")
+                writer.write(json.dumps(await self.answer_async(line)).encode() + b"\n")
                 await writer.drain()
         except (ConnectionError, asyncio.LimitOverrunError, ValueError) as e:
             log.warning("control connection dropped: %s", e)
@@ -65,15 +67,17 @@ class ControlServer:
     def answer(self, line: bytes) -> dict[str, Any]:
         """One request line in, one answer out; bad input is an answer, never an exception."""
         try:
-            req = json.loads(line)
-            if not isinstance(req, dict):
-                raise ValueError("a request is a JSON object")
-            return {"ok": True, **self._do(req)}
-        except (ValueError, KeyError, TypeError) as e:
-            return {"ok": False, "error": str(e).strip("'\"")}
-        except Exception as e:  # a bug must not take the BMC down
-            log.exception("control request %r failed", line[:200])
-            return {"ok": False, "error": f"internal error: {e}"}
+            return {"ok": True, **self._do(_request(line))}
+        except Exception as e:
+            return _refusal(e, line)
+
+    async def answer_async(self, line: bytes) -> dict[str, Any]:
+        if self.handler is None:
+            return self.answer(line)
+        try:
+            return {"ok": True, **await self.handler(_request(line))}
+        except Exception as e:
+            return _refusal(e, line)
 
     def _do(self, req: dict) -> dict[str, Any]:
         op = req.get("op")
@@ -102,12 +106,27 @@ class ControlServer:
         raise ValueError(f"unknown op {op!r}; known: ping, set-sensor, get-sensor, post-event")
 
 
+def _request(line: bytes) -> dict:
+    req = json.loads(line)
+    if not isinstance(req, dict):
+        raise ValueError("a request is a JSON object")
+    return req
+
+
+def _refusal(e: Exception, line: bytes) -> dict[str, Any]:
+    """The answer to a request that failed: the reason, or (for a bug) that it was one."""
+    if isinstance(e, (ValueError, KeyError, TypeError, VhwError)):
+        return {"ok": False, "error": str(e).strip("'\"")}
+    log.error("control request %r failed", line[:200], exc_info=e)  # a bug must not take the device down
+    return {"ok": False, "error": f"internal error: {e}"}
+
+
 async def control_request(path: str, request: dict, timeout: float = 10.0) -> dict:
     """Send one request to a control socket; raises VhwError for a refusal."""
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(path), timeout)
     except (OSError, asyncio.TimeoutError) as e:
-        raise VhwError(f"cannot reach the BMC's control socket {path}: {e}") from None
+        raise VhwError(f"cannot reach the control socket {path}: {e}") from None
     try:
         writer.write(json.dumps(request).encode() + b"\n")
         await writer.drain()
@@ -115,8 +134,8 @@ async def control_request(path: str, request: dict, timeout: float = 10.0) -> di
     finally:
         writer.close()
     if not line:
-        raise VhwError(f"the BMC at {path} closed the control connection")
+        raise VhwError(f"the control socket {path} closed the connection")
     answer = json.loads(line)
     if not answer.get("ok"):
-        raise VhwError(f"the BMC refused: {answer.get('error')}")
+        raise VhwError(f"refused: {answer.get('error')}")
     return answer

@@ -61,11 +61,11 @@ class GuestImage:
 
     @property
     def kernel(self) -> Path:
-        return self.path / "vmlinux"
+        return self.path / self.manifest.get("kernel", "vmlinux")
 
     @property
     def initrd(self) -> Path:
-        return self.path / "initramfs.cpio.lz4"
+        return self.path / self.manifest.get("initrd", "initramfs.cpio.lz4")
 
 
 def source_root() -> Path:

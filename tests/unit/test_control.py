@@ -52,5 +52,5 @@ def test_bad_requests_get_an_error_answer(line):
 
 
 def test_an_unreachable_socket_is_a_clear_error(tmp_path):
-    with pytest.raises(VhwError, match="cannot reach the BMC's control socket"):
+    with pytest.raises(VhwError, match="cannot reach the control socket"):
         asyncio.run(control_request(str(tmp_path / "none.sock"), {"op": "ping"}))

@@ -54,12 +54,7 @@ FIXTURES = {
 # Physical base of the NVRAM (openprom-sparc.md §1, §4): M48T08 of the
 # 0x7xxxxxxx sun4m boards, of SS-10/20/600MP, and the sun4u M48T59 behind
 # the ebus, mapped once OpenBIOS has programmed the Simba bridge.
-BASES = {
-    "SS-5": 0x71200000, "SS-4": 0x71200000, "LX": 0x71200000,
-    "SPARCClassic": 0x71200000, "SPARCbook": 0x71200000, "Voyager": 0x71200000,
-    "SS-10": 0xFF1200000, "SS-20": 0xFF1200000, "SS-600MP": 0xFF1200000,
-    "sun4u": 0x1FE02002000,
-}
+BASES = nvram.NVRAM_BASES
 QEMU_TIMEOUT = 15.0
 
 

@@ -23,6 +23,8 @@ class ConsoleLog:
         self._tail = bytearray()
         self._changed = asyncio.Event() if _has_loop() else None
         self.total = 0
+        #: Also hand every chunk to this (e.g. to copy the console to stdout).
+        self.mirror = None
 
     async def follow(self, sock: socket.socket) -> None:
         """Copy the console socket into the log until it closes."""
@@ -45,6 +47,8 @@ class ConsoleLog:
         del self._tail[:-TAIL_BYTES]
         if self._changed is not None:
             self._changed.set()
+        if self.mirror is not None:
+            self.mirror(chunk)
 
     def tail_text(self, lines: int = 30) -> str:
         text = self._tail.decode(errors="replace").replace("\r", "")

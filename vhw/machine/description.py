@@ -7,7 +7,9 @@ guest = "linux-x86"      # a guest image (vhw guest list)
 memory = 256             # MiB
 cpus = 1
 accel = "tcg"            # "tcg" (default), "kvm" or "auto": KVM only if a probe proves it works
-type = "q35"             # QEMU machine type: "q35" or "pc"
+type = "q35"             # QEMU machine: "q35" or "pc" (x86 guests); "sun4u"
+                         # (linux-sparc64, the default there) or a sun4m
+                         # machine such as "SS-5" (linux-sparc32's default)
 firmware = "qboot"       # "qboot" or "seabios"
 append = ""              # extra kernel command line
 modules = []             # extra guest kernel modules loaded at boot
@@ -28,6 +30,11 @@ size = 64                # MiB: create the image (sparse) when it does not exist
 cache = "write-through"  # or "write-back" (flushed by BsaCacheFlush and at stop)
 block-size = 512
 read-only = false
+
+[prom]                   # optional, SPARC machines only: the EEPROM
+mac = "52:54:00:12:34:56"  # IDPROM MAC (QEMU takes it from the NIC)
+[prom.options]           # defaults for options the store does not hold yet
+"auto-boot?" = "true"    # (the store, edited by `vhw prom` and by guests, wins)
 ```
 
 Every error names the key and says why (DescriptionError).  The rest of the
@@ -44,6 +51,12 @@ from typing import Any
 from ..errors import DescriptionError
 
 INTERFACES = ("kcs", "bt", "ssif")
+X86_TYPES = ("q35", "pc")
+#: SPARC machines vhw runs (the EEPROM is the NVRAM codec's: vhw.prom.nvram).
+SPARC_TYPES = ("sun4u", "SS-5", "SS-4", "LX", "SPARCClassic", "SPARCbook", "Voyager", "SS-10", "SS-20",
+               "SS-600MP")
+#: The machine a guest boots on unless ``type`` says otherwise.
+DEFAULT_TYPES = {"linux-sparc64": "sun4u", "linux-sparc32": "SS-5"}
 BMC_BACKENDS = ("vhw", "qemu", "extern")
 
 
@@ -103,10 +116,19 @@ class I2oSpec:
 
 
 @dataclass(frozen=True)
+class PromSpec:
+    """A SPARC machine's EEPROM defaults (vhw.prom.options keeps the truth)."""
+
+    mac: str = "52:54:00:12:34:56"
+    options: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class Description:
     machine: MachineSpec = field(default_factory=MachineSpec)
     bmc: BmcSpec | None = None
     i2o: tuple[I2oSpec, ...] = ()
+    prom: PromSpec | None = None
     source: str = "<defaults>"
 
 
@@ -178,13 +200,14 @@ def _parse_machine(data: Any, source: str) -> MachineSpec:
     name = t.take("name", "vhw", str)
     if not name or not all(c.isalnum() or c in "-_." for c in name):
         raise t.fail("name", f"must be letters, digits, '-', '_' or '.'; got {name!r}")
+    guest = t.take("guest", "linux-x86", str)
     spec = MachineSpec(
         name=name,
-        guest=t.take("guest", "linux-x86", str),
-        memory=t.int_range("memory", 256, 64, 65536, " MiB"),
+        guest=guest,
+        memory=t.int_range("memory", 128 if guest == "linux-sparc32" else 256, 64, 65536, " MiB"),
         cpus=t.int_range("cpus", 1, 1, 64),
         accel=t.choice("accel", "tcg", ("tcg", "kvm", "auto")),
-        type=t.choice("type", "q35", ("q35", "pc")),
+        type=t.choice("type", DEFAULT_TYPES.get(guest, "q35"), X86_TYPES + SPARC_TYPES),
         firmware=t.choice("firmware", "qboot", ("qboot", "seabios")),
         append=t.take("append", "", str),
         modules=t.str_list("modules", ()),
@@ -193,6 +216,10 @@ def _parse_machine(data: Any, source: str) -> MachineSpec:
     )
     if spec.state is not None and not spec.state:
         raise t.fail("state", "must name a directory (relative to the current directory), not be empty")
+    if guest in DEFAULT_TYPES and spec.type not in SPARC_TYPES:
+        raise t.fail("type", f"guest {guest} is a SPARC guest: use one of {', '.join(SPARC_TYPES)}")
+    if guest not in DEFAULT_TYPES and spec.type in SPARC_TYPES:
+        raise t.fail("type", f"{spec.type} is a SPARC machine; guest {guest} needs {' or '.join(X86_TYPES)}")
     if spec.boot_timeout <= 0:
         raise t.fail("boot-timeout", f"must be positive; got {spec.boot_timeout}")
     t.finish()
@@ -283,14 +310,47 @@ def _parse_i2o(data: Any, source: str) -> tuple[I2oSpec, ...]:
 def parse_description(data: dict, source: str = "<description>") -> Description:
     """Validate a parsed TOML document into a Description."""
     top = _Table(data, "", source)
-    top.known = ("machine", "bmc", "i2o")
+    top.known = ("machine", "bmc", "i2o", "prom")
     machine = _parse_machine(top.data.pop("machine", {}), source)
     bmc = None
     if "bmc" in top.data:
         bmc = _parse_bmc(top.data.pop("bmc"), machine, source)
     i2o = _parse_i2o(top.data.pop("i2o"), source) if "i2o" in top.data else ()
+    prom = None
+    if "prom" in top.data:
+        prom = _parse_prom(top.data.pop("prom"), source)
+    if machine.type in SPARC_TYPES:
+        prom = prom or PromSpec()
+        for key, present in (("bmc", bmc is not None), ("i2o", bool(i2o))):
+            if present:
+                raise DescriptionError(key, f"is not available on the SPARC machine {machine.type}", source=source)
+    elif prom is not None:
+        raise DescriptionError("prom", f"needs a SPARC machine (type {' or '.join(SPARC_TYPES[:2])}, ...)",
+                               source=source)
     top.finish()
-    return Description(machine=machine, bmc=bmc, i2o=i2o, source=source)
+    return Description(machine=machine, bmc=bmc, i2o=i2o, prom=prom, source=source)
+
+
+def _parse_prom(data: Any, source: str) -> PromSpec:
+    from ..prom.nvram import NvramError, check_option, parse_mac
+
+    t = _Table(data, "prom", source)
+    t.known = ("mac", "options")
+    mac = t.take("mac", PromSpec.mac, str)
+    try:
+        parse_mac(mac)
+    except NvramError as e:
+        raise t.fail("mac", e.reason) from None
+    options = t.take("options", {}, dict)
+    for name, value in options.items():
+        if not isinstance(value, str):
+            raise t.fail(f"options.{name}", f"must be a string, not {type(value).__name__} {value!r}")
+        try:
+            check_option(name, value)
+        except NvramError as e:
+            raise t.fail(f"options.{name}", e.reason) from None
+    t.finish()
+    return PromSpec(mac=mac.lower(), options=tuple(options.items()))
 
 
 def load_description(path: str | Path) -> Description:

@@ -66,6 +66,17 @@ MACHINE_IDS = {
     "SS-600MP": 0x71,
 }
 
+# Physical base of the NVRAM (openprom-sparc.md §1, §4): the M48T08 of the
+# 0x7xxxxxxx sun4m boards and of SS-10/20/600MP (hw/sparc/sun4m.c hwdefs
+# nvram_base), and the sun4u M48T59 behind the ebus at PCI I/O 0x2000, which
+# is mapped only once OpenBIOS has programmed the Simba bridge.
+NVRAM_BASES = {
+    "SS-5": 0x71200000, "SS-4": 0x71200000, "LX": 0x71200000,
+    "SPARCClassic": 0x71200000, "SPARCbook": 0x71200000, "Voyager": 0x71200000,
+    "SS-10": 0xFF1200000, "SS-20": 0xFF1200000, "SS-600MP": 0xFF1200000,
+    "sun4u": 0x1FE02002000,
+}
+
 # First clock/control register (hw/rtc/m48t59.c, m48t59_write(): plain
 # memory ends at 0x1ff8 on the M48T08 of sun4m, at 0x1ff0 on the M48T59 of
 # sun4u).

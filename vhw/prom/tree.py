@@ -182,6 +182,33 @@ class PromTree:
         tree._add_children(tree.root, description)
         return tree
 
+    @classmethod
+    def from_nodes(cls, nodes: Iterable[tuple[int, int, Mapping[str, bytes]]]) -> PromTree:
+        """A tree read from a real PROM: ``(id, parent id, properties)`` in
+        walk order (parents first, siblings in PROM order; parent 0 is the
+        root), property bytes and order kept exactly as read."""
+        tree = cls.__new__(cls)
+        tree._ids = iter(())
+        tree.nodes = {}
+        tree.root = None
+        for node_id, parent_id, properties in nodes:
+            if not isinstance(node_id, int) or node_id in (0, -1) or node_id in tree.nodes:
+                raise ValueError(f"node id {node_id!r} is 0, -1 or used twice")
+            if (parent_id == 0) != (tree.root is None):
+                raise ValueError(f"node 0x{node_id:x}: only the first node is the root (parent 0)")
+            parent = tree.nodes.get(parent_id) if parent_id else None
+            if parent_id and parent is None:
+                raise ValueError(f"node 0x{node_id:x}: parent 0x{parent_id:x} comes later or is unknown")
+            node = PromNode(node_id, {k: bytes(v) for k, v in properties.items()}, "", parent)
+            tree.nodes[node_id] = node
+            if parent is None:
+                tree.root = node
+            else:
+                parent.children.append(node)
+        if tree.root is None:
+            raise ValueError("no nodes")
+        return tree
+
     def _add_children(self, parent: PromNode, description: Mapping[str, object]) -> None:
         for key, value in description.items():
             if isinstance(value, Mapping):
