@@ -15,7 +15,8 @@ PYTEST_ARGS ?=
 
 DEB_PACKAGES := qemu-system-x86 qemu-system-sparc qemu-system-data qemu-utils \
 	busybox-static cpio lz4 ipmitool freeipmi-tools openipmi \
-	gcc make libc6-dev kmod binutils libelf1
+	gcc make libc6-dev kmod binutils libelf1 \
+	gcc-sparc64-linux-gnu linux-source-6.1 flex bison bc rsync
 
 .PHONY: all deps venv images test unit e2e demo bench clean help
 
@@ -24,7 +25,8 @@ all: test
 help:
 	@echo "make demo    boot the Linux guest against vhw's BMC and I2O IOP and show its drivers working"
 	@echo "make test    install what is missing, build the guest image once, run every test"
-	@echo "make images  build the guest images into the cache (~/.cache/vhw, or \$$VHW_CACHE_DIR)"
+	@echo "make images  build the guest images into the cache (~/.cache/vhw, or \$$VHW_CACHE_DIR);"
+	@echo "             the two SPARC kernels take about 5 minutes each, once"
 	@echo "make bench   run the benchmarks in bench/ (vhw against the reference implementations)"
 	@echo "make deps    install the Debian packages (needs root)"
 	@echo "make unit    only the tests that need no QEMU"
@@ -53,6 +55,8 @@ $(VENV)/.stamp: pyproject.toml
 
 images: deps venv
 	@$(VHW) guest build linux-x86
+	@$(VHW) guest build linux-sparc64
+	@$(VHW) guest build linux-sparc32
 
 test: deps venv images
 	$(PY) -m pytest -n $(JOBS) $(PYTEST_ARGS) tests

@@ -36,6 +36,8 @@ class Guest:
     qemu: str
     #: False for recipes that need the internet (skipped offline).
     offline: bool = True
+    #: Directories under guest-images/ the recipe reads besides its own.
+    uses: tuple[str, ...] = ("src", "include", "kmod")
 
 
 GUESTS: dict[str, Guest] = {
@@ -46,6 +48,21 @@ GUESTS: dict[str, Guest] = {
             "Debian 12 kernel + busybox initramfs with ipmitool, ipmicmd and the vhw agent (offline)",
             "x86_64",
             "qemu-system-x86_64",
+        ),
+        Guest(
+            "linux-sparc64",
+            "Linux 6.1 for QEMU sun4u, cross-built from Debian's linux-source; /init = openprom_conform (offline)",
+            "sparc64",
+            "qemu-system-sparc64",
+            uses=("sparc-common", "src", "include"),
+        ),
+        Guest(
+            "linux-sparc32",
+            "Linux 6.1 for QEMU SS-5 (sun4m), cross-built from Debian's linux-source; /init = openprom_conform "
+            "(offline)",
+            "sparc",
+            "qemu-system-sparc",
+            uses=("sparc-common", "src", "include"),
         ),
     )
 }
@@ -61,11 +78,17 @@ class GuestImage:
 
     @property
     def kernel(self) -> Path:
-        return self.path / self.manifest.get("kernel", "vmlinux")
+        return self.path / self._file("kernel", "vmlinux")
 
     @property
     def initrd(self) -> Path:
-        return self.path / self.manifest.get("initrd", "initramfs.cpio.lz4")
+        return self.path / self._file("initrd", "initramfs.cpio.lz4")
+
+    def _file(self, key: str, default: str) -> str:
+        # The SPARC manifests name their files; linux-x86's "kernel" is a dict
+        # describing the kernel package, not a file name.
+        name = self.manifest.get(key)
+        return name if isinstance(name, str) else default
 
 
 def source_root() -> Path:
@@ -101,7 +124,7 @@ def recipe_key(guest: Guest, root: Path | None = None) -> str:
     """Hash of everything the recipe reads from the source tree."""
     root = root or source_root()
     h = hashlib.sha256()
-    tops = [root / "guest-images" / d for d in (guest.name, "src", "include", "kmod")]
+    tops = [root / "guest-images" / d for d in (guest.name, *guest.uses)]
     for top in tops:
         if not top.is_dir():
             continue

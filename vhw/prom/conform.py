@@ -236,10 +236,12 @@ class Model:
             err, reply = calls[op.ioctl]()
             return Answer(err) if err else Answer(0, outlen=reply.size, out=reply.array[:reply.size])
         if op.ioctl in ("OPROMNEXT", "OPROMCHILD", "OPROMSETCUR"):
-            node = int.from_bytes(op.name[:4], "big", signed=True) if len(op.name) >= 4 else op.node
+            node = int.from_bytes(op.name[:4], "big") if len(op.name) >= 4 else op.node
             step = {"OPROMNEXT": dev.next, "OPROMCHILD": dev.child, "OPROMSETCUR": dev.setnodeid}[op.ioctl]
             err, out = step(node, op.inlen)
-            return Answer(err, outnode=out if not err and out is not None else None)
+            if op.ioctl == "OPROMSETCUR" and not err:
+                out = node  # the node made current is handed back (Linux's OPROMSETCUR)
+            return Answer(err, outnode=out if not err else None)
         if op.ioctl in ("OPROMSETOPT", "OPROMSETOPT2"):
             text, _, val = name.partition(b"\0")
             return Answer((dev.setopt if op.ioctl == "OPROMSETOPT" else dev.setopt2)(text, val)[0])
@@ -334,17 +336,92 @@ def _openbios_sparc32_setprop(c: Context) -> bool:
 
 #: Further Linux 6.1 differences, read in drivers/sbus/char/openprom.c and
 #: seen on both machines.
+_OPENPROM_C = "Linux 6.1 drivers/sbus/char/openprom.c"
+
 LINUX_EXTRA_DEVIATIONS: tuple[Deviation, ...] = (
     Deviation(
         "get-small-buffer-einval", "OPIOCGET",
         "a value longer than the buffer: the 4.4BSD driver copies op_buflen bytes ('the counts are "
         "updated to reflect the buffer contents'); openprom-sparc.md §9's reference table says ENOMEM",
         "EINVAL",
-        "drivers/sbus/char/openprom.c opiocget(): 'if (!pval || len > op.op_buflen) err = -EINVAL'",
+        _OPENPROM_C + " opiocget(): 'if (!pval || len > op.op_buflen) err = -EINVAL'",
+    ),
+    Deviation(
+        "bad-node-is-end-of-list", "OPIOCGETNEXT/OPIOCGETCHILD",
+        "EINVAL: 'The given node number is not zero and does not correspond to any valid node'",
+        "success with node 0, as if the walk had ended",
+        _OPENPROM_C + " opiocgetnext(): of_find_node_by_phandle() fails, nd stays 0, returns 0",
+    ),
+    Deviation(
+        "nextprop-unknown-name-is-end", "OPIOCNEXTPROP",
+        "EINVAL for a previous name the node does not have (the BSD drivers; openprom-sparc.md §9)",
+        "success with nothing copied and op_buflen unchanged, as after the last property",
+        _OPENPROM_C + " opiocnextprop(): of_find_property() gives NULL, len = 0, returns 0",
+    ),
+    Deviation(
+        "sun-child-zero-einval", "OPROMCHILD",
+        "node 0 has no child: success with node 0 (illumos)",
+        "EINVAL",
+        _OPENPROM_C + " opromnext(): for node 0 'if (cmd != OPROMNEXT) return -EINVAL'",
+    ),
+    Deviation(
+        "empty-property-unreadable", "OPIOCGET",
+        "a property with no value: success, length 0 ('If the named property exists but has no value, "
+        "the value length is set to 0.')",
+        "EINVAL, as for a missing property: the kernel's copy of a zero-length property has no value",
+        "drivers/of/pdt.c of_pdt_build_one_prop() leaves value NULL when the length is 0; "
+        + _OPENPROM_C + " opiocget(): '!pval' gives -EINVAL",
+    ),
+    Deviation(
+        "sun-no-getproplen", "OPROMGETPROPLEN",
+        "the property's length (SunOS/illumos OPROMGETPROPLEN)",
+        "EINVAL: Linux implements no OPROMGETPROPLEN",
+        _OPENPROM_C + " openprom_sunos_ioctl(): unknown commands give -EINVAL",
+    ),
+    Deviation(
+        "sun-setopt2-unterminated", "OPROMSETOPT2",
+        "illumos refuses a value without a NUL (EINVAL)",
+        "stores the bytes after the name's NUL as they are, no NUL needed",
+        _OPENPROM_C + " opromsetopt(): len = oprom_array + bufsize - value, no check",
     ),
 )
 
+def _linux_bad_node(c: Context) -> bool:
+    return (c.op.ioctl in ("OPIOCGETNEXT", "OPIOCGETCHILD") and c.op.node not in c.model.tree.nodes
+            and c.expected.errno == errno.EINVAL and c.got == Answer(0, outnode=0))
+
+
+def _linux_nextprop_unknown(c: Context) -> bool:
+    return (c.op.ioctl == "OPIOCNEXTPROP" and c.expected.errno == errno.EINVAL and not c.got.errno
+            and c.got.outlen == c.op.inlen and not (c.got.out or b"").strip(b"\0"))
+
+
+def _linux_sun_child_zero(c: Context) -> bool:
+    return c.op.ioctl == "OPROMCHILD" and c.op.node == 0 and c.got.errno == errno.EINVAL and not c.expected.errno
+
+
+def _linux_empty_unreadable(c: Context) -> bool:
+    return (c.op.ioctl == "OPIOCGET" and c.prop_value == b"" and c.got.errno == errno.EINVAL
+            and not c.expected.errno)
+
+
+def _linux_no_getproplen(c: Context) -> bool:
+    return c.op.ioctl == "OPROMGETPROPLEN" and c.got.errno == errno.EINVAL
+
+
+def _linux_setopt2_unterminated(c: Context) -> bool:
+    value = c.op.name.partition(b"\0")[2]
+    return (c.op.ioctl == "OPROMSETOPT2" and b"\0" not in value and c.expected.errno == errno.EINVAL
+            and c.got.errno == 0)
+
+
 _RULES: dict[str, Callable[[Context], bool]] = {
+    "bad-node-is-end-of-list": _linux_bad_node,
+    "nextprop-unknown-name-is-end": _linux_nextprop_unknown,
+    "sun-no-getproplen": _linux_no_getproplen,
+    "sun-child-zero-einval": _linux_sun_child_zero,
+    "empty-property-unreadable": _linux_empty_unreadable,
+    "sun-setopt2-unterminated": _linux_setopt2_unterminated,
     "get-missing-property": _linux_get_missing,
     "nextprop-returns-value": _linux_nextprop_value,
     "set-stores-no-nul": _linux_set_no_nul,
@@ -426,22 +503,29 @@ def judge(run: GuestRun) -> list[dict]:
     return verdicts
 
 
-def compare_trees(guest: PromTree, firmware: PromTree, *, skip_options: bool = True) -> list[dict]:
-    """Differences between the guest's tree and the firmware's, by node id.
+def compare_trees(guest: PromTree, firmware: PromTree, *, skip_options: bool = True,
+                  unreadable: Mapping[int, set[str]] | None = None, by: str = "id") -> list[dict]:
+    """Differences between the guest's tree and the firmware's, by node id
+    (``by="position"`` for a tree read at another start, whose phandles
+    moved: /chosen's boot-time properties are then expected to differ).
 
     Linux adds a ``.node`` property (the phandle) to every node
-    (drivers/of/pdt.c): reported as its own finding, not a difference.
+    (drivers/of/pdt.c), and cannot read zero-length ones (``unreadable``:
+    names the guest listed but could not GET): each is reported as its
+    own finding, not a difference.
     """
+    unreadable = unreadable or {}
     diffs: list[dict] = []
     options_id = guest.options.node_id if guest.options else None
+    by_position = {_position(n): n for n in firmware.walk()} if by == "position" else {}
     for node_id, node in guest.nodes.items():
-        fw = firmware.nodes.get(node_id)
+        fw = firmware.nodes.get(node_id) if by == "id" else by_position.get(_position(node))
         if fw is None:
             diffs.append({"node": f"{node_id:x}", "path": node.path, "kind": "missing-in-firmware"})
             continue
         gparent = node.parent.node_id if node.parent else 0
         fparent = fw.parent.node_id if fw.parent else 0
-        if gparent != fparent:
+        if by == "id" and gparent != fparent:
             diffs.append({"node": f"{node_id:x}", "path": node.path, "kind": "parent",
                           "guest": f"{gparent:x}", "firmware": f"{fparent:x}"})
         if skip_options and node_id == options_id:
@@ -450,17 +534,37 @@ def compare_trees(guest: PromTree, firmware: PromTree, *, skip_options: bool = T
             g, f = node.properties.get(name), fw.properties.get(name)
             if g == f:
                 continue
-            kind = "linux-synthetic-property" if name == ".node" and f is None else "property"
+            if name == ".node" and f is None:
+                kind = "linux-synthetic-property"
+            elif by == "position" and node.path == "/chosen":
+                kind = "set-at-boot"  # the firmware fills /chosen when it boots the kernel
+            elif g is None and f == b"" and name in unreadable.get(node_id, ()):
+                kind = "linux-empty-property-unreadable"
+            else:
+                kind = "property"
             diffs.append({"node": f"{node_id:x}", "path": node.path, "kind": kind, "property": name,
                           "guest": None if g is None else g.hex(), "firmware": None if f is None else f.hex()})
-    for node_id in firmware.nodes.keys() - guest.nodes.keys():
-        diffs.append({"node": f"{node_id:x}", "path": firmware.nodes[node_id].path, "kind": "missing-in-guest"})
+    seen = {_position(n) for n in guest.walk()} if by == "position" else guest.nodes.keys()
+    for fw in firmware.walk():
+        if (_position(fw) if by == "position" else fw.node_id) not in seen:
+            diffs.append({"node": f"{fw.node_id:x}", "path": fw.path, "kind": "missing-in-guest"})
     return diffs
+
+
+def _position(node) -> tuple:
+    """Where a node sits: (name, index among its siblings) from the root down."""
+    out = []
+    while node.parent is not None:
+        out.append((node.name, node.parent.children.index(node)))
+        node = node.parent
+    return tuple(reversed(out))
 
 
 def build_report(run: GuestRun, *, machine: str, firmware_tree: PromTree | None,
                  firmware_options: Mapping[str, bytes] | None, stored: Mapping[str, str],
-                 os_name: str = "linux-6.1", firmware: str = "openbios-1.1") -> dict:
+                 os_name: str = "linux-6.1", firmware: str = "openbios-1.1", match: str = "id") -> dict:
+    """``match="position"`` when ``firmware_tree`` was read at another start
+    (see :func:`compare_trees`)."""
     """The machine-readable report of one run (JSON-ready)."""
     checks = judge(run)
     problems: list[str] = []
@@ -475,7 +579,8 @@ def build_report(run: GuestRun, *, machine: str, firmware_tree: PromTree | None,
 
     tree_diffs: list[dict] = []
     if guest_tree is not None and firmware_tree is not None:
-        tree_diffs = compare_trees(guest_tree, firmware_tree)
+        unreadable = {nid: {n for n, (length, _) in props.items() if length < 0} for nid, props in run.props.items()}
+        tree_diffs = compare_trees(guest_tree, firmware_tree, unreadable=unreadable, by=match)
 
     # Options: what the guest read first must be what the store injected
     # (NUL-terminated, openprom-sparc.md §5); what it left must be what the
@@ -490,6 +595,8 @@ def build_report(run: GuestRun, *, machine: str, firmware_tree: PromTree | None,
                               "verdict": "conforms" if got is not None and got[1] == want else "differs"})
     if firmware_options is not None:
         for name, (length, value) in run.final.items():
+            if name == ".node":
+                continue  # Linux's own (synthetic-node-property)
             fw = firmware_options.get(name)
             option_checks.append({"check": "option-final-matches-firmware", "option": name,
                                   "guest": value.hex(), "firmware": None if fw is None else fw.hex(),
@@ -509,7 +616,13 @@ def build_report(run: GuestRun, *, machine: str, firmware_tree: PromTree | None,
             "observed_behaviour": "every node also has '.node', its 4-byte phandle",
             "evidence": f"drivers/of/pdt.c of_pdt_build_prop_list(); seen on {len(synthetic)} nodes",
             "checks": []}
-    unexplained = [d for d in tree_diffs if d["kind"] != "linux-synthetic-property"]
+    empty = [d for d in tree_diffs if d["kind"] == "linux-empty-property-unreadable"]
+    if empty:
+        who, deviation = next((w, d) for w, d in DEVIATIONS if d.name == "empty-property-unreadable")
+        f = findings.setdefault(deviation.name, {"by": who, **asdict(deviation), "checks": []})
+        f["tree_properties"] = [f"{d['path']}:{d['property']}" for d in empty]
+    explained = ("linux-synthetic-property", "linux-empty-property-unreadable", "set-at-boot")
+    unexplained = [d for d in tree_diffs if d["kind"] not in explained]
     counts = {v: sum(1 for e in checks + option_checks if e["verdict"] == v)
               for v in ("conforms", "finding", "differs")}
     counts["tree-differences"] = len(unexplained)

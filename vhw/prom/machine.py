@@ -37,8 +37,12 @@ from .tree import PromTree
 log = logging.getLogger(__name__)
 
 def build_argv(desc: Description, image: GuestImage, prom: PromOptions, *, qmp_fd: int, console_fd: int,
-               qemu: str | None = None, append: str = "", extra: list[str] | None = None) -> list[str]:
-    """QEMU's argv for a SPARC description; the EEPROM comes from ``prom``."""
+               qemu: str | None = None, append: str = "", extra: list[str] | None = None,
+               hold: bool = False) -> list[str]:
+    """QEMU's argv for a SPARC description; the EEPROM comes from ``prom``.
+
+    ``hold``: stop at the ok prompt instead of booting (``auto-boot?=false``
+    for this start only; it is not stored)."""
     m = desc.machine
     kernel_args = ["console=ttyS0"] + ([m.append] if m.append else []) + ([append] if append else [])
     argv = [
@@ -66,7 +70,7 @@ def build_argv(desc: Description, image: GuestImage, prom: PromOptions, *, qmp_f
             # OpenBIOS sun4m sets boot-file from the kernel command line.
             kernel_args.append(routed["boot-file"])
     argv += ["-append", " ".join(kernel_args)]
-    argv += nvram.prom_env_args(prom.injected_options())
+    argv += nvram.prom_env_args(prom.injected_options() + ([("auto-boot?", "false")] if hold else []))
     argv += extra or []
     return argv
 
@@ -106,10 +110,15 @@ class SparcMachine:
         self._writer: asyncio.StreamWriter | None = None
         #: The options injected at the current start (what the guest sees first).
         self.injected: list[tuple[str, str]] = []
+        self.cmdline = ""
+        self.hold = False
         self.started_at = 0.0
 
     # -- life cycle ------------------------------------------------------------
-    async def start(self) -> "SparcMachine":
+    async def start(self, *, hold: bool = False) -> "SparcMachine":
+        """Boot; with ``hold`` the firmware stops at the ok prompt (the guest
+        is not started), e.g. to read the firmware's tree."""
+        self.hold = hold
         if self.image is None:
             self.image = await asyncio.to_thread(ensure_image, self.desc.machine.guest, progress=self.progress)
         try:
@@ -131,8 +140,9 @@ class SparcMachine:
         self._sockets = [qmp_host, con_host]
         self.injected = self.prom.options()
         argv = build_argv(self.desc, self.image, self.prom, qmp_fd=qmp_guest.fileno(),
-                          console_fd=con_guest.fileno(), append=self.append)
+                          console_fd=con_guest.fileno(), append=self.append, hold=self.hold)
         (self.workdir / "qemu.argv").write_text(" ".join(argv) + "\n")
+        self.cmdline = argv[argv.index("-append") + 1]
         self.progress(f"[vhw] booting {self.desc.machine.guest} on {self.desc.machine.type}")
         self.started_at = time.monotonic()
         try:
@@ -211,8 +221,9 @@ class SparcMachine:
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
-    async def restart(self) -> None:
+    async def restart(self, *, hold: bool = False) -> None:
         """A full QEMU restart: quit, then start again from the store."""
+        self.hold = hold
         await self._quit_qemu()
         self.console.feed(b"\n[vhw] --- QEMU restarted ---\n")
         await self._launch()
@@ -237,7 +248,13 @@ class SparcMachine:
         path = self.workdir / "nvram.bin"
         await self.qmp.execute("pmemsave", {"val": nvram.NVRAM_BASES[self.desc.machine.type],
                                             "size": nvram.NVRAM_SIZE, "filename": str(path)})
-        return path.read_bytes()
+        data = path.read_bytes()
+        if self.prom.family == "sun4u" and data[:1] != bytes([nvram.SIG_SYSTEM]):
+            # §1: the M48T59 is reachable only once OpenBIOS has programmed
+            # the Simba bridge's I/O window; before that it reads as zeros.
+            raise GuestError("the sun4u NVRAM is not mapped yet (OpenBIOS maps it while starting); "
+                             "read it again once the firmware has run")
+        return data
 
     async def firmware_options(self) -> dict[str, bytes]:
         """/options as the firmware holds it now (printenv at the ok prompt)."""
@@ -258,8 +275,11 @@ class SparcMachine:
             firmware = await self.firmware_options()
         from .okprompt import FIRMWARE_DEFAULTS  # measured printenv of a pristine OpenBIOS
 
-        pairs, warnings = captured_changes(dict(self.injected), firmware,
-                                           FIRMWARE_DEFAULTS[self.prom.family], family=self.prom.family)
+        # OpenBIOS shows the kernel command line as boot-file (§5, and on sun4u too).
+        defaults = {**FIRMWARE_DEFAULTS[self.prom.family], "boot-file": self.cmdline}
+        if self.hold:  # auto-boot?=false was this start's own, not a change
+            firmware = {k: v for k, v in firmware.items() if k != "auto-boot?"}
+        pairs, warnings = captured_changes(dict(self.injected), firmware, defaults, family=self.prom.family)
         for w in warnings:
             log.warning("not stored: %s", w)
         usable = []
