@@ -11,7 +11,10 @@
  * hex, "-" for none; node ids hex):
  *   begin arch=<sparc64|sparc32> token=<env vhwtoken>
  *   node <id> parent=<id|0>
- *   prop <node> <namehex> <len> <valuehex>
+ *   prop <node> <namehex> <len> <valuehex> [truncated=1]
+ *      (names by OPROMSETCUR + OPROMNXTPROP, values by OPIOCGET with an
+ *      8192-byte buffer; len -1 and "-" when OPIOCGET failed, values over
+ *      1024 bytes: the first 1024 and truncated=1)
  *   op <seq> <label> <IOCTL> fd=<rw|ro> node=<id> name=<hex> inlen=<n> value=<hex|->
  *      rc=<0|-1> errno=<n> outnode=<id> outlen=<n> out=<hex|->
  *      [truncated=1 namelen=<n> valuelen=<n>]  (long fields: first 1024 bytes;
