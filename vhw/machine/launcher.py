@@ -443,21 +443,7 @@ class Machine:
             return
         if self._ready is not None:
             self._ready.clear()
-        if q.proc.returncode is None:
-            try:
-                await asyncio.wait_for(q.qmp.execute("quit"), 5)
-            except Exception:
-                pass
-            try:
-                await asyncio.wait_for(q.proc.wait(), 5)
-            except asyncio.TimeoutError:
-                log.warning("QEMU did not quit; killing it")
-                q.proc.kill()
-                await q.proc.wait()
-        try:
-            await asyncio.wait_for(q.qmp.disconnect(), 5)
-        except Exception:  # after quit the socket is gone: EOFError is expected
-            pass
+        await quit_qemu(q.proc, q.qmp)
         for t in q.tasks:
             t.cancel()
         await asyncio.gather(*q.tasks, return_exceptions=True)
@@ -465,6 +451,27 @@ class Machine:
         for s in q.sockets:
             s.close()
         self._report_exit(q)
+
+
+async def quit_qemu(proc: asyncio.subprocess.Process | None, qmp: QMPClient | None) -> None:
+    """QEMU gone: QMP ``quit``, 5 s to exit, then SIGKILL; its monitor disconnected."""
+    if proc is not None and proc.returncode is None:
+        try:
+            if qmp is not None:
+                await asyncio.wait_for(qmp.execute("quit"), 5)
+        except Exception:
+            pass
+        try:
+            await asyncio.wait_for(proc.wait(), 5)
+        except asyncio.TimeoutError:
+            log.warning("QEMU did not quit; killing it")
+            proc.kill()
+            await proc.wait()
+    if qmp is not None:
+        try:
+            await asyncio.wait_for(qmp.disconnect(), 5)
+        except Exception:  # after quit the socket is gone: EOFError is expected
+            pass
 
 
 def _chardev_for(address: str) -> str:

@@ -27,6 +27,8 @@ from dataclasses import asdict, dataclass, field
 from .tree import LINUX_DEVIATIONS, OPENBIOS_DEVIATIONS, Deviation, OpenpromDevice, PromTree, SunOpenpromDevice
 
 PREFIX = "@@vhw "
+#: The calls that change the tree (the rest only read it).
+WRITES = ("OPIOCSET", "OPROMSETOPT", "OPROMSETOPT2")
 
 # -------------------------------------------------------------- guest output
 
@@ -199,6 +201,8 @@ class Model:
         Asking leaves the tree as it was: a write reaches it through
         :func:`_apply`, as the guest's PROM really took it.
         """
+        if op.ioctl not in WRITES:
+            return self._expect(op)
         saved = {nid: dict(node.properties) for nid, node in self.tree.nodes.items()}
         try:
             return self._expect(op)
@@ -256,7 +260,7 @@ def observed(op: Op) -> Answer:
     if op.ioctl in ("OPIOCGETOPTNODE", "OPIOCGETNEXT", "OPIOCGETCHILD", "OPROMNEXT", "OPROMCHILD",
                     "OPROMSETCUR"):
         return Answer(0, outnode=op.outnode)
-    if op.ioctl in ("OPIOCSET", "OPROMSETOPT", "OPROMSETOPT2"):
+    if op.ioctl in WRITES:
         return Answer(0)
     return Answer(0, outlen=op.outlen, out=op.out[:max(op.outlen, 0)])
 
@@ -330,7 +334,7 @@ def _linux_get_small_buffer(c: Context) -> bool:
 
 
 def _openbios_sparc32_setprop(c: Context) -> bool:
-    return (c.arch == "sparc32" and c.op.ioctl in ("OPIOCSET", "OPROMSETOPT", "OPROMSETOPT2")
+    return (c.arch == "sparc32" and c.op.ioctl in WRITES
             and c.expected.errno == 0 and c.got.errno == errno.EINVAL)
 
 
@@ -456,7 +460,7 @@ def classify(c: Context) -> tuple[str, Deviation] | None:
 def _apply(model: Model, op: Op, got: Answer) -> None:
     """Carry a successful write into the model as the guest's PROM took it,
     so later reads are judged against the real state."""
-    if got.errno or op.ioctl not in ("OPIOCSET", "OPROMSETOPT", "OPROMSETOPT2"):
+    if got.errno or op.ioctl not in WRITES:
         return
     options = model.tree.options
     if options is None:

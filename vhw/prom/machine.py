@@ -28,6 +28,7 @@ from ..errors import GuestError, QemuError
 from ..guests import GuestImage, ensure_image
 from ..machine.console import ConsoleLog
 from ..machine.description import Description
+from ..machine.launcher import quit_qemu
 from ..machine.qemu import qemu_binary
 from ..store import Store
 from . import nvram
@@ -186,23 +187,8 @@ class SparcMachine:
     async def _quit_qemu(self) -> None:
         """QEMU gone (quit, then kill), its sockets and tasks closed."""
         proc, self.proc = self.proc, None
-        if proc is not None and proc.returncode is None:
-            try:
-                await asyncio.wait_for(self.qmp.execute("quit"), 5)
-            except Exception:
-                pass
-            try:
-                await asyncio.wait_for(proc.wait(), 5)
-            except asyncio.TimeoutError:
-                log.warning("QEMU did not quit; killing it")
-                proc.kill()
-                await proc.wait()
-        if self.qmp is not None:
-            try:
-                await asyncio.wait_for(self.qmp.disconnect(), 5)
-            except Exception:  # after quit the socket is gone
-                pass
-            self.qmp = None
+        qmp, self.qmp = self.qmp, None
+        await quit_qemu(proc, qmp)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
