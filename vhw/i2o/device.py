@@ -157,8 +157,11 @@ class IopAttachment:
     on a virtualized host, see bench/README.md).
     """
 
-    def __init__(self, spec: I2oSpec, index: int) -> None:
+    def __init__(self, spec: I2oSpec, index: int, *, trace=None, faults=None) -> None:
         self.spec = spec
+        #: vhw.trace.Trace for the mpqemu messages; vhw.faults injector; None: neither.
+        self.trace = trace
+        self.faults = faults
         self.index = index
         self.device = IopPciDevice(identity=PciIdentity(spec.vendor_id, spec.device_id, I2O_CLASS_CODE),
                                    config=IopConfig(), disks=disk_configs(spec), slot=spec.slot)

@@ -90,8 +90,12 @@ async def _set_boot_order(machine, choice) -> None:
 class BmcService:
     """One BMC serving a machine's guest interfaces."""
 
-    def __init__(self, config: BmcConfig | None, *, machine=None, store: Store | None = None):
+    def __init__(self, config: BmcConfig | None, *, machine=None, store: Store | None = None,
+                 trace=None, faults=None):
         self.config = config or BmcConfig()
+        #: vhw.trace.Trace for in-band and LAN messages; vhw.faults injector; None: neither.
+        self.trace = trace
+        self.faults = faults
         self.bmc = create_bmc(self.config, store=store)
         #: Boot flags handed to the machine layer and not yet reported used.
         self._boot_in_flight = False

@@ -17,8 +17,10 @@ TAIL_BYTES = 64 * 1024
 
 
 class ConsoleLog:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, trace=None):
         self.path = Path(path)
+        #: vhw.trace.Trace that also records the console bytes (channel "console").
+        self.trace = trace
         self._file = open(self.path, "ab")
         self._tail = bytearray()
         self._changed = asyncio.Event() if _has_loop() else None
@@ -42,6 +44,8 @@ class ConsoleLog:
             return
         self._file.write(chunk)
         self._file.flush()
+        if self.trace is not None:
+            self.trace.record("console", "out", chunk)
         self.total += len(chunk)
         self._tail += chunk
         del self._tail[:-TAIL_BYTES]

@@ -27,6 +27,7 @@ from qemu.qmp import EventListener, QMPClient
 
 from ..errors import GuestError, QemuError, VhwError
 from ..guests import GuestImage, ensure_image
+from ..trace import NULL_TRACE, Trace
 from .accel import choose_accel
 from .agent import STREAM_LIMIT, AgentClient, RunResult
 from .console import ConsoleLog
@@ -114,8 +115,13 @@ class Machine:
     def __init__(self, desc: Description, *, image: GuestImage | None = None,
                  workdir: str | Path | None = None, keep_workdir: bool = False,
                  progress: Callable[[str], None] | None = None,
-                 extra_args: list[str] | None = None):
+                 extra_args: list[str] | None = None, trace: Trace | None = None,
+                 faults=None):
         self.desc = desc
+        #: Every message on every transport (vhw.trace); NULL_TRACE records nothing.
+        self.trace = trace if trace is not None else NULL_TRACE
+        #: The fault injector (vhw.faults) the devices consult; None: no faults.
+        self.faults = faults
         self.image = image
         self._own_workdir = workdir is None
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix=f"vhw-{desc.machine.name}-"))
@@ -123,7 +129,7 @@ class Machine:
         self.keep_workdir = keep_workdir
         self.progress = progress or (lambda msg: None)
         self.extra_args = list(extra_args or [])
-        self.console = ConsoleLog(self.workdir / "console.log")
+        self.console = ConsoleLog(self.workdir / "console.log", trace=self.trace)
         self.accel: str | None = None
         self.boot = BootTimes()
         self.events: list[dict] = []
@@ -233,7 +239,7 @@ class Machine:
             from ..i2o.device import IopAttachment
 
             for index, spec in enumerate(self.desc.i2o):
-                self._devices.append(IopAttachment(spec, index))
+                self._devices.append(IopAttachment(spec, index, trace=self.trace, faults=self.faults))
         await self._attach_bmc()
 
     async def _attach_bmc(self) -> None:
@@ -251,7 +257,7 @@ class Machine:
             from ..store import Store
 
             store = Store(Path(self.desc.machine.state) / f"{self.desc.machine.name}.db")
-        service = BmcService(bmc.config, machine=self, store=store)
+        service = BmcService(bmc.config, machine=self, store=store, trace=self.trace, faults=self.faults)
         self._bmc_links = await service.listen(self.workdir, bmc.interfaces)
         self._devices.append(service)
         self.bmc_service = service
