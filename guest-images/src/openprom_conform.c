@@ -455,10 +455,12 @@ static void checks(void)
 	l = strlen(var);
 	memcpy(sunbuf, var, l + 1);
 	memcpy(sunbuf + l + 1, setval, strlen(setval) + 1);
+	/* oprom_size is "the real size of the following array" (openpromio.h): name, NUL, value, NUL.
+	 * Linux stores oprom_size minus the name as the value, so a larger size would store padding. */
 	sun_call("sun-setopt", "OPROMSETOPT", OPROMSETOPT, 0, sunbuf, l + 1 + strlen(setval) + 1,
-		 l + 1 + strlen(setval) + 1, 1024, 0, 0, 1);
+		 l + 1 + strlen(setval) + 1, l + 1 + strlen(setval) + 1, 0, 0, 1);
 	sun_call("sun-setopt-readonly-fd", "OPROMSETOPT", OPROMSETOPT, 1, sunbuf, l + 1 + strlen(setval) + 1,
-		 l + 1 + strlen(setval) + 1, 1024, 0, 0, 1);
+		 l + 1 + strlen(setval) + 1, l + 1 + strlen(setval) + 1, 0, 0, 1);
 	sun_call("sun-setopt2", "OPROMSETOPT2", OPROMSETOPT2, 0, sunbuf, l + 1 + strlen(setval),
 		 l + 1 + strlen(setval), l + 1 + strlen(setval), 0, 0, 1);
 	get_str("get-final", options_node, var, BUF);
