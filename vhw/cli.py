@@ -5,6 +5,7 @@
     vhw bmc --config FILE --extern HOST:PORT|unix:PATH [--lan HOST:PORT] [--serial MODE:PATH] [--state DIR] [--control PATH]
     vhw bmc set-sensor --control PATH SENSOR VALUE
     vhw prom list|get|set|unset|export|import|diff|run|show ...   (SPARC EEPROM; vhw prom --help)
+    vhw trace FILE|DIR [--channel C] [--since S] [--grep REGEX]   (print a trace.jsonl; docs/trace.md)
     vhw fleet --count N --base-port P --user NAME:PASSWORD [--address HOST] [--state DIR]
 
 Errors a user can cause are printed as one clear message (no traceback) and
@@ -208,6 +209,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_prom_parser(sub)
 
+    from .tracecli import add_parser as add_trace_parser
+
+    add_trace_parser(sub)
+
     fleet = sub.add_parser("fleet", help="serve many LAN BMCs (no VMs) in one process",
                            description="Serve N independent IPMI-over-LAN BMCs on HOST ports P..P+N-1, each "
                                        "with its own state and one ADMINISTRATOR user; chassis power control "
@@ -239,6 +244,10 @@ def main(argv: list[str] | None = None) -> int:
             parser.parse_args(["guest", "--help"])
         if args.verb == "bmc":
             return asyncio.run(_bmc(args))
+        if args.verb == "trace":
+            from .tracecli import main as trace_main
+
+            return trace_main(args)
         if args.verb == "prom":
             from .prom.cli import main as prom_main
 

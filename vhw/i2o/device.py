@@ -173,7 +173,7 @@ class IopAttachment:
         await self._stop_server()
         self.device.reset()
         host, guest = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        server = MpqemuServer(host, self.device)
+        server = MpqemuServer(host, self.device, trace=self.trace, name=f"i2o{self.index}")
         self._host = host
         self._task = asyncio.ensure_future(asyncio.to_thread(self._run, server, cpu))
         arg = f"x-pci-proxy-dev,id=i2o{self.index},addr={self.spec.slot:#x}.0,fd={guest.fileno()}"

@@ -38,6 +38,7 @@ from .extern import (
     encode_response,
 )
 from .runner import BmcRunner, PowerPort
+from ..trace import NULL_TRACE, Trace, extern_fields
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,11 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.refused:
             return
-        for event in self.codec.receive_data(data):
+        events = self.codec.receive_data(data)
+        server = self.server
+        if server.trace.enabled:  # before the answers, which _write records
+            server.trace.record(server.trace_channel, "in", data, **_trace_fields(events))
+        for event in events:
             if isinstance(event, Request):
                 self._answer(event)
             elif isinstance(event, Control):
@@ -206,6 +211,22 @@ class _Connection(asyncio.Protocol):
     def _write(self, frame: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(frame)
+            server = self.server
+            if server.trace.enabled:
+                server.trace.record(server.trace_channel, "out", frame, **extern_fields(frame))
+
+
+def _trace_fields(events: list) -> dict:
+    """Trace fields of what a chunk from QEMU held: one request's header flat, else ``frames``."""
+    found = []
+    for event in events:
+        if isinstance(event, Request):
+            found.append({"seq": event.seq, "netfn": event.netfn, "lun": event.lun, "cmd": event.cmd})
+        elif isinstance(event, Control):
+            found.append({"control": event.op.name} if event.arg is None else {"control": event.op.name, "arg": event.arg})
+    if len(found) == 1:
+        return found[0]
+    return {"frames": found} if found else {}
 
 
 def _describe_peer(transport: asyncio.BaseTransport) -> str:
@@ -232,6 +253,7 @@ class ExternServer:
         power_port: PowerPort | None = None,
         max_frame: int = DEFAULT_MAX_FRAME,
         name: str | None = None,
+        trace: Trace | None = None,
     ) -> None:
         if interface not in INTERFACES:
             raise ValueError(f"interface {interface!r}: expected one of {', '.join(INTERFACES)}")
@@ -245,6 +267,9 @@ class ExternServer:
         self.interface = interface
         self.max_frame = max_frame
         self.name = name or f"extern-{interface}"
+        #: Records every chunk read and every frame written (vhw.trace).
+        self.trace = trace if trace is not None else NULL_TRACE
+        self.trace_channel = f"ipmi-{interface}"
         #: Connections, refusals, requests, dropped frames by reason, ...
         self.stats: dict[str, int] = {}
         #: The bound address, ``HOST:PORT`` or ``unix:PATH``, once listening.

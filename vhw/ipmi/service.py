@@ -119,7 +119,7 @@ class BmcService:
             raise VhwError("no LAN address: give one or set lan = \"HOST:PORT\" in [bmc]")
         if self.lan_server is not None:
             raise VhwError("this BMC already listens on LAN")
-        server = LanServer(lan_context(self.bmc))
+        server = LanServer(lan_context(self.bmc), trace=self.trace)
         try:
             bound = await server.start(address)
         except OSError as e:
@@ -170,7 +170,7 @@ class BmcService:
         self._sockdir = Path(tempfile.mkdtemp(prefix="vhw-bmc-"))
         chardevs = {}
         for name in interfaces:
-            server = ExternServer(self.runner, interface=name)
+            server = ExternServer(self.runner, interface=name, trace=self.trace)
             path = self._sockdir / f"{name}.sock"
             await server.start(f"unix:{path}")
             self.servers[name] = server
@@ -204,7 +204,7 @@ class BmcService:
 
     async def start_interface(self, name: str) -> None:
         """Listen again on the interface's socket; QEMU reconnects (reconnect=1)."""
-        server = ExternServer(self.runner, interface=name)
+        server = ExternServer(self.runner, interface=name, trace=self.trace)
         await server.start(f"unix:{self._sockdir / f'{name}.sock'}")
         self.servers[name] = server
 

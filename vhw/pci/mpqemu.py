@@ -309,6 +309,42 @@ def _bar_event(cmd: int, buffer: bytes, offset: int = 0) -> BarRead | BarWrite:
     return BarWrite(addr, val, bsize, memory) if cmd == Cmd.BAR_WRITE else BarRead(addr, bsize, memory)
 
 
+def _event_fields(event: Event, decode=None) -> dict:
+    """JSON-able fields of one decoded message, for the trace.
+
+    ``decode`` (PciFunction.decode) adds the BAR index and offset of a BAR
+    access when the BAR decodes it.
+    """
+    kind = type(event)
+    if kind is BarRead or kind is BarWrite:
+        f = {"cmd": "BAR_WRITE" if kind is BarWrite else "BAR_READ", "addr": event.addr, "size": event.size,
+             "memory": event.memory}
+        if kind is BarWrite:
+            f["val"] = event.val
+        hit = decode(event.addr, event.memory) if decode is not None else None
+        if hit is not None:
+            f["bar"], f["offset"] = hit
+        return f
+    if kind is CfgRead:
+        return {"cmd": "PCI_CFGREAD", "addr": event.addr, "size": event.len}
+    if kind is CfgWrite:
+        return {"cmd": "PCI_CFGWRITE", "addr": event.addr, "val": event.val, "size": event.len}
+    if kind is SyncSysmem:
+        return {"cmd": "SYNC_SYSMEM", "regions": [[r.gpa, r.size, r.offset] for r in event.regions]}
+    if kind is SetIrqfd:
+        return {"cmd": "SET_IRQFD"}
+    if kind is DeviceReset:
+        return {"cmd": "DEVICE_RESET"}
+    return {"cmd": "ERROR", "reason": event.reason, "raw_cmd": event.cmd}
+
+
+def _ret_fields(out: bytes) -> dict:
+    """Trace fields of the RET messages written: ``ret`` (one) or ``rets``."""
+    size = HEADER.size + 8
+    values = [struct.unpack_from("<Q", out, i + HEADER.size)[0] for i in range(0, len(out) - size + 1, size)]
+    return {"cmd": "RET", "ret": values[0]} if len(values) == 1 else {"cmd": "RET", "rets": values}
+
+
 class PciDevice(Protocol):
     """What the adapter calls; implemented by the PCI function model.
 
@@ -349,9 +385,13 @@ class MpqemuServer:
 
     RECV_SIZE = 4096
 
-    def __init__(self, sock: socket.socket, device: PciDevice) -> None:
+    def __init__(self, sock: socket.socket, device: PciDevice, *, trace=None, name: str = "mpqemu") -> None:
         self.sock = sock
         self.device = device
+        #: vhw.trace.Trace recording each chunk in and each reply out (channel
+        #: "mpqemu", field ``dev`` = ``name``); None or a disabled trace: nothing.
+        self.trace = trace
+        self.name = name
         self.codec = MpqemuCodec()
         self._ram_fds: list[int] = []
         self._irq_fds: list[int] = []
@@ -368,6 +408,10 @@ class MpqemuServer:
         poller = select.poll()
         poller.register(sock_fd, select.POLLIN)
         watched: int | None = None  # the resample fd being polled
+        trace = self.trace
+        tracing = trace is not None and trace.enabled  # decided once: the BAR path stays lean
+        if tracing:
+            trace.record("mpqemu", "event", dev=self.name, what="connected")
         try:
             while True:
                 if self._irq_fds and watched != self._irq_fds[1]:
@@ -385,16 +429,32 @@ class MpqemuServer:
                     _close(fds)
                     return
                 out = bytearray()
-                for event in self.codec.receive_data(data, fds):
+                events = self.codec.receive_data(data, fds)
+                if tracing:
+                    trace.record("mpqemu", "in", data, dev=self.name, **self._trace_fields(events, fds))
+                for event in events:
                     reply = self.answer(event)
                     if reply is not None:
                         out += encode_ret(reply)
                 if out:
                     self.sock.sendall(out)
+                    if tracing:
+                        trace.record("mpqemu", "out", out, dev=self.name, **_ret_fields(out))
         except OSError as exc:
             log.warning("mpqemu: connection ended: %s", exc)
         finally:
+            if tracing:
+                trace.record("mpqemu", "event", dev=self.name, what="closed")
             self.close()
+
+    def _trace_fields(self, events: list, fds: list[int]) -> dict:
+        """Trace fields of a received chunk: one message's flat, several as ``msgs``."""
+        decode = getattr(getattr(self.device, "function", None), "decode", None)
+        found = [_event_fields(e, decode) for e in events]
+        fields = found[0] if len(found) == 1 else {"msgs": found}
+        if fds:
+            fields["fds"] = len(fds)
+        return fields
 
     def _resample(self, fd: int) -> None:
         try:

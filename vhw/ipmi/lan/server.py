@@ -20,6 +20,7 @@ from . import rmcp
 from .rmcpplus import RmcpPlus
 from .session15 import V15Handler
 from .sessions import LanContext
+from ...trace import NULL_TRACE, Trace
 
 log = logging.getLogger(__name__)
 
@@ -85,10 +86,15 @@ class _Protocol(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr) -> None:
         server = self.server
+        trace = server.trace
+        if trace.enabled:
+            trace.record("lan", "in", data, peer=_hostport(addr), local=server.local)
         try:
             replies = server.router.handle(data, addr, server.lan.now())
             for reply in replies:
                 self.transport.sendto(reply, addr)
+                if trace.enabled:
+                    trace.record("lan", "out", reply, peer=_hostport(addr), local=server.local)
         except Exception:  # never let a datagram end the endpoint
             log.exception("LAN datagram from %s failed", addr)
         sol = server.sol
@@ -101,11 +107,24 @@ class _Protocol(asyncio.DatagramProtocol):
         log.debug("LAN socket error: %s", exc)
 
 
-class LanServer:
-    """One UDP endpoint of one BMC's LAN channel."""
+def _hostport(addr) -> str:
+    """A socket address as the trace writes it: "HOST:PORT", IPv6 as "[HOST]:PORT"."""
+    host, port = addr[0], addr[1]
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
 
-    def __init__(self, lan: LanContext, *, rmcpplus: Any = "auto"):
+
+class LanServer:
+    """One UDP endpoint of one BMC's LAN channel.
+
+    ``trace`` (vhw.trace.Trace) records every datagram in and out, channel
+    "lan", with the peer's and the BMC's addresses.
+    """
+
+    def __init__(self, lan: LanContext, *, rmcpplus: Any = "auto", trace: Trace | None = None):
         self.lan = lan
+        self.trace = trace if trace is not None else NULL_TRACE
+        #: The bound address as "HOST:PORT", once started (for the trace).
+        self.local = "?"
         self.router = LanDatagrams(lan, RmcpPlus(lan) if rmcpplus == "auto" else rmcpplus)
         self._transport: asyncio.DatagramTransport | None = None
         self._expiry: asyncio.Task | None = None
@@ -127,6 +146,9 @@ class LanServer:
             transport.sendto(packet, peer)
         except Exception:
             log.debug("SOL packet to %s not sent", peer, exc_info=True)
+            return
+        if self.trace.enabled:
+            self.trace.record("lan", "out", packet, peer=_hostport(peer), local=self.local)
 
     async def start(self, address: str = "127.0.0.1:623") -> tuple[str, int]:
         """Bind (port 0: any free port) and serve; returns the bound (host, port)."""
@@ -136,6 +158,7 @@ class LanServer:
         self._transport = transport
         sockname = transport.get_extra_info("sockname")
         self.address = (sockname[0], sockname[1])
+        self.local = _hostport(self.address)
         if self.sol is not None:
             # Activate Payload reports this port (24.1; ipmitool refuses another),
             # and what SOL produces on its own leaves through this socket.
