@@ -1,6 +1,6 @@
 """The `vhw` command line.
 
-    vhw run [--machine FILE] [--guest NAME] [--ipmi kcs,bt,ssif] -- CMD...
+    vhw run [--machine FILE] [--guest NAME] [--ipmi kcs,bt,ssif] [--faults SCENARIO] -- CMD...
     vhw guest list | build NAME
     vhw bmc --config FILE --extern HOST:PORT|unix:PATH [--lan HOST:PORT] [--serial MODE:PATH] [--state DIR] [--control PATH]
     vhw bmc set-sensor --control PATH SENSOR VALUE
@@ -52,7 +52,13 @@ def _load_description(args):
         if args.bmc_address:
             bmc["address"] = args.bmc_address
         data["bmc"] = bmc
-    return parse_description(data, args.machine or "<defaults>")
+    desc = parse_description(data, args.machine or "<defaults>")
+    if getattr(args, "faults", None):
+        from .faults import load_scenario
+        from .machine.description import with_faults
+
+        desc = with_faults(desc, load_scenario(args.faults), args.faults)
+    return desc
 
 
 async def _run(args) -> int:
@@ -164,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--bmc-address", metavar="ADDR", help="HOST:PORT or unix:PATH of an external BMC")
     run.add_argument("--state", metavar="DIR",
                      help="keep the BMC's non-volatile state (users, boot flags, ...) in DIR/<machine name>.db")
+    run.add_argument("--faults", metavar="SCENARIO",
+                     help="inject the faults of a scenario file ([[fault]] tables; docs/faults.md)")
     run.add_argument("--timeout", type=float, default=300.0, help="seconds the command may run (default 300)")
     run.add_argument("--keep", action="store_true", help="keep the work directory (console log, QEMU argv)")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress lines")

@@ -165,6 +165,9 @@ class IopAttachment:
         self.index = index
         self.device = IopPciDevice(identity=PciIdentity(spec.vendor_id, spec.device_id, I2O_CLASS_CODE),
                                    config=IopConfig(), disks=disk_configs(spec), slot=spec.slot)
+        if faults is not None:  # the IOP asks it per message, from the device thread
+            self.device.iop.faults = faults.iop
+            self.device.iop.fault_index = index
         self._task: asyncio.Future | None = None
         self._host: socket.socket | None = None
 

@@ -23,7 +23,7 @@ from typing import Callable, Sequence
 from . import frames as f
 from .bsa import BlockStorage, DiskConfig
 from .executive import NO_REPLY_FUNCTIONS, Executive, ExecutiveIdentity, IopState, Target, error
-from .mu import REG_INBOUND, REG_OUTBOUND, MessagingUnit
+from .mu import EMPTY, REG_INBOUND, REG_OUTBOUND, MessagingUnit
 
 __all__ = ["DiskConfig", "IopConfig", "Iop", "FIRST_DDM_TID"]
 
@@ -71,6 +71,11 @@ class Iop:
                                 frame_count=config.inbound_frames,
                                 max_outbound=config.max_outbound)
         self._pending: deque[bytes] = deque()
+        #: vhw.faults.IopFaults asked per message (set by IopAttachment); None: no faults.
+        self.faults = None
+        self.fault_index = 0
+        #: Replies a fault holds back: [due time or None (withheld), release generation, reply].
+        self._held: list[list] = []
         self.executive = Executive(self, ExecutiveIdentity(
             iop_id=config.iop_id, org_id=config.org_id, product_id=config.product_id,
             vendor=config.vendor, product=config.product, revision=config.revision,
@@ -90,6 +95,16 @@ class Iop:
     # -- BarHandler ----------------------------------------------------------------
     def read(self, offset: int, size: int) -> int:
         """BAR0 load."""
+        faults = self.faults
+        if faults is not None and (faults.armed or self._held):
+            return self._read_with_faults(offset, size, faults)
+        return self.mu.read(offset, size)
+
+    def _read_with_faults(self, offset: int, size: int, faults) -> int:
+        if self._held:
+            self._release_held(faults)
+        if offset == REG_INBOUND and size == 4 and faults.frames_exhausted(self.fault_index):
+            return EMPTY  # "no free frame": the host must wait and read again (B2)
         return self.mu.read(offset, size)
 
     def write(self, offset: int, size: int, value: int) -> None:
@@ -122,6 +137,7 @@ class Iop:
             d.reset()
         self.executive.power_on()
         self._pending.clear()
+        self._drop_held("reset")
         self.mu.reset()
 
     def close(self) -> None:
@@ -158,6 +174,7 @@ class Iop:
         """ExecIopReset: reply frames and undelivered replies are forgotten."""
         self.counters["replies_dropped_by_reset"] += len(self._pending)
         self._pending.clear()
+        self._drop_held("ExecIopReset")
         self.mu.reset_outbound()
 
     def outbound_init(self, reply_frame_size: int) -> None:
@@ -193,9 +210,58 @@ class Iop:
                                                  iop_id=self.executive.iop_id))
                 continue
             self.mu.release(msg.mfa)
-            answer = self._dispatch(request)
+            faults = self.faults
+            if faults is not None and faults.armed and request.header.function not in NO_REPLY_FUNCTIONS:
+                answer = self._dispatch_with_faults(request, faults)
+            else:
+                answer = self._dispatch(request)
             if answer is not None:
                 self.emit(answer)
+
+    # -- fault injection (vhw.faults) ------------------------------------------------------
+    def _dispatch_with_faults(self, req: f.Request, faults) -> bytes | None:
+        h = req.header
+        decision = faults.on_message(self.fault_index, h.function, h.target_tid)
+        if decision is None:
+            return self._dispatch(req)
+        where = {"iop": self.fault_index, "function": int(h.function), "tid": h.target_tid,
+                 "transaction_context": h.transaction_context}
+        if decision.action == "fail":
+            # Not run: reply word 4 carries ReqStatus and DetailedStatus (B4, I2O 1.5 table 3-2).
+            status, detail = decision.params["status"], decision.params.get("detail", 0x0018)
+            faults.took_effect("fail", status=status, detail=detail, **where)
+            return error(req, detail, status)
+        answer = self._dispatch(req)
+        if answer is None:  # answered later (LctNotify, EventRegister): nothing to hold now
+            log.info("i2o: fault %s: function %#x has no reply now; nothing held", decision.action, h.function)
+            return None
+        if decision.action == "delay":
+            seconds = decision.params["seconds"]
+            faults.took_effect("delay", seconds=seconds, **where)
+            self._held.append([faults.clock() + seconds, None, answer])
+        else:  # withhold
+            faults.took_effect("withhold", **where)
+            self._held.append([None, faults.release_generation, answer])
+        return None
+
+    def _release_held(self, faults) -> None:
+        """Post held replies whose delay ran out or that release() let go."""
+        now, generation = faults.clock(), faults.release_generation
+        keep = []
+        for item in self._held:
+            due, seen, reply = item
+            if (due is not None and now >= due) or (due is None and seen != generation):
+                log.info("i2o: fault: held reply released (%d bytes)", len(reply))
+                self.emit(reply)
+            else:
+                keep.append(item)
+        self._held = keep
+
+    def _drop_held(self, why: str) -> None:
+        if self._held:
+            log.warning("i2o: %s: %d delayed or withheld repl(ies) dropped", why, len(self._held))
+            self.counters["held_replies_dropped"] += len(self._held)
+            self._held = []
 
     def _dispatch(self, req: f.Request) -> bytes | None:
         target = self.targets.get(req.header.target_tid)

@@ -148,6 +148,58 @@ class _Connection(asyncio.Protocol):
     # -- requests and controls ---------------------------------------------
     def _answer(self, req: Request) -> None:
         server = self.server
+        faults = server.faults
+        if faults is not None and (faults.armed or faults.flood or faults.attention_until):
+            self._answer_with_faults(req, faults)
+            return
+        self._write(encode_response(req.seq, req.netfn, req.lun, req.cmd, self._handle(req)))
+        # After the answer is out: a POWEROFF must not overtake its own reply.
+        server.runner.flush_actions()
+
+    def _answer_with_faults(self, req: Request, faults) -> None:
+        """``_answer`` while a vhw.faults rule or state is in force (the rare path)."""
+        server = self.server
+        decision = faults.on_request(server.interface, req.netfn, req.cmd)
+        where = {"interface": server.interface, "seq": req.seq, "netfn": req.netfn, "cmd": req.cmd}
+        frame: bytes | None
+        if decision is None:
+            frame = encode_response(req.seq, req.netfn, req.lun, req.cmd, self._handle(req))
+        elif decision.action == "completion-code":
+            # Not run: a BMC answering e.g. 0xC0 (node busy) did not do the command.
+            cc = decision.params["cc"]
+            faults.took_effect("completion-code", cc=cc, **where)
+            frame = encode_response(req.seq, req.netfn, req.lun, req.cmd, bytes((cc,)))
+        else:  # the BMC runs the command; what happens to its answer is the fault
+            body = self._handle(req)
+            frame = encode_response(req.seq, req.netfn, req.lun, req.cmd, body)
+            if decision.action == "drop":
+                faults.took_effect("drop", **where)
+                frame = None
+            elif decision.action == "corrupt-checksum":
+                frame = corrupt_response(req.seq, req.netfn, req.lun, req.cmd, body)
+                faults.took_effect("corrupt-checksum", **where)
+            elif decision.action == "delay":
+                seconds = decision.params["seconds"]
+                # Past QEMU's 4 s (virtual) timeout the guest already got 0xC3
+                # from QEMU and the late frame's stale seq makes QEMU drop it (§7).
+                faults.took_effect("delay", seconds=seconds, **where)
+                asyncio.get_running_loop().call_later(seconds, self._write_late, frame)
+                frame = None
+        if frame is not None:
+            self._write(frame)
+        if faults.flood:
+            faults.feed()  # the next flood event, once the guest emptied the buffer
+        server.runner.flush_actions()
+        if faults.attention_until and faults.attention_held(server.runner.now()):
+            self.set_attention(AttentionState.ATTN)  # held: a NOATTN just sent is overruled
+
+    def _write_late(self, frame: bytes) -> None:
+        self._write(frame)  # a no-op if QEMU went away meanwhile
+        self.server.runner.flush_actions()
+
+    def _handle(self, req: Request) -> bytes:
+        """The BMC's answer (CC and data) to one request."""
+        server = self.server
         ctx = self._contexts.get(req.lun)
         if ctx is None:
             ctx = self._contexts[req.lun] = Context(interface=server.interface, lun=req.lun)
@@ -165,9 +217,7 @@ class _Connection(asyncio.Protocol):
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s: seq %02x NetFn 0x%02X cmd 0x%02X [%s] -> [%s]", server.name, req.seq,
                       req.netfn, req.cmd, req.data.hex(" "), body.hex(" "))
-        self._write(encode_response(req.seq, req.netfn, req.lun, req.cmd, body))
-        # After the answer is out: a POWEROFF must not overtake its own reply.
-        server.runner.flush_actions()
+        return body
 
     def _on_control(self, control: Control) -> None:
         name = self.server.name
@@ -229,6 +279,15 @@ def _trace_fields(events: list) -> dict:
     return {"frames": found} if found else {}
 
 
+def corrupt_response(seq: int, netfn_req: int, lun: int, cmd: int, cc_and_data: bytes) -> bytes:
+    """``encode_response`` with a wrong checksum byte (fault injection): QEMU
+    drops such a frame silently and the guest gets 0xC3 after 4 s (§4)."""
+    from .extern import MSG_END, checksum, escape
+
+    unescaped = bytes((seq, (netfn_req | 1) << 2 | lun, cmd)) + bytes(cc_and_data)
+    return escape(unescaped + bytes(((checksum(unescaped) + 0x55) & 0xFF,))) + bytes((MSG_END,))
+
+
 def _describe_peer(transport: asyncio.BaseTransport) -> str:
     peer = transport.get_extra_info("peername")
     if isinstance(peer, tuple) and len(peer) >= 2:
@@ -244,6 +303,9 @@ class ExternServer:
     BMC; nothing on the wire says which it is (§9), so the configuration does.
     Without a ``power_port``, power actions become extern control commands.
     """
+
+    #: vhw.faults.BmcFaults consulted for each request (set by BmcService); None: no faults.
+    faults = None
 
     def __init__(
         self,

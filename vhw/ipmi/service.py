@@ -104,6 +104,8 @@ class BmcService:
             chassis_config = getattr(self.config, "chassis", None)
             port = MachinePowerPort(machine, getattr(chassis_config, "power_cycle_interval", 1.0))
         self.runner = BmcRunner.of(self.bmc, power_port=port)
+        if faults is not None:
+            faults.bmc.bind(self)  # immediate faults act through this service
         self.servers: dict[str, ExternServer] = {}
         self._sockdir: Path | None = None
         #: The IPMI-over-LAN listener (vhw.ipmi.lan.server.LanServer), once started.
@@ -171,6 +173,7 @@ class BmcService:
         chardevs = {}
         for name in interfaces:
             server = ExternServer(self.runner, interface=name, trace=self.trace)
+            server.faults = self.faults.bmc if self.faults is not None else None
             path = self._sockdir / f"{name}.sock"
             await server.start(f"unix:{path}")
             self.servers[name] = server
@@ -205,11 +208,43 @@ class BmcService:
     async def start_interface(self, name: str) -> None:
         """Listen again on the interface's socket; QEMU reconnects (reconnect=1)."""
         server = ExternServer(self.runner, interface=name, trace=self.trace)
+        server.faults = self.faults.bmc if self.faults is not None else None
         await server.start(f"unix:{self._sockdir / f'{name}.sock'}")
         self.servers[name] = server
 
+    # -- what vhw.faults' immediate BMC actions do -------------------------
+    async def fault_disconnect(self, names, seconds: float) -> None:
+        """Close the interfaces' sockets (QEMU answers 0xD2 meanwhile), listen again after ``seconds``."""
+        for name in names:
+            if name in self.servers:
+                await self.stop_interface(name)
+        await asyncio.sleep(seconds)
+        for name in names:
+            if name not in self.servers:
+                await self.start_interface(name)
+        log.info("fault: BMC listening again on %s", ", ".join(names))
+
+    def fault_hold_attention(self, held: bool) -> None:
+        """Assert ATTN on every connection regardless of the flags, or go back to the BMC's own state."""
+        from .actions import AttentionState
+
+        self.runner.flush_actions()
+        state = AttentionState.ATTN if held else self.runner.attention
+        for server in self.servers.values():
+            server.set_attention(state)
+
+    def fault_expire_watchdog(self) -> bool:
+        """The watchdog's countdown reaches zero now (its own expiry path); False if not running."""
+        watchdog = self.bmc.parts.get("watchdog")
+        if watchdog is None or not watchdog.expire_now(self._now()):
+            return False
+        self._settle()
+        return True
+
     # -- the launcher's hooks: what happened to the VM ---------------------
     def on_qemu_start(self) -> None:
+        if self.faults is not None:
+            self.faults.bmc.vm_started()
         if self.chassis is not None:
             self.chassis.vm_powered_on(self._now())
         self._boot_happened()

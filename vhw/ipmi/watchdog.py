@@ -187,6 +187,16 @@ class Watchdog:
         if now >= self._expires_at:
             self._expire()
 
+    def expire_now(self, now: float) -> bool:
+        """Fault injection: the countdown reaches zero at ``now``, by the same path
+        as ``poll``: a pending pre-timeout interrupt first, then the expiry.
+        False (nothing happens) when the timer is not running."""
+        if not self.running:
+            return False
+        self._expires_at = now
+        self.poll(now)
+        return True
+
     # -- what the rest of the BMC tells us -------------------------------
     def system_powered_off(self, now: float) -> None:
         """The system went off: stop counting (there is nothing left to reset)."""

@@ -35,6 +35,16 @@ read-only = false
 mac = "52:54:00:12:34:56"  # IDPROM MAC (QEMU takes it from the NIC)
 [prom.options]           # defaults for options the store does not hold yet
 "auto-boot?" = "true"    # (the store, edited by `vhw prom` and by guests, wins)
+
+[[fault]]                # optional, repeatable: an injected fault (vhw.faults, docs/faults.md)
+device = "bmc"           # "bmc", "iop" or "prom"
+action = "completion-code"  # bmc: delay drop completion-code corrupt-checksum
+                         #      disconnect flood-events hold-attention expire-watchdog
+                         # iop: delay withhold fail exhaust-frames; prom: refuse-write
+netfn = 6                # what it matches (absent: anything): bmc netfn cmd interface,
+cmd = 1                  # iop iop function tid, prom name
+cc = 0xC0                # the action's parameters: seconds cc events status detail
+count = 2                # how many matching requests (default 1) or "always"
 ```
 
 Every error names the key and says why (DescriptionError).  The rest of the
@@ -130,6 +140,8 @@ class Description:
     i2o: tuple[I2oSpec, ...] = ()
     prom: PromSpec | None = None
     source: str = "<defaults>"
+    #: [[fault]] tables (vhw.faults.FaultSpec), in force from the start.
+    faults: tuple = ()
 
 
 class _Table:
@@ -310,7 +322,7 @@ def _parse_i2o(data: Any, source: str) -> tuple[I2oSpec, ...]:
 def parse_description(data: dict, source: str = "<description>") -> Description:
     """Validate a parsed TOML document into a Description."""
     top = _Table(data, "", source)
-    top.known = ("machine", "bmc", "i2o", "prom")
+    top.known = ("machine", "bmc", "i2o", "prom", "fault")
     machine = _parse_machine(top.data.pop("machine", {}), source)
     bmc = None
     if "bmc" in top.data:
@@ -327,8 +339,37 @@ def parse_description(data: dict, source: str = "<description>") -> Description:
     elif prom is not None:
         raise DescriptionError("prom", f"needs a SPARC machine (type {' or '.join(SPARC_TYPES[:2])}, ...)",
                                source=source)
+    faults = ()
+    if "fault" in top.data:
+        from ..faults import parse_faults
+
+        faults = parse_faults(top.data.pop("fault"), source)
+        _check_faults(faults, bmc, i2o, prom, source)
     top.finish()
-    return Description(machine=machine, bmc=bmc, i2o=i2o, prom=prom, source=source)
+    return Description(machine=machine, bmc=bmc, i2o=i2o, prom=prom, source=source, faults=faults)
+
+
+def _check_faults(faults, bmc: BmcSpec | None, i2o: tuple[I2oSpec, ...], prom: PromSpec | None,
+                  source: str) -> None:
+    """Each fault needs its device in the machine (and an IOP index that exists)."""
+    has = {"bmc": bmc is not None and bmc.backend == "vhw", "iop": bool(i2o), "prom": prom is not None}
+    what = {"bmc": 'a [bmc] with backend = "vhw"', "iop": "an [[i2o]] IOP", "prom": "a SPARC EEPROM"}
+    for i, spec in enumerate(faults):
+        if not has[spec.device]:
+            raise DescriptionError(f"fault[{i}].device", f"{spec.device!r} needs {what[spec.device]} "
+                                   "in the machine description", source=source)
+        index = dict(spec.match).get("iop")
+        if index is not None and index >= len(i2o):
+            raise DescriptionError(f"fault[{i}].iop", f"the machine has {len(i2o)} IOP(s), numbered from 0; "
+                                   f"got {index}", source=source)
+
+
+def with_faults(desc: Description, faults, source: str) -> Description:
+    """``desc`` with a scenario's faults added (checked against its devices; errors name ``source``)."""
+    import dataclasses
+
+    _check_faults(faults, desc.bmc, desc.i2o, desc.prom, source)
+    return dataclasses.replace(desc, faults=tuple(desc.faults) + tuple(faults))
 
 
 def _parse_prom(data: Any, source: str) -> PromSpec:

@@ -120,7 +120,14 @@ class Machine:
         self.desc = desc
         #: Every message on every transport (vhw.trace); NULL_TRACE records nothing.
         self.trace = trace if trace is not None else NULL_TRACE
-        #: The fault injector (vhw.faults) the devices consult; None: no faults.
+        #: The fault injector (vhw.faults) the devices consult: the one given,
+        #: else one holding the description's [[fault]] tables (maybe none).
+        if faults is None:
+            from ..faults import FaultInjector
+
+            faults = FaultInjector(desc.faults)
+        if faults.trace is None:
+            faults.trace = self.trace
         self.faults = faults
         self.image = image
         self._own_workdir = workdir is None

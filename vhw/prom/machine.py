@@ -87,10 +87,16 @@ class SparcMachine:
 
     def __init__(self, desc: Description, *, image: GuestImage | None = None, store: Store | None = None,
                  workdir: str | Path | None = None, append: str = "",
-                 progress: Callable[[str], None] | None = None):
+                 progress: Callable[[str], None] | None = None, faults=None):
         if desc.prom is None:
             raise ValueError(f"{desc.machine.type} is not a SPARC machine")
         self.desc = desc
+        #: vhw.faults.FaultInjector (prom.refuse_write); made from the description's [[fault]] if not given.
+        if faults is None:
+            from ..faults import FaultInjector
+
+            faults = FaultInjector(desc.faults)
+        self.faults = faults
         self.image = image
         self.append = append
         self.progress = progress or (lambda msg: None)
@@ -265,7 +271,8 @@ class SparcMachine:
         defaults = {**FIRMWARE_DEFAULTS[self.prom.family], "boot-file": self.cmdline}
         if self.hold:  # auto-boot?=false was this start's own, not a change
             firmware = {k: v for k, v in firmware.items() if k != "auto-boot?"}
-        pairs, warnings = captured_changes(dict(self.injected), firmware, defaults, family=self.prom.family)
+        pairs, warnings = captured_changes(dict(self.injected), firmware, defaults, family=self.prom.family,
+                                           refuse=self.faults.prom.refuses)
         for w in warnings:
             log.warning("not stored: %s", w)
         usable = []

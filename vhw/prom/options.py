@@ -14,7 +14,7 @@ and the system partition's capacity), so nothing unusable is ever stored.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from ..store import Store
@@ -198,12 +198,16 @@ def text_value(raw: bytes) -> str | None:
 
 
 def captured_changes(stored: Mapping[str, str], firmware: Mapping[str, bytes],
-                     defaults: Mapping[str, str], *, family: str) -> tuple[list[tuple[str, str]], list[str]]:
+                     defaults: Mapping[str, str], *, family: str,
+                     refuse: Callable[[str, str | None, str], bool] | None = None,
+                     ) -> tuple[list[tuple[str, str]], list[str]]:
     """The options to store after reading ``/options`` from the firmware.
 
     A firmware value is kept when it differs from what the store would make
     the firmware show (the stored value, else the firmware default).  Returns
     the new option list and warnings for values that cannot be stored.
+    ``refuse(name, old, new)`` (fault injection, vhw.faults) may refuse a
+    change: the stored value stays and a warning says so.
     """
     new = dict(stored)
     warnings = []
@@ -216,5 +220,8 @@ def captured_changes(stored: Mapping[str, str], firmware: Mapping[str, bytes],
             continue
         expected = stored.get(name, defaults.get(name))
         if value != expected:
+            if refuse is not None and refuse(name, stored.get(name), value):
+                warnings.append(f"{name}: the guest's write of {value!r} was refused (injected fault)")
+                continue
             new[name] = value
     return list(new.items()), warnings
