@@ -16,7 +16,8 @@ PYTEST_ARGS ?=
 DEB_PACKAGES := qemu-system-x86 qemu-system-sparc qemu-system-data qemu-utils \
 	busybox-static cpio lz4 ipmitool freeipmi-tools openipmi \
 	gcc make libc6-dev kmod binutils libelf1 \
-	gcc-sparc64-linux-gnu linux-source-6.1 flex bison bc rsync
+	gcc-sparc64-linux-gnu linux-source-6.1 flex bison bc rsync \
+	tshark
 
 .PHONY: all deps venv images test unit e2e demo bench clean help
 
@@ -59,7 +60,7 @@ images: deps venv
 	@$(VHW) guest build linux-sparc32
 
 test: deps venv images
-	$(PY) -m pytest -n $(JOBS) $(PYTEST_ARGS) tests
+	$(PY) -m pytest -n $(JOBS) --junitxml=build/junit.xml $(PYTEST_ARGS) tests
 
 unit: venv
 	$(PY) -m pytest -n $(JOBS) -m "not e2e" $(PYTEST_ARGS) tests
