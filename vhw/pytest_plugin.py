@@ -1,0 +1,568 @@
+"""pytest plugin: driver regression tests against vhw's devices in a few lines.
+
+Installed with vhw (entry point ``pytest11: vhw``), so any test suite gets::
+
+    import pytest
+
+    @pytest.mark.vhw(description={"bmc": {"interfaces": ["kcs"]}})
+    def test_mc_info(vhw_machine):
+        r = vhw_machine.run("ipmitool -I open mc info")
+        assert r.returncode == 0
+
+``vhw_machine`` boots the machine the ``vhw`` marker describes (a dict, a
+TOML path relative to the test file, or a ``Description``) with the chosen
+guest, and hands the test a synchronous :class:`VhwMachine`: the test body is
+plain blocking code while QEMU, the BMC and the IOPs run on an event loop in
+a background thread.  ``vhw_module_machine`` is the same, booted once per
+module (mark the module with ``pytestmark = pytest.mark.vhw(...)``).
+
+Every machine records a trace (vhw.trace: ``trace.jsonl`` + ``trace.pcapng``).
+When a test fails, its report carries the console tail, QEMU's stderr and
+the end of the decoded trace; the files are copied next to the test's results
+JSON (``--vhw-results``, default ``build/vhw-results``), which ``vhw report``
+turns into one page.  Each machine lives in the test's own tmp_path with its
+own sockets, so tests are parallel-safe under pytest-xdist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import re
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+#: Kernel messages that make a driver test fail even when its assertions pass.
+KERNEL_TROUBLE = re.compile(rb"Oops[:\s]|BUG: |Kernel panic|general protection fault|Call Trace:")
+DEFAULT_RESULTS = "build/vhw-results"
+#: How much of a log a failure report quotes.
+TAIL_BYTES = 12000
+TRACE_LINES = 60
+
+
+# -- the loop thread and the synchronous face of async objects -------------
+
+
+class LoopThread:
+    """An asyncio loop in a daemon thread; ``call`` runs a coroutine there and waits."""
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
+        self._thread.start()
+
+    def call(self, coro, timeout: float | None = None):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def submit(self, coro) -> concurrent.futures.Future:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def close(self) -> None:
+        if not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(10)
+            if not self._thread.is_alive():
+                self.loop.close()
+
+
+_PLAIN = (str, bytes, int, float, bool, type(None), list, tuple, dict, set, Path)
+
+
+class OnLoop:
+    """A blocking proxy for an object living on a :class:`LoopThread`.
+
+    A method call runs in the loop's thread (device models are not thread
+    safe); a coroutine it returns is awaited there, so ``vm.faults.bmc.delay``
+    and ``vm.bmc.stop_interface`` are both plain calls.  A task or future it
+    returns (``faults.bmc.disconnect``) is handed back as a
+    ``concurrent.futures.Future``: it is already running, the test decides
+    when to wait.  Other attributes are proxied the same way.
+    """
+
+    def __init__(self, target: Any, loop: LoopThread) -> None:
+        object.__setattr__(self, "_target", target)
+        object.__setattr__(self, "_loop", loop)
+
+    def __getattr__(self, name: str):
+        value = getattr(self._target, name)
+        if isinstance(value, _PLAIN):
+            return value
+        if callable(value):
+            return lambda *a, **kw: self._loop.call(_on_loop(value, a, kw))
+        return OnLoop(value, self._loop)
+
+    def __setattr__(self, name: str, value) -> None:
+        setattr(self._target, name, value)
+
+    def __repr__(self) -> str:
+        return f"OnLoop({self._target!r})"
+
+
+async def _on_loop(fn, args, kwargs):
+    result = fn(*args, **kwargs)
+    if isinstance(result, asyncio.Future):  # tasks included: already running
+        return _bridge(result)
+    if asyncio.iscoroutine(result):
+        return await result
+    return result
+
+
+def _bridge(fut: asyncio.Future) -> concurrent.futures.Future:
+    out: concurrent.futures.Future = concurrent.futures.Future()
+
+    def done(f: asyncio.Future) -> None:
+        if f.cancelled():
+            out.cancel()
+        elif f.exception() is not None:
+            out.set_exception(f.exception())
+        else:
+            out.set_result(f.result())
+
+    fut.add_done_callback(done)
+    return out
+
+
+# -- what a test gets --------------------------------------------------------
+
+
+class VhwMachine:
+    """A booted machine, driven synchronously from a test.
+
+    ``run`` and ``wait_event`` block; ``bmc``, ``iops``, ``faults`` and
+    ``prom`` are the live device objects behind an :class:`OnLoop` proxy;
+    ``trace`` is the vhw.trace.Trace (thread safe, read it directly);
+    ``call(coro)`` runs anything else on the machine's loop.
+    """
+
+    def __init__(self, machine, loop: LoopThread, workdir: Path, guest: str) -> None:
+        self.machine = machine
+        self.loop = loop
+        self.workdir = workdir
+        self.guest = guest
+        #: Filled by the test (``case``, ``finding``) for the results JSON.
+        self.cases: list[dict] = []
+        self.findings: list[dict] = []
+
+    # guest
+    def run(self, command: str, timeout: float = 120, check: bool = False, **kw):
+        """Run a shell command in the guest (vhw.machine.agent.RunResult)."""
+        result = self.call(self.machine.run(command, timeout=timeout, **kw))
+        return result.check(command) if check else result
+
+    def sh(self, command: str, timeout: float = 120) -> str:
+        """Run a command that must succeed; its stdout as text."""
+        return self.run(command, timeout=timeout, check=True).stdout.decode(errors="replace")
+
+    def call(self, coro, timeout: float | None = None):
+        """Run a coroutine on the machine's loop and return its result."""
+        return self.loop.call(coro, timeout)
+
+    def background(self, coro) -> concurrent.futures.Future:
+        """Start a coroutine on the machine's loop without waiting for it."""
+        return self.loop.submit(coro)
+
+    @property
+    def agent(self) -> OnLoop:
+        return OnLoop(self.machine.agent, self.loop)
+
+    # devices
+    @property
+    def bmc(self) -> OnLoop | None:
+        service = getattr(self.machine, "bmc_service", None)
+        return OnLoop(service, self.loop) if service is not None else None
+
+    @property
+    def iops(self) -> list[OnLoop]:
+        from .i2o.device import IopAttachment
+
+        return [OnLoop(d, self.loop) for d in getattr(self.machine, "_devices", []) if isinstance(d, IopAttachment)]
+
+    @property
+    def prom(self) -> OnLoop | None:
+        prom = getattr(self.machine, "prom", None)
+        return OnLoop(prom, self.loop) if prom is not None else None
+
+    @property
+    def faults(self) -> OnLoop:
+        return OnLoop(self.machine.faults, self.loop)
+
+    @property
+    def trace(self):
+        return self.machine.trace
+
+    def lan_address(self) -> tuple[str, int] | None:
+        """Where the BMC answers IPMI over LAN (when the description has ``lan``)."""
+        service = getattr(self.machine, "bmc_service", None)
+        return service.lan_address if service is not None else None
+
+    # QEMU
+    def qmp(self, command: str, **arguments):
+        """Execute a QMP command and return its result."""
+        return self.call(self.machine.qmp.execute(command, arguments or None))
+
+    @property
+    def events(self) -> list[dict]:
+        return list(self.machine.events)
+
+    def wait_event(self, name: str, timeout: float = 30, since: int = 0) -> dict:
+        return self.call(self.machine.wait_event(name, timeout, since=since))
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        """After a power cycle (QEMU relaunched): wait for the new guest's agent."""
+        self.call(self.machine.wait_ready(timeout))
+
+    def wait_rebooted(self, timeout: float = 60) -> None:
+        """After a reset inside the same QEMU: wait for the agent's READY again."""
+        self.call(self.machine.agent.wait_ready(timeout))
+
+    def console_text(self) -> str:
+        path = self.workdir / "console.log"
+        return path.read_bytes().decode(errors="replace") if path.is_file() else ""
+
+    # results
+    def case(self, name: str, outcome: str, detail: str = "") -> None:
+        """Record one conformance case ("pass", "fail" or "skip") for the report."""
+        if outcome not in ("pass", "fail", "skip"):
+            raise ValueError(f"case outcome must be pass, fail or skip, not {outcome!r}")
+        self.cases.append({"name": name, "outcome": outcome, "detail": detail})
+
+    def conformance(self, output: str | bytes) -> list[dict]:
+        """Record an in-guest conformance program's cases for the report.
+
+        Understands both styles the guest programs print: ``PASS name`` /
+        ``FAIL name: why`` / ``SKIP name: why`` lines (ptosm_conform) and JSON
+        lines ``{"case", "ok", "detail"[, "finding"]}`` (ipmi_conform), whose
+        findings (documented deviations from the seed) become warnings.
+        """
+        if isinstance(output, bytes):
+            output = output.decode(errors="replace")
+        found = []
+        for line in output.splitlines():
+            line = line.strip()
+            if line.startswith("{"):
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    continue
+                if not isinstance(row, dict) or "case" not in row:
+                    continue
+                found.append({"name": str(row["case"]), "outcome": "pass" if row.get("ok") else "fail",
+                              "detail": str(row.get("detail", ""))})
+                if row.get("finding"):
+                    self.finding("warning", f"{row['case']}: {row['finding']}", str(row.get("detail", "")))
+                continue
+            m = re.match(r"(PASS|FAIL|SKIP)\s+([^\s:]+):?\s*(.*)$", line)
+            if m:
+                found.append({"name": m.group(2), "outcome": m.group(1).lower(), "detail": m.group(3)})
+        self.cases.extend(found)
+        return found
+
+    def finding(self, severity: str, summary: str, evidence: str = "") -> None:
+        """Record something a reader of the report should know, with its evidence."""
+        if severity not in ("error", "warning", "info"):
+            raise ValueError(f"severity must be error, warning or info, not {severity!r}")
+        self.findings.append({"severity": severity, "summary": summary, "evidence": evidence})
+
+    def devices(self) -> list[str]:
+        desc = self.machine.desc
+        out = []
+        if desc.bmc is not None:
+            out += [f"bmc:{name}" for name in desc.bmc.interfaces]
+        out += [f"i2o:{index}" for index, _ in enumerate(desc.i2o)]
+        if desc.prom is not None:
+            out.append("prom")
+        return out
+
+
+# -- booting -----------------------------------------------------------------
+
+
+def resolve_description(spec, base: Path):
+    """The marker's ``description``: None, a dict, a TOML path, or a Description."""
+    from .machine.description import Description, load_description, parse_description
+
+    if spec is None:
+        return parse_description({}, "<vhw marker>")
+    if isinstance(spec, Description):
+        return spec
+    if isinstance(spec, dict):
+        return parse_description(spec, "<vhw marker>")
+    if isinstance(spec, (str, Path)):
+        path = Path(spec)
+        return load_description(path if path.is_absolute() else base / path)
+    raise pytest.UsageError(f"vhw marker: description must be a dict, a TOML path or a Description, not {spec!r}")
+
+
+def with_guest(desc, guest: str | None):
+    import dataclasses
+
+    if guest is None or guest == desc.machine.guest:
+        return desc
+    return dataclasses.replace(desc, machine=dataclasses.replace(desc.machine, guest=guest))
+
+
+def choose_guest(marker, config) -> str | None:
+    """The marker's ``guest`` pins a test; else ``--vhw-guest``; else the description's."""
+    if marker is not None and marker.kwargs.get("guest"):
+        return marker.kwargs["guest"]
+    return config.getoption("vhw_guest")
+
+
+def _boot(request, workdir: Path) -> VhwMachine:
+    from .errors import VhwError
+    from .guests import GUESTS, ensure_image
+    from .machine.description import SPARC_TYPES
+    from .trace import Trace
+
+    marker = request.node.get_closest_marker("vhw")
+    base = Path(str(request.node.fspath)).parent
+    try:
+        desc = with_guest(resolve_description(marker.kwargs.get("description") if marker else None, base),
+                          choose_guest(marker, request.config))
+    except VhwError as e:
+        raise pytest.UsageError(f"vhw marker on {request.node.nodeid}: {e}") from None
+    guest = desc.machine.guest
+    if guest not in GUESTS:
+        pytest.skip(f"vhw: guest {guest!r} has no in-process launcher (agent-driven guests: "
+                    f"{', '.join(sorted(GUESTS))}); run it with `vhw guest test {guest}`")
+    image = ensure_image(guest)
+    loop = LoopThread(f"vhw-{request.node.name}")
+    try:
+        trace = Trace.to_dir(workdir / "trace")
+
+        async def start():
+            if desc.machine.type in SPARC_TYPES:
+                from .prom.machine import SparcMachine
+
+                machine = SparcMachine(desc, image=image, workdir=workdir)
+                machine.trace = trace
+            else:
+                from .machine.launcher import Machine
+
+                machine = Machine(desc, image=image, workdir=workdir, trace=trace)
+            await machine.start()
+            return machine
+
+        machine = loop.call(start())
+    except BaseException:
+        loop.close()
+        raise
+    return VhwMachine(machine, loop, workdir, guest)
+
+
+def _shutdown(vm: VhwMachine) -> None:
+    try:
+        vm.call(vm.machine.stop(), timeout=60)
+    finally:
+        vm.trace.close()
+        vm.loop.close()
+
+
+def _trouble(vm: VhwMachine, since: int = 0) -> list[str]:
+    """Kernel oops/BUG/panic lines the console printed (from byte ``since``)."""
+    path = vm.workdir / "console.log"
+    if not path.is_file():
+        return []
+    lines = path.read_bytes()[since:].splitlines()
+    return [line.decode(errors="replace") for line in lines if KERNEL_TROUBLE.search(line)]
+
+
+def _console_size(vm: VhwMachine) -> int:
+    path = vm.workdir / "console.log"
+    return path.stat().st_size if path.is_file() else 0
+
+
+def _use(request, vm: VhwMachine, since: int = 0, started: float | None = None):
+    """Bind ``vm`` to the test for the failure report and the results JSON."""
+    started = time.monotonic() if started is None else started
+    request.node.stash[_MACHINE] = (vm, since, started, len(vm.cases), len(vm.findings),
+                                    len(vm.machine.faults.events))
+
+
+def _check_kernel(request, vm: VhwMachine, since: int) -> None:
+    marker = request.node.get_closest_marker("vhw")
+    if marker is not None and marker.kwargs.get("allow_oops"):
+        return
+    bad = _trouble(vm, since)
+    if bad:
+        vm.finding("error", "the guest kernel reported a fault", "\n".join(bad[:20]))
+        pytest.fail("guest kernel reported trouble on the console:\n" + "\n".join(bad[:20]), pytrace=False)
+
+
+@pytest.fixture
+def vhw_machine(request, tmp_path) -> VhwMachine:
+    """A machine booted for this test from its ``vhw`` marker, stopped after it."""
+    started = time.monotonic()
+    vm = _boot(request, tmp_path / "vhw")
+    _use(request, vm, started=started)
+    try:
+        yield vm
+        _check_kernel(request, vm, 0)
+    finally:
+        _shutdown(vm)
+
+
+@pytest.fixture(scope="module")
+def vhw_module_machine(request, tmp_path_factory) -> VhwMachine:
+    """One machine for every test of a module (``pytestmark = pytest.mark.vhw(...)``)."""
+    vm = _boot(request, tmp_path_factory.mktemp("vhw-module"))
+    try:
+        yield vm
+    finally:
+        _shutdown(vm)
+
+
+@pytest.fixture
+def vhw_shared(request, vhw_module_machine) -> VhwMachine:
+    """The module's machine, with this test's console, cases and faults reported separately."""
+    vm = vhw_module_machine
+    since = _console_size(vm)
+    _use(request, vm, since)
+    yield vm
+    _check_kernel(request, vm, since)
+
+
+# -- pytest hooks -------------------------------------------------------------
+
+_MACHINE = pytest.StashKey[tuple]()
+
+
+def pytest_addoption(parser) -> None:
+    group = parser.getgroup("vhw", "vhw virtual hardware")
+    group.addoption("--vhw-guest", dest="vhw_guest", metavar="NAME", default=None,
+                    help="boot this guest for every vhw test that does not pin one (see `vhw guest list`)")
+    group.addoption("--vhw-results", dest="vhw_results", metavar="DIR", default=DEFAULT_RESULTS,
+                    help=f"write one results JSON per vhw test here, for `vhw report` (default {DEFAULT_RESULTS}; "
+                         "'' for none)")
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "vhw(description=None, guest=None, allow_oops=False): the machine the vhw_machine fixture boots: "
+        "description is a dict, a TOML path relative to the test file, or a Description; guest pins the "
+        "guest; allow_oops keeps a kernel Oops/BUG/panic on the console from failing the test",
+    )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    bound = item.stash.get(_MACHINE, None)
+    if bound is None:
+        return
+    vm = bound[0]
+    if rep.failed and rep.when in ("call", "teardown", "setup"):
+        _attach_failure(rep, vm, bound[1])
+    if rep.when == "call" or (rep.when == "setup" and not rep.passed) or (rep.when == "teardown" and rep.failed):
+        item.stash[_OUTCOME] = _merge_outcome(item.stash.get(_OUTCOME, None), rep)
+    if rep.when == "teardown":
+        _write_results(item, vm, bound)
+
+
+_OUTCOME = pytest.StashKey[tuple]()
+
+
+def _merge_outcome(old, rep) -> tuple:
+    outcome = "failed" if rep.failed else rep.outcome
+    if old is not None and old[0] == "failed":
+        return old
+    message = ""
+    if rep.failed:
+        message = str(rep.longrepr)[-4000:]
+    elif rep.skipped and isinstance(rep.longrepr, tuple):
+        message = rep.longrepr[2]
+    return outcome, message
+
+
+def _attach_failure(rep, vm: VhwMachine, since: int) -> None:
+    names = {s[0] for s in rep.sections}
+    path = vm.workdir / "console.log"
+    if path.is_file() and "vhw console" not in names:
+        text = path.read_bytes()[since:][-TAIL_BYTES:].decode(errors="replace")
+        rep.sections.append(("vhw console", text))
+    stderr = vm.workdir / "qemu.stderr"
+    if stderr.is_file() and stderr.stat().st_size and "vhw qemu.stderr" not in names:
+        rep.sections.append(("vhw qemu.stderr", stderr.read_bytes()[-TAIL_BYTES:].decode(errors="replace")))
+    if "vhw trace" not in names:
+        rep.sections.append(("vhw trace", _trace_tail(vm)))
+
+
+def _trace_tail(vm: VhwMachine) -> str:
+    from .tracecli import format_records
+
+    records = vm.trace.records()
+    lines = list(format_records(records))
+    directory = getattr(vm.trace, "directory", None)
+    head = f"{len(records)} records"
+    if directory is not None:
+        head += f"; full trace: {directory / 'trace.jsonl'}  pcapng: {directory / 'trace.pcapng'}"
+    return "\n".join([head, *lines[-TRACE_LINES:]])
+
+
+def _safe_name(nodeid: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid).strip("_")[:180]
+
+
+def _write_results(item, vm: VhwMachine, bound: tuple) -> None:
+    target = item.config.getoption("vhw_results")
+    if not target:
+        return
+    _, since, started, ncases, nfindings, nfaults = bound
+    outcome, message = item.stash.get(_OUTCOME, ("passed", ""))
+    root = Path(item.config.rootpath) / target if not Path(target).is_absolute() else Path(target)
+    name = _safe_name(item.nodeid)
+    artifacts_dir = root / name
+    artifacts = _copy_artifacts(vm, artifacts_dir, since)
+    findings = list(vm.findings[nfindings:])
+    if outcome == "failed" and message:
+        findings.insert(0, {"severity": "error", "summary": "test failed", "evidence": message})
+    desc = vm.machine.desc
+    results = {
+        "test": item.nodeid,
+        "outcome": outcome,
+        "duration": round(time.monotonic() - started, 3),
+        "guest": vm.guest,
+        "machine": desc.machine.name,
+        "devices": vm.devices(),
+        "cases": vm.cases[ncases:],
+        "findings": findings,
+        "artifacts": {k: str(Path(v).relative_to(root)) for k, v in artifacts.items()},
+        "faults": [_jsonable(e) for e in vm.machine.faults.events[nfaults:]],
+    }
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / f".{name}.json.tmp"
+    tmp.write_text(json.dumps(results, indent=1, sort_keys=True))
+    tmp.replace(root / f"{name}.json")
+
+
+def _copy_artifacts(vm: VhwMachine, dest: Path, since: int) -> dict[str, Path]:
+    """This test's console slice, QEMU's stderr and the trace so far, next to the JSON."""
+    dest.mkdir(parents=True, exist_ok=True)
+    out: dict[str, Path] = {}
+    console = vm.workdir / "console.log"
+    if console.is_file():
+        (dest / "console.log").write_bytes(console.read_bytes()[since:])
+        out["console"] = dest / "console.log"
+    stderr = vm.workdir / "qemu.stderr"
+    if stderr.is_file():
+        shutil.copyfile(stderr, dest / "qemu.stderr")
+        out["qemu_stderr"] = dest / "qemu.stderr"
+    directory = getattr(vm.trace, "directory", None)
+    if directory is not None:
+        for key, fname in (("trace", "trace.jsonl"), ("pcap", "trace.pcapng")):
+            if (directory / fname).is_file():
+                shutil.copyfile(directory / fname, dest / fname)
+                out[key] = dest / fname
+    return out
+
+
+def _jsonable(value):
+    return json.loads(json.dumps(value, default=str))
