@@ -60,13 +60,14 @@ images: deps venv
 	@$(VHW) guest build linux-sparc32
 
 test: deps venv images
-	$(PY) -m pytest -n $(JOBS) --junitxml=build/junit.xml $(PYTEST_ARGS) tests
+	$(PY) -m pytest -n $(JOBS) --junitxml=build/junit.xml $(PYTEST_ARGS) tests examples/driver-tests
 
 unit: venv
 	$(PY) -m pytest -n $(JOBS) -m "not e2e" $(PYTEST_ARGS) tests
 
 e2e: deps venv images
 	$(PY) -m pytest -n $(JOBS) -m e2e $(PYTEST_ARGS) tests
+	$(PY) -m pytest -n $(JOBS) $(PYTEST_ARGS) examples/driver-tests
 
 demo: deps venv images
 	@$(PY) -m vhw.demo

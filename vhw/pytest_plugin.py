@@ -296,7 +296,7 @@ def resolve_description(spec, base: Path):
     if isinstance(spec, (str, Path)):
         path = Path(spec)
         return load_description(path if path.is_absolute() else base / path)
-    raise pytest.UsageError(f"vhw marker: description must be a dict, a TOML path or a Description, not {spec!r}")
+    raise TypeError(f"description must be a dict, a TOML path or a Description, not {spec!r}")
 
 
 def with_guest(desc, guest: str | None):
@@ -307,6 +307,20 @@ def with_guest(desc, guest: str | None):
     return dataclasses.replace(desc, machine=dataclasses.replace(desc.machine, guest=guest))
 
 
+def disks_in(desc, workdir: Path):
+    """Relative disk image paths live in the machine's work directory: each
+    test gets its own images (parallel-safe, nothing left in the checkout)."""
+    import dataclasses
+
+    def place(disk):
+        if Path(disk.image).is_absolute():
+            return disk
+        return dataclasses.replace(disk, image=str(workdir / disk.image))
+
+    iops = tuple(dataclasses.replace(iop, disks=tuple(place(d) for d in iop.disks)) for iop in desc.i2o)
+    return dataclasses.replace(desc, i2o=iops)
+
+
 def choose_guest(marker, config) -> str | None:
     """The marker's ``guest`` pins a test; else ``--vhw-guest``; else the description's."""
     if marker is not None and marker.kwargs.get("guest"):
@@ -314,10 +328,28 @@ def choose_guest(marker, config) -> str | None:
     return config.getoption("vhw_guest")
 
 
+async def start_machine(desc, workdir: Path, trace):
+    """Build the guest image if needed and boot ``desc`` (on the loop thread)."""
+    from .guests import ensure_image
+    from .machine.description import SPARC_TYPES
+
+    image = await asyncio.to_thread(ensure_image, desc.machine.guest)
+    if desc.machine.type in SPARC_TYPES:
+        from .prom.machine import SparcMachine
+
+        machine = SparcMachine(desc, image=image, workdir=workdir)
+        machine.trace = trace
+    else:
+        from .machine.launcher import Machine
+
+        machine = Machine(desc, image=image, workdir=workdir, trace=trace)
+    await machine.start()
+    return machine
+
+
 def _boot(request, workdir: Path) -> VhwMachine:
     from .errors import VhwError
-    from .guests import GUESTS, ensure_image
-    from .machine.description import SPARC_TYPES
+    from .guests import GUESTS
     from .trace import Trace
 
     marker = request.node.get_closest_marker("vhw")
@@ -325,32 +357,20 @@ def _boot(request, workdir: Path) -> VhwMachine:
     try:
         desc = with_guest(resolve_description(marker.kwargs.get("description") if marker else None, base),
                           choose_guest(marker, request.config))
-    except VhwError as e:
-        raise pytest.UsageError(f"vhw marker on {request.node.nodeid}: {e}") from None
+        desc = disks_in(desc, workdir)
+    except (VhwError, TypeError) as e:
+        pytest.fail(f"vhw marker on {request.node.nodeid}: {e}", pytrace=False)
     guest = desc.machine.guest
     if guest not in GUESTS:
         pytest.skip(f"vhw: guest {guest!r} has no in-process launcher (agent-driven guests: "
                     f"{', '.join(sorted(GUESTS))}); run it with `vhw guest test {guest}`")
-    image = ensure_image(guest)
+    workdir.mkdir(parents=True, exist_ok=True)
     loop = LoopThread(f"vhw-{request.node.name}")
+    trace = Trace.to_dir(workdir / "trace")
     try:
-        trace = Trace.to_dir(workdir / "trace")
-
-        async def start():
-            if desc.machine.type in SPARC_TYPES:
-                from .prom.machine import SparcMachine
-
-                machine = SparcMachine(desc, image=image, workdir=workdir)
-                machine.trace = trace
-            else:
-                from .machine.launcher import Machine
-
-                machine = Machine(desc, image=image, workdir=workdir, trace=trace)
-            await machine.start()
-            return machine
-
-        machine = loop.call(start())
+        machine = loop.call(start_machine(desc, workdir, trace))
     except BaseException:
+        trace.close()
         loop.close()
         raise
     return VhwMachine(machine, loop, workdir, guest)
