@@ -6,6 +6,7 @@
     vhw bmc set-sensor --control PATH SENSOR VALUE
     vhw prom list|get|set|unset|export|import|diff|run|show ...   (SPARC EEPROM; vhw prom --help)
     vhw trace FILE|DIR [--channel C] [--since S] [--grep REGEX]   (print a trace.jsonl; docs/trace.md)
+    vhw report [PATH...] [-o FILE.html|FILE.md]   (one page from a run's results; docs/report.md)
     vhw fleet --count N --base-port P --user NAME:PASSWORD [--address HOST] [--state DIR]
 
 Errors a user can cause are printed as one clear message (no traceback) and
@@ -221,6 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_trace_parser(sub)
 
+    from .reportcli import add_parser as add_report_parser
+
+    add_report_parser(sub)
+
     fleet = sub.add_parser("fleet", help="serve many LAN BMCs (no VMs) in one process",
                            description="Serve N independent IPMI-over-LAN BMCs on HOST ports P..P+N-1, each "
                                        "with its own state and one ADMINISTRATOR user; chassis power control "
@@ -256,6 +261,10 @@ def main(argv: list[str] | None = None) -> int:
             from .tracecli import main as trace_main
 
             return trace_main(args)
+        if args.verb == "report":
+            from .reportcli import main as report_main
+
+            return report_main(args)
         if args.verb == "prom":
             from .prom.cli import main as prom_main
 

@@ -240,26 +240,19 @@ class VhwMachine:
         lines ``{"case", "ok", "detail"[, "finding"]}`` (ipmi_conform), whose
         findings (documented deviations from the seed) become warnings.
         """
+        from .report import parse_conformance_output
+
         if isinstance(output, bytes):
             output = output.decode(errors="replace")
-        found = []
+        found = [{"name": c.name, "outcome": c.outcome, "detail": c.detail} for c in parse_conformance_output(output)]
         for line in output.splitlines():
-            line = line.strip()
-            if line.startswith("{"):
+            if line.startswith("{") and '"finding"' in line:
                 try:
                     row = json.loads(line)
                 except ValueError:
                     continue
-                if not isinstance(row, dict) or "case" not in row:
-                    continue
-                found.append({"name": str(row["case"]), "outcome": "pass" if row.get("ok") else "fail",
-                              "detail": str(row.get("detail", ""))})
-                if row.get("finding"):
+                if isinstance(row, dict) and row.get("finding") and "case" in row:
                     self.finding("warning", f"{row['case']}: {row['finding']}", str(row.get("detail", "")))
-                continue
-            m = re.match(r"(PASS|FAIL|SKIP)\s+([^\s:]+):?\s*(.*)$", line)
-            if m:
-                found.append({"name": m.group(2), "outcome": m.group(1).lower(), "detail": m.group(3)})
         self.cases.extend(found)
         return found
 
