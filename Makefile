@@ -17,7 +17,7 @@ DEB_PACKAGES := qemu-system-x86 qemu-system-sparc qemu-system-data qemu-utils \
 	busybox-static cpio lz4 ipmitool freeipmi-tools openipmi \
 	gcc make libc6-dev kmod binutils libelf1 \
 	gcc-sparc64-linux-gnu linux-source-6.1 flex bison bc rsync \
-	tshark
+	tshark zstd genisoimage syslinux syslinux-common mtools dosfstools
 
 .PHONY: all deps venv images test unit e2e demo bench clean help
 

@@ -1,7 +1,7 @@
 """The `vhw` command line.
 
     vhw run [--machine FILE] [--guest NAME] [--ipmi kcs,bt,ssif] [--faults SCENARIO] -- CMD...
-    vhw guest list | build NAME
+    vhw guest list | build NAME | fetch NAME | pin NAME | test NAME [--image PATH]
     vhw bmc --config FILE --extern HOST:PORT|unix:PATH [--lan HOST:PORT] [--serial MODE:PATH] [--state DIR] [--control PATH]
     vhw bmc set-sensor --control PATH SENSOR VALUE
     vhw prom list|get|set|unset|export|import|diff|run|show ...   (SPARC EEPROM; vhw prom --help)
@@ -64,7 +64,17 @@ def _load_description(args):
 
 async def _run(args) -> int:
     from .machine.launcher import Machine
+    from .remote import REMOTE_GUESTS
 
+    if args.guest in REMOTE_GUESTS:
+        if args.machine or args.ipmi or args.faults or args.bmc_backend:
+            raise VhwError(f"{args.guest} is a downloaded guest: its devices come from its recipe "
+                           "(--machine, --ipmi, --faults and --bmc-backend do not apply)")
+        from .guestcli import run_remote
+
+        return await run_remote(REMOTE_GUESTS[args.guest], args)
+    if args.image:
+        raise VhwError("--image is for downloaded guests (see `vhw guest list`)")
     desc = _load_description(args)
     command = args.command
     if command and command[0] == "--":
@@ -89,28 +99,6 @@ async def _run(args) -> int:
     return result.code
 
 
-# -- vhw guest --------------------------------------------------------------
-def _guest_list(args) -> int:
-    from .guests import GUESTS, find_image, image_dir
-
-    for name, g in sorted(GUESTS.items()):
-        image = find_image(name)
-        state = f"built: {image.path}" if image else f"not built (would go to {image_dir(g)})"
-        print(f"{name:12s} {g.summary}\n{'':12s} {state}")
-    return 0
-
-
-def _guest_build(args) -> int:
-    from .guests import build_image
-
-    started = time.monotonic()
-    image = build_image(args.name, progress=_progress, force=args.force)
-    sizes = ", ".join(f"{p.name} {p.stat().st_size / 1e6:.1f} MB" for p in (image.kernel, image.initrd))
-    print(f"{image.path} ({sizes}; {time.monotonic() - started:.1f} s)")
-    return 0
-
-
-# -- vhw bmc ----------------------------------------------------------------
 async def _bmc(args) -> int:
     if args.bmc_verb in ("set-sensor", "get-sensor"):
         return await _bmc_sensor(args)
@@ -165,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "and exit with its exit status (124 on timeout).")
     run.add_argument("--machine", "-m", metavar="FILE", help="machine description (TOML)")
     run.add_argument("--guest", "-g", metavar="NAME", help="guest image (see `vhw guest list`)")
+    run.add_argument("--image", metavar="PATH", help="downloaded guests: boot this disk image (e.g. your own build)")
     run.add_argument("--ipmi", metavar="IFS", help="attach a BMC on these interfaces, e.g. kcs or kcs,bt,ssif")
     run.add_argument("--bmc-backend", choices=("vhw", "qemu", "extern"),
                      help="who plays the BMC: vhw (default), QEMU's ipmi-bmc-sim, or an external BMC")
@@ -178,12 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
     run.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD...", help="command to run in the guest")
 
-    guest = sub.add_parser("guest", help="list and build guest images")
-    gsub = guest.add_subparsers(dest="guest_verb", metavar="ACTION")
-    gsub.add_parser("list", help="the guests vhw knows and whether they are built")
-    gb = gsub.add_parser("build", help="build a guest image into the cache")
-    gb.add_argument("name", help="guest name, e.g. linux-x86")
-    gb.add_argument("--force", action="store_true", help="rebuild even if the cached image is current")
+    from .guestcli import add_parser as add_guest_parser
+
+    add_guest_parser(sub)
 
     bmc = sub.add_parser("bmc", help="run a BMC for a QEMU started by anyone",
                          description="Serve vhw's BMC on a socket that QEMU's ipmi-bmc-extern connects to, e.g. "
@@ -250,11 +236,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.verb == "run":
             return asyncio.run(_run(args))
         if args.verb == "guest":
-            if args.guest_verb == "list":
-                return _guest_list(args)
-            if args.guest_verb == "build":
-                return _guest_build(args)
-            parser.parse_args(["guest", "--help"])
+            from .guestcli import main as guest_main
+
+            return guest_main(args, parser)
         if args.verb == "bmc":
             return asyncio.run(_bmc(args))
         if args.verb == "trace":

@@ -128,8 +128,14 @@ def ipmi_device_args(desc: Description, links: Links) -> list[str]:
             args += ["-device", f"ipmi-bmc-sim,id=bmc{i}"]
             args += ["-device", _interface_device(name, f"bmc{i}", i)]
         return args
-    for i, name in enumerate(desc.bmc.interfaces):
-        chardev = links.bmc_chardevs.get(name)
+    return extern_bmc_args(desc.bmc.interfaces, links.bmc_chardevs)
+
+
+def extern_bmc_args(interfaces, chardevs: dict[str, str]) -> list[str]:
+    """One ipmi-bmc-extern per interface, each on its chardev socket options."""
+    args: list[str] = []
+    for i, name in enumerate(interfaces):
+        chardev = chardevs.get(name)
         if chardev is None:
             raise ValueError(f"no chardev prepared for IPMI interface {name}")
         args += ["-chardev", f"socket,id=ipmi{i},{chardev}"]
