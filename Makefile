@@ -19,7 +19,7 @@ DEB_PACKAGES := qemu-system-x86 qemu-system-sparc qemu-system-data qemu-utils \
 	gcc-sparc64-linux-gnu linux-source-6.1 flex bison bc rsync \
 	tshark zstd genisoimage syslinux syslinux-common mtools dosfstools
 
-.PHONY: all deps venv images test unit e2e demo bench clean help
+.PHONY: all deps venv images test unit e2e test-guest demo bench clean help
 
 all: test
 
@@ -31,6 +31,9 @@ help:
 	@echo "make bench   run the benchmarks in bench/ (vhw against the reference implementations)"
 	@echo "make deps    install the Debian packages (needs root)"
 	@echo "make unit    only the tests that need no QEMU"
+	@echo "make test-guest GUEST=NAME [IMAGE=PATH]"
+	@echo "             the driver tests against one guest (vhw guest list); downloaded guests"
+	@echo "             (FreeBSD, illumos, NetBSD) need the internet or IMAGE=your-own-build.img"
 
 deps: .deps.stamp
 .deps.stamp: Makefile
@@ -64,6 +67,11 @@ test: deps venv images
 
 unit: venv
 	$(PY) -m pytest -n $(JOBS) -m "not e2e" $(PYTEST_ARGS) tests
+
+test-guest: deps venv
+	@test -n "$(GUEST)" || { echo "usage: make test-guest GUEST=NAME [IMAGE=PATH]   (names: $(VHW) guest list)"; exit 2; }
+	@$(VHW) guest test $(GUEST) $(if $(IMAGE),--image $(IMAGE)); rc=$$?; \
+	if [ $$rc = 77 ]; then echo "[make] test-guest $(GUEST): skipped (the reason is above)"; exit 0; fi; exit $$rc
 
 e2e: deps venv images
 	$(PY) -m pytest -n $(JOBS) -m e2e $(PYTEST_ARGS) tests

@@ -73,6 +73,10 @@ async def _run(args) -> int:
         from .guestcli import run_remote
 
         return await run_remote(REMOTE_GUESTS[args.guest], args)
+    if args.guest in ("linux-sparc64", "linux-sparc32"):
+        from .guestcli import run_sparc
+
+        return await run_sparc(args)
     if args.image:
         raise VhwError("--image is for downloaded guests (see `vhw guest list`)")
     desc = _load_description(args)
@@ -232,6 +236,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * args.verbose
     logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s")
+    if args.verbose == 0:
+        # qemu.qmp logs a vanished QEMU (a guest that powered off, a refused
+        # command line) as an ERROR; vhw reports those itself, in words.
+        logging.getLogger("qemu.qmp").setLevel(logging.CRITICAL)
     try:
         if args.verb == "run":
             return asyncio.run(_run(args))

@@ -27,8 +27,8 @@ from .errors import VhwError
 SUITES = {
     "linux-x86": ["tests/e2e", "examples/driver-tests", "--ignore=tests/e2e/test_prom_guests.py",
                   "--ignore=tests/e2e/test_prom_firmware.py"],
-    "linux-sparc64": ["tests/e2e/test_prom_guests.py", "tests/e2e/test_prom_firmware.py", "-k", "sun4u"],
-    "linux-sparc32": ["tests/e2e/test_prom_guests.py", "tests/e2e/test_prom_firmware.py", "-k", "ss5 or SS-5"],
+    "linux-sparc64": ["tests/e2e/test_prom_guests.py", "tests/e2e/test_prom_firmware.py", "-k", "sun4u or sparc64"],
+    "linux-sparc32": ["tests/e2e/test_prom_guests.py", "tests/e2e/test_prom_firmware.py", "-k", "ss5 or SS-5 or sparc32"],
 }
 
 
@@ -220,3 +220,31 @@ async def run_remote(recipe, args) -> int:
     sys.stdout.write(output)
     sys.stdout.flush()
     return status
+
+
+async def run_sparc(args) -> int:
+    """`vhw run --guest linux-sparc64|linux-sparc32`: the guest's one program, the OpenPROM conformance run."""
+    import json
+
+    from .prom.guestrun import conformance_run
+
+    command = args.command[1:] if args.command and args.command[0] == "--" else args.command
+    if command:
+        raise VhwError(f"{args.guest} runs no commands: its /init is the OpenPROM conformance program "
+                       f"(openprom_conform). Run `vhw run --guest {args.guest}` without a command for its report, "
+                       "or use `vhw prom run` for the EEPROM.")
+    if args.machine or args.ipmi or args.faults or args.bmc_backend:
+        raise VhwError(f"{args.guest}: --machine, --ipmi, --faults and --bmc-backend do not apply to the SPARC guests")
+    rep = await conformance_run(args.guest, state=args.state, timeout=args.timeout,
+                                progress=None if args.quiet else _progress)
+    out = Path("build") / f"openprom-report-{rep['machine']}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(rep, indent=2) + "\n")
+    s = rep["summary"]
+    print(f"{args.guest} ({rep['machine']}): {rep['nodes']} nodes, {rep['calls']} openprom calls; "
+          f"{s['conforms']} conform, {s['finding']} known deviations ({len(rep['findings'])} findings), "
+          f"{s['differs']} differ, {s['tree-differences']} unexplained tree differences")
+    for problem in rep["problems"]:
+        print(f"problem: {problem}")
+    print(f"{'PASS' if rep['passed'] else 'FAIL'}; report in {out} (`vhw report` renders it)")
+    return 0 if rep["passed"] else 1

@@ -150,3 +150,23 @@ def test_ss5_conformance_report_and_an_ok_prompt_change_survives_a_qemu_restart(
             await m.stop()
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("guest", ["linux-sparc64", "linux-sparc32"])
+def test_vhw_run_on_a_sparc_guest_prints_its_conformance_verdict_and_writes_the_report(guest, tmp_path,
+                                                                                       monkeypatch, capsys):
+    """`vhw run --guest linux-sparc64|linux-sparc32` (issue 8): the guest's one program runs
+    against vhw's EEPROM and the verdict is the exit status."""
+    from vhw.cli import main as vhw_main
+
+    machine = {"linux-sparc64": "sun4u", "linux-sparc32": "SS-5"}[guest]
+    if shutil.which(BINARIES[machine]) is None:
+        pytest.skip(f"{BINARIES[machine]} is not installed (Debian package qemu-system-sparc; `make deps`)")
+    monkeypatch.chdir(tmp_path)
+    assert vhw_main(["run", "--guest", guest, "-q", "--timeout", str(BOOT_TIMEOUT)]) == 0
+    out = capsys.readouterr().out
+    assert f"{guest} ({machine}):" in out and "0 differ" in out and "PASS" in out
+    rep = json.loads((tmp_path / "build" / f"openprom-report-{machine}.json").read_text())
+    assert rep["passed"] and rep["calls"] >= 30 and rep["nodes"] >= 10
+    injected = {o["option"]: o["verdict"] for o in rep["options"] if o["check"] == "option-injected"}
+    assert injected == {"vhw-test-var": "conforms"}

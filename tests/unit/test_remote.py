@@ -357,3 +357,13 @@ def test_guest_list_shows_the_downloadable_guests(capsys):
 def test_a_recipe_copy_with_another_url_keeps_its_pin_name():
     r = replace(REMOTE_GUESTS["omnios"], url="http://x/y.qcow2")
     assert r.filename == "y.qcow2" and r.env_pin == "VHW_PIN_OMNIOS"
+
+
+def test_a_sparc_guest_refuses_a_command_before_booting(capsys):
+    assert vhw_main(["run", "--guest", "linux-sparc64", "--", "uname"]) == 2
+    assert "linux-sparc64 runs no commands: its /init is the OpenPROM conformance program" in capsys.readouterr().err
+
+
+def test_a_downloaded_guest_refuses_options_that_do_not_apply(capsys):
+    assert vhw_main(["run", "--guest", "omnios", "--ipmi", "bt", "--", "uname"]) == 2
+    assert "omnios is a downloaded guest" in capsys.readouterr().err
