@@ -64,8 +64,8 @@ def build_boot_disk(image, out: Path) -> Path:
 
 def test_a_published_image_is_pinned_fetched_booted_on_an_overlay_and_driven_over_its_console(
         tmp_path, linux_image, file_server, monkeypatch):
+    disk = build_boot_disk(linux_image, tmp_path / "vhw-linux.img")  # from the real cache's kernel package
     monkeypatch.setenv("VHW_CACHE_DIR", str(tmp_path / "cache"))
-    disk = build_boot_disk(linux_image, tmp_path / "vhw-linux.img")
     disk_sha = hashlib.sha256(disk.read_bytes()).hexdigest()
     packed = gzip.compress(disk.read_bytes(), 1)
     file_server.files["/pub/vhw-linux.img.gz"] = packed
