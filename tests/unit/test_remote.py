@@ -367,3 +367,20 @@ def test_a_sparc_guest_refuses_a_command_before_booting(capsys):
 def test_a_downloaded_guest_refuses_options_that_do_not_apply(capsys):
     assert vhw_main(["run", "--guest", "omnios", "--ipmi", "bt", "--", "uname"]) == 2
     assert "omnios is a downloaded guest" in capsys.readouterr().err
+
+
+def test_a_guest_test_result_is_read_by_vhw_report(tmp_path):
+    from vhw import report
+    from vhw.machine.remote import StepResult, write_results
+
+    steps = [StepResult("login", "pass"), StepResult("device-node", "fail", "exit status 1: ls: /dev/ipmi0: No such file"),
+             StepResult("build-ipmi_raw", "skip", "the guest has no C compiler")]
+    path = write_results(tmp_path / "vhw-results" / "guest-omnios.json", REMOTE_GUESTS["omnios"], steps, 12.5,
+                         tmp_path / "work")
+    rep = report.load([tmp_path])
+    (row,) = rep.tests
+    assert (row.test, row.outcome, row.guest) == ("guest:omnios", "failed", "omnios")
+    assert [(c.name, c.outcome) for c in row.cases] == [("login", "pass"), ("device-node", "fail"),
+                                                          ("build-ipmi_raw", "skip")]
+    assert [f.summary for f in row.findings] == ["device-node failed"]
+    assert "guest:omnios" in report.render_markdown(rep) and path.is_file()
