@@ -129,16 +129,21 @@ REMOTE_GUESTS: dict[str, RemoteRecipe] = {
     for r in (
         RemoteRecipe(
             "freebsd-14-amd64",
-            "FreeBSD 14.4 amd64 BASIC-CI image; ipmi(4) on KCS (ACPI), BT and SSIF (SMBIOS) (needs the internet)",
+            "FreeBSD 14.3 amd64 BASIC-CI image; ipmi(4) on KCS (ACPI), BT and SSIF (SMBIOS) (needs the internet)",
             "freebsd", "qemu-system-x86_64", "q35",
-            url="https://download.freebsd.org/releases/CI-IMAGES/14.4-RELEASE/amd64/Latest/"
-                "FreeBSD-14.4-RELEASE-amd64-BASIC-CI.raw.xz",
-            checksum_url="https://download.freebsd.org/releases/CI-IMAGES/14.4-RELEASE/amd64/Latest/CHECKSUM.SHA256",
+            # The image and digest QEMU's own FreeBSD test VM uses (qemu.git tests/vm/freebsd).
+            url="https://download.freebsd.org/releases/CI-IMAGES/14.3-RELEASE/amd64/Latest/"
+                "FreeBSD-14.3-RELEASE-amd64-BASIC-CI.raw.xz",
+            checksum_url="https://download.freebsd.org/releases/CI-IMAGES/14.3-RELEASE/amd64/Latest/CHECKSUM.SHA256",
             compression="xz", interfaces=("kcs", "bt", "ssif"),
+            # As tests/vm/freebsd does: the loader menu's 3 (escape to the loader
+            # prompt), the serial console, boot.  Root logs in without a password.
+            boot_steps=(ConsoleStep(r"Autoboot", "3"),
+                        ConsoleStep(r"OK ?$", "set console=comconsole\r"),
+                        ConsoleStep(r"OK ?$", "boot\r")),
             setup=("kldload ipmi 2>/dev/null; kldload ichsmb 2>/dev/null; kldload smbus 2>/dev/null; true",),
             checks=(Check("driver-loaded", "kldstat -q -m ipmi"), *_IPMI_CHECKS),
             build_ipmi_raw=True,
-            notes="The BASIC-CI image logs root in on the serial console without a password.",
         ),
         RemoteRecipe(
             "omnios",
