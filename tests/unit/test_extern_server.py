@@ -203,6 +203,29 @@ async def test_reconnect_announces_what_the_bmc_says_now():
         assert await qemu.read_raw(7) == H("ff 01 a1 05 a1 02 a1")
 
 
+@run
+async def test_a_bmc_that_is_down_keeps_listening_and_hangs_up_on_every_connect(tmp_path):
+    """ipmi-extern.md §6 (BMC restart): while down, QEMU's connect must succeed
+    and the line drop at once (QEMU then answers 0xD2 itself); a refused
+    connect would make QEMU 7.2 with qboot lose its -kernel image at the next
+    reset.  Back up, the next connect is served as a fresh one."""
+    bmc = make_bmc(SettableBmc)
+    async with ExternServer(bmc) as server:
+        address = await server.start(f"unix:{tmp_path}/bmc.sock")
+        qemu = await FakeQemu.connect(address)
+        assert await qemu.read_raw(7) == H("ff 01 a1 06 a1 00 a1")
+        await server.go_down()
+        assert await qemu.eof() and not server.connected
+        for _ in range(2):  # QEMU's reconnect=1 retries: accepted, then closed
+            retry = await FakeQemu.connect(address)
+            assert await retry.eof()
+        assert server.stats["refused-while-down"] == 2 and not server.connected
+        server.go_up()
+        qemu = await FakeQemu.connect(address)
+        assert await qemu.read_raw(7) == H("ff 01 a1 06 a1 00 a1")
+        assert server.connected and server.stats["connections"] == 2
+
+
 # -- requests --------------------------------------------------------------------
 
 

@@ -98,6 +98,13 @@ class _Connection(asyncio.Protocol):
         self.transport = transport
         self.peer = _describe_peer(transport)
         server = self.server
+        if server.down:
+            # Out of service: QEMU's connect succeeds and the line drops at
+            # once, so QEMU keeps answering 0xD2 itself and keeps retrying.
+            self.refused = True
+            server._count("refused-while-down")
+            transport.close()
+            return
         if server._connection is not None:
             # ipmi_sim does the same: one VM per port (§1).
             self.refused = True
@@ -344,6 +351,8 @@ class ExternServer:
         #: BMC takes a connected QEMU for a powered-on VM.
         self.on_connect: Callable[[], None] | None = None
         self.on_disconnect: Callable[[], None] | None = None
+        #: Out of service (go_down): connections are accepted and closed at once.
+        self.down = False
 
     # -- what the runner and the power adapter use ---------------------------
     @property
@@ -393,6 +402,27 @@ class ExternServer:
         self._attach()
         log.info("%s: listening on %s", self.name, self.address)
         return self.address
+
+    async def go_down(self) -> None:
+        """Drop QEMU's connection and hang up on every reconnect until ``go_up``, as a crashed BMC would.
+
+        The socket keeps listening: QEMU 7.2 with qboot loses the -kernel
+        image at its next system reset once a reconnect attempt has *failed*
+        (connect refused or no socket file), so vhw never lets a connect
+        fail; a connection that is accepted and closed does not trigger it.
+        """
+        self.down = True
+        conn = self._connection
+        if conn is not None and conn.transport is not None:
+            conn.transport.close()
+            try:
+                await asyncio.wait_for(asyncio.shield(conn.closed), 5)
+            except TimeoutError:
+                conn.transport.abort()
+
+    def go_up(self) -> None:
+        """Serve again: QEMU's next reconnect (within its reconnect=1 second) is answered."""
+        self.down = False
 
     async def serve_socket(self, sock: socket.socket) -> None:
         """Serve an already-connected socket (one end of a socketpair, say) until it closes."""

@@ -202,26 +202,22 @@ class BmcService:
         return posted
 
     async def stop_interface(self, name: str) -> None:
-        """Close one interface's socket, as a crashed BMC would: QEMU answers 0xD2 meanwhile."""
-        await self.servers.pop(name).close()
+        """Hang up on QEMU, as a crashed BMC would: QEMU answers 0xD2 meanwhile and retries every second."""
+        await self.servers[name].go_down()
 
     async def start_interface(self, name: str) -> None:
-        """Listen again on the interface's socket; QEMU reconnects (reconnect=1)."""
-        server = ExternServer(self.runner, interface=name, trace=self.trace)
-        server.faults = self.faults.bmc if self.faults is not None else None
-        await server.start(f"unix:{self._sockdir / f'{name}.sock'}")
-        self.servers[name] = server
+        """Serve the interface again; QEMU's next reconnect (reconnect=1) gets through."""
+        self.servers[name].go_up()
 
     # -- what vhw.faults' immediate BMC actions do -------------------------
     async def fault_disconnect(self, names, seconds: float) -> None:
         """Close the interfaces' sockets (QEMU answers 0xD2 meanwhile), listen again after ``seconds``."""
+        names = [n for n in names if n in self.servers]
         for name in names:
-            if name in self.servers:
-                await self.stop_interface(name)
+            await self.stop_interface(name)
         await asyncio.sleep(seconds)
         for name in names:
-            if name not in self.servers:
-                await self.start_interface(name)
+            await self.start_interface(name)
         log.info("fault: BMC listening again on %s", ", ".join(names))
 
     def fault_hold_attention(self, held: bool) -> None:
