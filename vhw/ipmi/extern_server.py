@@ -412,13 +412,7 @@ class ExternServer:
         fail; a connection that is accepted and closed does not trigger it.
         """
         self.down = True
-        conn = self._connection
-        if conn is not None and conn.transport is not None:
-            conn.transport.close()
-            try:
-                await asyncio.wait_for(asyncio.shield(conn.closed), 5)
-            except TimeoutError:
-                conn.transport.abort()
+        await self._drop_connection()
 
     def go_up(self) -> None:
         """Serve again: QEMU's next reconnect (within its reconnect=1 second) is answered."""
@@ -436,13 +430,7 @@ class ExternServer:
         """Stop listening, close the connection, and let go of the runner."""
         if self._server is not None:
             self._server.close()
-        conn = self._connection
-        if conn is not None and conn.transport is not None:
-            conn.transport.close()
-            try:
-                await asyncio.wait_for(asyncio.shield(conn.closed), 5)
-            except TimeoutError:
-                conn.transport.abort()
+        await self._drop_connection()
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
@@ -461,6 +449,16 @@ class ExternServer:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+    async def _drop_connection(self) -> None:
+        """Close QEMU's connection, if any, and wait (5 s at most) until it is gone."""
+        conn = self._connection
+        if conn is not None and conn.transport is not None:
+            conn.transport.close()
+            try:
+                await asyncio.wait_for(asyncio.shield(conn.closed), 5)
+            except TimeoutError:
+                conn.transport.abort()
 
     def _attach(self) -> None:
         if not self._attached:
