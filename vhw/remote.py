@@ -195,7 +195,9 @@ REMOTE_GUESTS: dict[str, RemoteRecipe] = {
                         ConsoleStep(r"x: Exit Install System", "x\r")),
             checks=(Check("openprom-node", "ls -l /dev/openprom"),
                     Check("prom-tree", "dmesg | grep -i -e mainbus -e 'cpu0 at'")),
-            notes="sun4u has no IPMI device; the I2O IOP is not attached on sun4u.",
+            # No IOP either: Debian's qemu-system-sparc64 7.2 has no x-pci-proxy-dev
+            # (`qemu-system-sparc64 -device help`), the device vhw serves it through.
+            notes="sun4u has no IPMI device, and Debian's qemu-system-sparc64 has no x-pci-proxy-dev for the IOP.",
         ),
     )
 }

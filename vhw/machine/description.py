@@ -333,9 +333,12 @@ def parse_description(data: dict, source: str = "<description>") -> Description:
         prom = _parse_prom(top.data.pop("prom"), source)
     if machine.type in SPARC_TYPES:
         prom = prom or PromSpec()
+        why = {"bmc": "QEMU's SPARC machines have no IPMI interface devices",
+               "i2o": "Debian's qemu-system-sparc64/-sparc 7.2 are built without x-pci-proxy-dev"}
         for key, present in (("bmc", bmc is not None), ("i2o", bool(i2o))):
             if present:
-                raise DescriptionError(key, f"is not available on the SPARC machine {machine.type}", source=source)
+                raise DescriptionError(key, f"is not available on the SPARC machine {machine.type} ({why[key]})",
+                                       source=source)
     elif prom is not None:
         raise DescriptionError("prom", f"needs a SPARC machine (type {' or '.join(SPARC_TYPES[:2])}, ...)",
                                source=source)
