@@ -103,3 +103,13 @@ def test_i2o_errors_name_the_key(table, key, words):
     with pytest.raises(DescriptionError) as info:
         parse_description(table, "t.toml")
     assert info.value.key == key and words in info.value.reason
+
+
+@pytest.mark.parametrize("key, table, why", [
+    ("bmc", {"interfaces": ["kcs"]}, "no IPMI interface devices"),
+    ("i2o", [{"slot": 3}], "without x-pci-proxy-dev"),
+])
+def test_a_sparc_machine_refuses_a_bmc_or_an_iop_and_says_why(key, table, why):
+    with pytest.raises(DescriptionError) as e:
+        parse_description({"machine": {"guest": "linux-sparc64"}, key: table})
+    assert e.value.key == key and "SPARC machine sun4u" in str(e.value) and why in str(e.value)
