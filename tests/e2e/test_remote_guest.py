@@ -13,6 +13,7 @@ import asyncio
 import gzip
 import hashlib
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -55,7 +56,8 @@ def build_boot_disk(image, out: Path) -> Path:
         tar.wait()
     (work / "syslinux.cfg").write_text(SYSLINUX_CFG)
     subprocess.run(["truncate", "-s", "48M", str(out)], check=True)
-    subprocess.run(["mkfs.fat", "-n", "VHWBOOT", str(out)], check=True, capture_output=True)
+    mkfs = shutil.which("mkfs.fat") or "/sbin/mkfs.fat"  # /sbin is not on every user's PATH
+    subprocess.run([mkfs, "-n", "VHWBOOT", str(out)], check=True, capture_output=True)
     for src, name in ((work / "vmlinuz", "vmlinuz"), (image.initrd, "initrd"), (work / "syslinux.cfg", "syslinux.cfg")):
         subprocess.run(["mcopy", "-i", str(out), str(src), f"::{name}"], check=True)
     subprocess.run(["syslinux", "--install", str(out)], check=True)
