@@ -104,7 +104,7 @@ class RemoteMachine:
         self._chardevs: dict[str, str] = {}
         self._disk: Path | None = None
         self._seed: Path | None = None
-        self._stderr = b""
+        self._stderr_path = self.workdir / "qemu.stderr"
 
     # -- what the BMC's power port uses ----------------------------------------
     @property
@@ -162,13 +162,16 @@ class RemoteMachine:
         (self.workdir / "qemu.argv").write_text(" ".join(argv) + "\n")
         self.progress(f"[vhw] booting {self.recipe.name} ({self.accel}); console transcript "
                       f"{self.workdir / 'console.log'}")
+        # stderr goes to a file: nothing has to drain it, and it stays as evidence.
+        stderr_file = open(self._stderr_path, "ab")
         try:
             self._proc = await asyncio.create_subprocess_exec(
                 *argv, pass_fds=[qmp_guest.fileno(), con_guest.fileno()], stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+                stdout=asyncio.subprocess.DEVNULL, stderr=stderr_file)
         except FileNotFoundError:
             raise QemuError(f"cannot run {argv[0]}: not found") from None
         finally:
+            stderr_file.close()
             qmp_guest.close()
             con_guest.close()
         self._sockets = [qmp_host, con_host]
@@ -177,7 +180,7 @@ class RemoteMachine:
             await asyncio.wait_for(self._qmp.connect(qmp_host), 30)
         except Exception:
             await asyncio.sleep(0.3)
-            stderr = await self._read_stderr()
+            stderr = self._stderr_path.read_bytes()[-4096:].decode(errors="replace")
             raise QemuError("QEMU did not start", stderr=stderr, returncode=self._proc.returncode) from None
         reader, writer = await asyncio.open_connection(sock=con_host)
         if self.console is not None:
@@ -206,11 +209,6 @@ class RemoteMachine:
     async def _watch_exit(self, proc: asyncio.subprocess.Process) -> None:
         await proc.wait()
         self._notify("on_qemu_exit")
-
-    async def _read_stderr(self) -> str:
-        if self._proc is not None and self._proc.stderr is not None and self._proc.returncode is not None:
-            self._stderr += await self._proc.stderr.read()
-        return self._stderr.decode(errors="replace")
 
     async def _stop_qemu(self) -> None:
         proc, qmp, self._proc, self._qmp = self._proc, self._qmp, None, None
@@ -337,7 +335,9 @@ def write_results(path: Path, recipe: RemoteRecipe, steps: list[StepResult], dur
         "cases": [{"name": s.name, "outcome": s.outcome, "detail": s.detail} for s in steps],
         "findings": [{"severity": "error", "summary": f"{s.name} failed", "evidence": s.detail}
                      for s in steps if s.outcome == "fail"],
-        "artifacts": {"console": str(workdir / "console.log"), "qemu.argv": str(workdir / "qemu.argv")},
+        # The keys the pytest plugin's results files use.
+        "artifacts": {"console": str(workdir / "console.log"), "qemu_stderr": str(workdir / "qemu.stderr"),
+                      "qemu.argv": str(workdir / "qemu.argv")},
         "faults": [],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
