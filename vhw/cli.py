@@ -20,7 +20,6 @@ import asyncio
 import logging
 import shlex
 import sys
-import time
 
 from . import __version__
 from .errors import VhwError
@@ -64,28 +63,27 @@ def _load_description(args):
 
 async def _run(args) -> int:
     from .machine.launcher import Machine
+    from .prom.guestrun import MACHINE_OF
     from .remote import REMOTE_GUESTS
 
-    if args.guest in REMOTE_GUESTS:
+    command = args.command[1:] if args.command and args.command[0] == "--" else args.command
+    text = command[0] if len(command) == 1 else shlex.join(command)
+    if args.guest in REMOTE_GUESTS or args.guest in MACHINE_OF:
+        # These guests' devices come from their recipes, not from a description.
         if args.machine or args.ipmi or args.faults or args.bmc_backend:
-            raise VhwError(f"{args.guest} is a downloaded guest: its devices come from its recipe "
+            kind = "a downloaded guest" if args.guest in REMOTE_GUESTS else "a SPARC guest"
+            raise VhwError(f"{args.guest} is {kind}: its devices come from its recipe "
                            "(--machine, --ipmi, --faults and --bmc-backend do not apply)")
-        from .guestcli import run_remote
+        from .guestcli import run_remote, run_sparc
 
-        return await run_remote(REMOTE_GUESTS[args.guest], args)
-    if args.guest in ("linux-sparc64", "linux-sparc32"):
-        from .guestcli import run_sparc
-
-        return await run_sparc(args)
+        if args.guest in REMOTE_GUESTS:
+            return await run_remote(REMOTE_GUESTS[args.guest], args, text)
+        return await run_sparc(args, text)
     if args.image:
         raise VhwError("--image is for downloaded guests (see `vhw guest list`)")
     desc = _load_description(args)
-    command = args.command
-    if command and command[0] == "--":
-        command = command[1:]
     if not command:
         raise VhwError("nothing to run: give a command after --, e.g. vhw run -- uname -a")
-    text = command[0] if len(command) == 1 else shlex.join(command)
     machine = Machine(desc, progress=None if args.quiet else _progress, keep_workdir=args.keep)
     async with machine:
         if args.keep:

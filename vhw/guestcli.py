@@ -14,6 +14,7 @@ unreachable it says so and exits 77 (skipped).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import subprocess
@@ -39,7 +40,7 @@ def _progress(msg: str) -> None:
 def add_parser(sub) -> None:
     guest = sub.add_parser("guest", help="list, build, fetch and test guests",
                            description=__doc__.split("\n\n")[1] if __doc__ else None,
-                           formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     gsub = guest.add_subparsers(dest="guest_verb", metavar="ACTION")
     gsub.add_parser("list", help="the guests vhw knows and whether they are built or downloaded")
     gb = gsub.add_parser("build", help="build an offline guest image into the cache")
@@ -85,7 +86,7 @@ def main(args, parser) -> int:
 
 def guest_list() -> int:
     from .guests import GUESTS, find_image, image_dir
-    from .remote import REMOTE_GUESTS, _verified, pin_for, read_pins, remote_dir
+    from .remote import REMOTE_GUESTS, download_path, is_downloaded, pin_for, read_pins
 
     for name, g in sorted(GUESTS.items()):
         image = find_image(name)
@@ -98,8 +99,8 @@ def guest_list() -> int:
         except VhwError:
             state = f"not pinned (`vhw guest pin {name}`)"
         else:
-            packed = remote_dir(r) / "downloads" / r.filename
-            state = f"downloaded: {packed}" if _verified(packed, digest) else f"pinned {digest.algorithm}, not downloaded"
+            state = (f"downloaded: {download_path(r)}" if is_downloaded(r, digest)
+                     else f"pinned {digest.algorithm}, not downloaded")
         print(f"{name:18s} {r.summary}\n{'':18s} {state}")
     return 0
 
@@ -155,7 +156,7 @@ def guest_test(args) -> int:
 
 def remote_image(recipe, image: str | None) -> Path | None:
     """The disk to boot: --image, else the cached download; None when the publisher is unreachable."""
-    from .remote import fetch, mirrored, offline_message, reachable
+    from .remote import fetch, is_downloaded, mirrored, offline_message, reachable
 
     if image:
         path = Path(image)
@@ -163,16 +164,9 @@ def remote_image(recipe, image: str | None) -> Path | None:
             raise VhwError(f"--image {image}: no such file")
         return path
     ok, why = reachable(mirrored(recipe.url))
-    if not ok:
-        from .remote import _verified, pin_for, remote_dir
-
-        try:
-            cached = _verified(remote_dir(recipe) / "downloads" / recipe.filename, pin_for(recipe))
-        except VhwError:
-            cached = False
-        if not cached:
-            _progress("[vhw] " + offline_message(recipe, why))
-            return None
+    if not ok and not is_downloaded(recipe):
+        _progress("[vhw] " + offline_message(recipe, why))
+        return None
     return fetch(recipe, progress=_progress)
 
 
@@ -200,41 +194,34 @@ async def _remote_test(recipe, args) -> int:
     return 1 if failed else 0
 
 
-async def run_remote(recipe, args) -> int:
+async def run_remote(recipe, args, command: str) -> int:
     """`vhw run --guest <downloadable guest> -- CMD`: boot, log in, run CMD on the console."""
     from .machine.remote import RemoteMachine
     from .remote import EXIT_SKIPPED
 
-    image = remote_image(recipe, getattr(args, "image", None))
-    if image is None:
-        return EXIT_SKIPPED
-    command = args.command[1:] if args.command and args.command[0] == "--" else args.command
     if not command:
         raise VhwError("nothing to run: give a command after --, e.g. vhw run --guest omnios -- uname -a")
-    import shlex
-
-    text = command[0] if len(command) == 1 else shlex.join(command)
+    image = remote_image(recipe, args.image)
+    if image is None:
+        return EXIT_SKIPPED
     async with RemoteMachine(recipe, image, progress=None if args.quiet else _progress) as machine:
         await machine.login()
-        status, output = await machine.run(text, timeout=args.timeout)
+        status, output = await machine.run(command, timeout=args.timeout)
     sys.stdout.write(output)
     sys.stdout.flush()
     return status
 
 
-async def run_sparc(args) -> int:
+async def run_sparc(args, command: str) -> int:
     """`vhw run --guest linux-sparc64|linux-sparc32`: the guest's one program, the OpenPROM conformance run."""
     import json
 
     from .prom.guestrun import conformance_run
 
-    command = args.command[1:] if args.command and args.command[0] == "--" else args.command
     if command:
         raise VhwError(f"{args.guest} runs no commands: its /init is the OpenPROM conformance program "
                        f"(openprom_conform). Run `vhw run --guest {args.guest}` without a command for its report, "
                        "or use `vhw prom run` for the EEPROM.")
-    if args.machine or args.ipmi or args.faults or args.bmc_backend:
-        raise VhwError(f"{args.guest}: --machine, --ipmi, --faults and --bmc-backend do not apply to the SPARC guests")
     rep = await conformance_run(args.guest, state=args.state, timeout=args.timeout,
                                 progress=None if args.quiet else _progress)
     out = Path("build") / f"openprom-report-{rep['machine']}.json"

@@ -530,13 +530,30 @@ def remote_dir(recipe: RemoteRecipe) -> Path:
     return cache_dir() / "remote" / recipe.name
 
 
+def download_path(recipe: RemoteRecipe) -> Path:
+    """Where the recipe's image is downloaded to (as published, still packed)."""
+    return remote_dir(recipe) / "downloads" / recipe.filename
+
+
+def is_downloaded(recipe: RemoteRecipe, digest: Digest | None = None) -> bool:
+    """Whether a verified copy of the pinned image (``digest``, else the pin) is in the cache.
+
+    False for an unpinned recipe: nothing can be verified against no pin."""
+    if digest is None:
+        try:
+            digest = pin_for(recipe)
+        except ImageError:
+            return False
+    return _verified(download_path(recipe), digest)
+
+
 def fetch(recipe: RemoteRecipe, *, progress=None) -> Path:
     """The recipe's unpacked, verified image in the cache (downloaded first if needed)."""
     say = progress or _say
     digest = pin_for(recipe)
     top = remote_dir(recipe)
-    packed = top / "downloads" / recipe.filename
-    if not _verified(packed, digest):
+    packed = download_path(recipe)
+    if not is_downloaded(recipe, digest):
         say(f"[vhw] {recipe.name}: downloading {mirrored(recipe.url)}")
     download(mirrored(recipe.url), packed, digest, progress=say)
     suffix = "." + recipe.compression if recipe.compression else ""

@@ -40,19 +40,17 @@ async def fake_console(sock, password="secret", banner=b"\r\nFreeBSD/amd64 (vhw)
         writer.close()
 
 
-async def session(password="secret", **kw):
+async def session(transcript=None, **kw):
+    """A ConsoleDriver wired to a fake console (``kw`` go to fake_console), and the console's task."""
     host, guest = socket.socketpair()
     server = asyncio.ensure_future(fake_console(guest, **kw))
     reader, writer = await asyncio.open_connection(sock=host)
-    return ConsoleDriver(reader, writer, name="fake"), server
+    return ConsoleDriver(reader, writer, name="fake", transcript=transcript), server
 
 
 def test_login_then_commands_give_their_output_and_exit_status(tmp_path):
     async def main():
-        host, guest = socket.socketpair()
-        server = asyncio.ensure_future(fake_console(guest))
-        reader, writer = await asyncio.open_connection(sock=host)
-        con = ConsoleDriver(reader, writer, name="fake", transcript=tmp_path / "console.log")
+        con, server = await session(transcript=tmp_path / "console.log")
         await con.login("root", "secret", timeout=5)
         status, out = await con.run("printf 'one\\ntwo\\n'; (exit 3)", timeout=5)
         assert (status, out) == (3, "one\ntwo\n")
