@@ -65,13 +65,21 @@ def run(test):
 
 
 class FakeQemu:
-    """QEMU's end of the chardev: sends requests, decodes what the BMC sends."""
+    """QEMU's end of the chardev: sends requests, decodes what the BMC sends.
+
+    Like QEMU (can_receive always 1) it reads all the time, in a task of its
+    own, and closes its end when the BMC hangs up (char-socket.c tcp_chr_read
+    disconnects on a read of 0 bytes).
+    """
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
         self.reader, self.writer = reader, writer
         self.codec = ExternCodec(Role.VM)
         self.raw = bytearray()
         self.events: list = []
+        self.hung_up = False
+        self._arrived = asyncio.Condition()
+        self._reading = asyncio.get_running_loop().create_task(self._read_all())
 
     @classmethod
     async def connect(cls, address: str) -> "FakeQemu":
@@ -89,15 +97,13 @@ class FakeQemu:
 
     async def read_raw(self, n: int) -> bytes:
         """Exactly the next n raw bytes (the events they make are kept too)."""
-        while len(self.raw) < n:
-            await self._read_more()
+        await self._until(lambda: len(self.raw) >= n)
         out, self.raw[:] = bytes(self.raw[:n]), self.raw[n:]
         self.events.clear()  # read raw or as events, not both
         return out
 
     async def events_(self, n: int) -> list:
-        while len(self.events) < n:
-            await self._read_more()
+        await self._until(lambda: len(self.events) >= n)
         out, self.events[:] = self.events[:n], self.events[n:]
         self.raw.clear()
         return out
@@ -112,27 +118,47 @@ class FakeQemu:
         if self.events or self.raw:
             return False
         try:
-            await asyncio.wait_for(self._read_more(), delay)
+            await asyncio.wait_for(self._until(lambda: bool(self.raw)), delay)
         except TimeoutError:
             return True
         return False
 
     async def eof(self) -> bool:
-        return await self.reader.read(100) == b""
+        """Whether the BMC hung up with nothing left unread (our end is closed by then)."""
+        try:
+            await self._until(lambda: False)
+        except EOFError:
+            pass
+        return not self.raw
 
     async def close(self) -> None:
+        self._reading.cancel()
         self.writer.close()
         try:
             await self.writer.wait_closed()
         except ConnectionError:
             pass
 
-    async def _read_more(self) -> None:
-        chunk = await self.reader.read(4096)
-        if not chunk:
-            raise EOFError("BMC closed the connection")
-        self.raw += chunk
-        self.events += self.codec.receive_data(chunk)
+    async def _until(self, ready) -> None:
+        async with self._arrived:
+            while not ready():
+                if self.hung_up:
+                    raise EOFError("BMC closed the connection")
+                await self._arrived.wait()
+
+    async def _read_all(self) -> None:
+        try:
+            while chunk := await self.reader.read(4096):
+                async with self._arrived:
+                    self.raw += chunk
+                    self.events += self.codec.receive_data(chunk)
+                    self._arrived.notify_all()
+        except ConnectionError:
+            pass
+        async with self._arrived:
+            self.hung_up = True
+            self._arrived.notify_all()
+        self.writer.close()
 
 
 async def serve_pair(server: ExternServer) -> tuple[FakeQemu, asyncio.Task]:
@@ -214,8 +240,10 @@ async def test_a_bmc_that_is_down_keeps_listening_and_hangs_up_on_every_connect(
         address = await server.start(f"unix:{tmp_path}/bmc.sock")
         qemu = await FakeQemu.connect(address)
         assert await qemu.read_raw(7) == H("ff 01 a1 06 a1 00 a1")
-        await server.go_down()
-        assert await qemu.eof() and not server.connected
+        down = asyncio.create_task(server.go_down())  # returns once QEMU has closed
+        assert await qemu.eof()
+        await down
+        assert not server.connected
         for _ in range(2):  # QEMU's reconnect=1 retries: accepted, then closed
             retry = await FakeQemu.connect(address)
             assert await retry.eof()
@@ -224,6 +252,38 @@ async def test_a_bmc_that_is_down_keeps_listening_and_hangs_up_on_every_connect(
         qemu = await FakeQemu.connect(address)
         assert await qemu.read_raw(7) == H("ff 01 a1 06 a1 00 a1")
         assert server.connected and server.stats["connections"] == 2
+
+
+@run
+async def test_a_hang_up_never_makes_a_qemu_write_fail(tmp_path):
+    """ipmi-extern.md §7: a frame whose write fails stays in QEMU 7.2's one
+    output buffer across the disconnect, and the guest's next request aborts
+    QEMU ("Got command when not finished with the previous command").  So the
+    BMC hangs up instead of closing: it stops sending but reads until QEMU
+    closes, and a frame QEMU writes after the BMC went down (its VERSION
+    hello, a guest request) is taken and dropped, unanswered."""
+    path = tmp_path / "bmc.sock"
+    loop = asyncio.get_running_loop()
+    async with ExternServer(make_bmc()) as server:
+        await server.start(f"unix:{path}")
+        for case in ("goes down while connected", "is connected to while down"):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            await loop.sock_connect(sock, str(path))
+            down = None
+            if case == "goes down while connected":
+                assert await loop.sock_recv(sock, 5) == H("ff 01 a1 00 a1")
+                down = asyncio.create_task(server.go_down())
+            while await loop.sock_recv(sock, 4096):  # to the BMC's EOF
+                pass
+            await asyncio.sleep(0.05)
+            # With a plain close this raises BrokenPipeError (EPIPE).
+            await loop.sock_sendall(sock, QEMU_HELLO + encode_request(1, NetFn.APP, 0, 0x01))
+            await asyncio.sleep(0.05)
+            sock.close()
+            if down is not None:
+                await down
+        assert server.stats["refused-while-down"] == 1 and "requests" not in server.stats
 
 
 # -- requests --------------------------------------------------------------------

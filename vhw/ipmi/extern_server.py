@@ -8,10 +8,17 @@ so each request is answered from ``data_received`` before it returns, and
 reading never waits on anything.
 
 One listener serves one VM (§1): QEMU connects as the client with
-``reconnect=N``, a second simultaneous connection is closed at once, as
+``reconnect=N``, a second simultaneous connection is hung up at once, as
 ``ipmi_sim`` does.  Every (re)connect announces VERSION 1, the interrupt
 enable and the attention level, because QEMU forgets attention on disconnect
 (§6, §11).
+
+vhw never closes a connection outright: it *hangs up* (``_Connection.hang_up``),
+shutting down its sending side and reading until QEMU closes.  QEMU 7.2's
+ipmi-bmc-extern keeps a frame whose write failed in its output buffer across
+the disconnect, and aborts the whole VM at the guest's next request ("IPMI KCS:
+Got command when not finished with the previous command", §7); a write into a
+socket whose peer still reads never fails.
 """
 
 from __future__ import annotations
@@ -48,6 +55,9 @@ INTERFACES = ("kcs", "bt", "ssif")
 #: reach the guest truncated with CC 0xC6.
 QEMU_RESPONSE_LIMIT = 302
 
+#: Seconds a hung-up peer has to close its end before the connection is aborted.
+HANG_UP_GRACE = 5.0
+
 _ATTENTION_CONTROL = {
     AttentionState.NONE: ControlOp.NOATTN,
     AttentionState.ATTN: ControlOp.ATTN,
@@ -83,6 +93,7 @@ class _Connection(asyncio.Protocol):
         self.server = server
         self.codec = ExternCodec(max_frame=server.max_frame, stats=server.stats)
         self.transport: asyncio.Transport | None = None
+        #: Hung up (or refused): what QEMU still sends is read and dropped.
         self.refused = False
         self.closed = asyncio.get_running_loop().create_future()
         self.peer = "?"
@@ -101,13 +112,11 @@ class _Connection(asyncio.Protocol):
         if server.down:
             # Out of service: QEMU's connect succeeds and the line drops at
             # once, so QEMU keeps answering 0xD2 itself and keeps retrying.
-            self.refused = True
             server._count("refused-while-down")
-            transport.close()
+            self.hang_up()
             return
         if server._connection is not None:
             # ipmi_sim does the same: one VM per port (§1).
-            self.refused = True
             server._count("refused")
             log.warning(
                 "%s: refused a second connection from %s; %s is connected",
@@ -115,7 +124,7 @@ class _Connection(asyncio.Protocol):
                 self.peer,
                 server._connection.peer,
             )
-            transport.close()
+            self.hang_up()
             return
         server._connection = self
         server._count("connections")
@@ -140,6 +149,29 @@ class _Connection(asyncio.Protocol):
                 self._answer(event)
             elif isinstance(event, Control):
                 self._on_control(event)
+
+    def eof_received(self) -> bool:
+        return False  # QEMU hung up (or answered our hang-up): close our end too
+
+    def hang_up(self) -> None:
+        """End the connection so that no write of QEMU's can fail.
+
+        Our sending side is shut down (QEMU reads EOF, answers what is
+        outstanding with 0xD2 and closes), but we go on reading and dropping
+        until QEMU's close reaches us: a frame QEMU writes meanwhile lands in
+        our buffer instead of failing with EPIPE and staying in QEMU's output
+        buffer, where the guest's next request would abort QEMU (§7).
+        """
+        self.refused = True
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if transport.can_write_eof():
+            transport.write_eof()
+            # A peer that never closes is cut off after a grace period.
+            asyncio.get_running_loop().call_later(HANG_UP_GRACE, transport.abort)
+        else:
+            transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         server = self.server
@@ -451,10 +483,10 @@ class ExternServer:
         await self.close()
 
     async def _drop_connection(self) -> None:
-        """Close QEMU's connection, if any, and wait (5 s at most) until it is gone."""
+        """Hang up on QEMU, if connected, and wait (5 s at most) until it has closed."""
         conn = self._connection
         if conn is not None and conn.transport is not None:
-            conn.transport.close()
+            conn.hang_up()
             try:
                 await asyncio.wait_for(asyncio.shield(conn.closed), 5)
             except TimeoutError:
