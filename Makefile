@@ -63,10 +63,10 @@ images: deps venv
 	@$(VHW) guest build linux-sparc32
 
 test: deps venv images
-	$(PY) -m pytest -n $(JOBS) --junitxml=build/junit.xml $(PYTEST_ARGS) tests examples/driver-tests
+	$(PY) -m pytest -n $(JOBS) --dist loadgroup --junitxml=build/junit.xml $(PYTEST_ARGS) tests examples/driver-tests
 
 unit: venv
-	$(PY) -m pytest -n $(JOBS) -m "not e2e" $(PYTEST_ARGS) tests
+	$(PY) -m pytest -n $(JOBS) --dist loadgroup -m "not e2e" $(PYTEST_ARGS) tests
 
 test-guest: deps venv
 	@test -n "$(GUEST)" || { echo "usage: make test-guest GUEST=NAME [IMAGE=PATH]   (names: $(VHW) guest list)"; exit 2; }
@@ -74,10 +74,12 @@ test-guest: deps venv
 	if [ $$rc = 77 ]; then echo "[make] test-guest $(GUEST): skipped (the reason is above)"; exit 0; fi; exit $$rc
 
 e2e: deps venv images
-	$(PY) -m pytest -n $(JOBS) -m e2e $(PYTEST_ARGS) tests
-	$(PY) -m pytest -n $(JOBS) $(PYTEST_ARGS) examples/driver-tests
+	$(PY) -m pytest -n $(JOBS) --dist loadgroup -m e2e $(PYTEST_ARGS) tests
+	$(PY) -m pytest -n $(JOBS) --dist loadgroup $(PYTEST_ARGS) examples/driver-tests
 
-demo: deps venv images
+# The demo boots only linux-x86 (built on first use, about 10 s); the SPARC
+# kernels are for `make test` and `make images`.
+demo: deps venv
 	@$(PY) -m vhw.demo
 
 bench: deps venv images

@@ -3,6 +3,22 @@
 import pytest
 
 
+def pytest_report_header(config):
+    """Which guest kernels this run boots: the images were built from Debian's newest at the time."""
+    from vhw.errors import VhwError
+    from vhw.guests import GUESTS, find_image
+
+    lines = []
+    for name in sorted(GUESTS):
+        try:
+            image = find_image(name)
+        except VhwError:
+            continue
+        lines.append(f"vhw guest {name}: " + (f"kernel {image.kernel_version} ({image.path.name})"
+                                               if image else "not built yet (built on first use)"))
+    return lines
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield

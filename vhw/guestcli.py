@@ -90,7 +90,8 @@ def guest_list() -> int:
 
     for name, g in sorted(GUESTS.items()):
         image = find_image(name)
-        state = f"built: {image.path}" if image else f"not built (would go to {image_dir(g)})"
+        state = (f"built: {image.path}, kernel {image.kernel_version}" if image
+                 else f"not built (would go to {image_dir(g)})")
         print(f"{name:18s} {g.summary}\n{'':18s} {state}")
     pins = read_pins()
     for name, r in sorted(REMOTE_GUESTS.items()):
@@ -114,7 +115,7 @@ def guest_build(name: str, force: bool) -> int:
     started = time.monotonic()
     image = build_image(name, progress=_progress, force=force)
     sizes = ", ".join(f"{p.name} {p.stat().st_size / 1e6:.1f} MB" for p in (image.kernel, image.initrd))
-    print(f"{image.path} ({sizes}; {time.monotonic() - started:.1f} s)")
+    print(f"{image.path} ({sizes}; kernel {image.kernel_version}; {time.monotonic() - started:.1f} s)")
     return 0
 
 

@@ -38,6 +38,8 @@ class Guest:
     offline: bool = True
     #: Directories under guest-images/ the recipe reads besides its own.
     uses: tuple[str, ...] = ("src", "include", "kmod")
+    #: Environment variables that change what the recipe builds (part of the cache key when set).
+    env: tuple[str, ...] = ()
 
 
 GUESTS: dict[str, Guest] = {
@@ -48,6 +50,7 @@ GUESTS: dict[str, Guest] = {
             "Debian 12 kernel + busybox initramfs with ipmitool, ipmicmd and the vhw agent (offline)",
             "x86_64",
             "qemu-system-x86_64",
+            env=("VHW_KERNEL_PACKAGE",),
         ),
         Guest(
             "linux-sparc64",
@@ -83,6 +86,15 @@ class GuestImage:
     @property
     def initrd(self) -> Path:
         return self.path / self._file("initrd", "initramfs.cpio.lz4")
+
+    @property
+    def kernel_version(self) -> str:
+        """Which kernel the image was built with, as its manifest records it."""
+        kernel = self.manifest.get("kernel")
+        if isinstance(kernel, dict):  # linux-x86: the Debian package it unpacked
+            return f"{kernel.get('package', '?')} {kernel.get('version', '?')}"
+        linux = self.manifest.get("linux")
+        return f"Linux {linux} (Debian linux-source)" if linux else "unknown"
 
     def _file(self, key: str, default: str) -> str:
         # The SPARC manifests name their files; linux-x86's "kernel" is a dict
@@ -132,6 +144,9 @@ def recipe_key(guest: Guest, root: Path | None = None) -> str:
             if p.is_file() and "__pycache__" not in p.parts:
                 h.update(str(p.relative_to(root)).encode() + b"\0")
                 h.update(p.read_bytes() + b"\0")
+    for name in guest.env:
+        if os.environ.get(name):
+            h.update(f"{name}={os.environ[name]}\0".encode())
     return h.hexdigest()[:16]
 
 

@@ -543,6 +543,7 @@ def _write_results(item, vm: VhwMachine, bound: tuple) -> None:
         "outcome": outcome,
         "duration": round(time.monotonic() - started, 3),
         "guest": vm.guest,
+        "guest_kernel": _guest_kernel(vm),
         "machine": desc.machine.name,
         "devices": vm.devices(),
         "cases": vm.cases[ncases:],
@@ -554,6 +555,11 @@ def _write_results(item, vm: VhwMachine, bound: tuple) -> None:
     tmp = root / f".{name}.json.tmp"
     tmp.write_text(json.dumps(results, indent=1, sort_keys=True))
     tmp.replace(root / f"{name}.json")
+
+
+def _guest_kernel(vm: VhwMachine) -> str:
+    image = getattr(vm.machine, "image", None)
+    return image.kernel_version if image is not None else ""
 
 
 def _copy_artifacts(vm: VhwMachine, dest: Path, since: int) -> dict[str, Path]:

@@ -1,7 +1,8 @@
 """vhw's BMC behind QEMU's ipmi-bmc-extern, judged by the real Linux drivers.
 
 Each interface (KCS, BT, SSIF) boots its own VM: Linux's ipmi_si registers
-only one state-machine type at load, so KCS and BT cannot share a VM.
+only one state-machine type at load, so KCS and BT cannot share a VM.  The
+per-interface conformance and ipmitool battery is test_ipmitool_battery.py.
 """
 
 import asyncio
@@ -10,7 +11,6 @@ import re
 
 import pytest
 
-from vhw.ipmi.bmc import Context, Privilege
 from vhw.machine.description import parse_description
 
 INTERFACES = ["kcs", "bt", "ssif"]
@@ -24,76 +24,6 @@ def conform_cases(stdout: bytes) -> tuple[dict, list[dict]]:
     rows = [json.loads(line) for line in stdout.decode().splitlines() if line.startswith("{")]
     summary = rows[-1]["summary"]
     return summary, [r for r in rows[:-1] if not r["ok"]]
-
-
-# (ipmitool arguments, exit status, regex the output must match)
-# Expected answers per IPMI 2.0; "rc 1" rows are errors the spec demands.
-BATTERY = [
-    ("mc info", 0, r"IPMI Version\s+: 2\.0"),
-    ("mc selftest", 0, r"Selftest: passed"),
-    # 27.5: Reset Watchdog Timer before Set Watchdog Timer -> CC 80h.
-    ("mc watchdog reset", 1, r"Attempt to reset uninitialized watchdog"),
-    ("mc watchdog get", 0, r"Watchdog Timer Is:\s+Stopped"),
-    ("raw 6 0x24 0x04 0x00 0x00 0x00 0x64 0x00", 0, r""),  # Set: SMS/OS, no action, 10.0 s
-    ("mc watchdog reset", 0, r"Watchdog Timer Reset"),
-    ("mc watchdog get", 0, r"Watchdog Timer Is:\s+Started/Running[\s\S]*Initial Countdown:\s+10\.0 sec"),
-    ("raw 6 0x24 0x04 0x00 0x00 0x00 0x64 0x00", 0, r""),  # Set without don't-stop: stops it again
-    ("chassis status", 0, r"System Power\s+: on"),
-    ("chassis power status", 0, r"Chassis Power is on"),
-    ("chassis identify 5", 0, r"Chassis identify interval: 5 seconds"),
-    ("chassis restart_cause", 0, r"System restart cause: unknown"),
-    ("chassis poh", 0, r"POH Counter\s+: 0 days, 0 hours"),
-    ("chassis policy list", 0, r"Supported chassis power policy:\s+always-off always-on previous"),
-    ("chassis policy always-on", 0, r"always-on"),
-    ("channel info", 0, r"Channel 0xf info:[\s\S]*Channel Medium Type\s+: System Interface"),
-    ("channel info 1", 0, r"Channel Medium Type\s+: 802\.3 LAN"),
-    ("raw 6 1", 0, r"^ 20 01 00 01 02 8f"),  # sensor, SDR, SEL, FRU, chassis (table 20-2)
-    ("raw 6 0x37", 0, r"^( [0-9a-f]{2}){16}"),  # Get System GUID: 16 bytes
-    ("raw 0x30 0xfe", 1, r"rsp=0xc1\): Invalid command"),
-    ("raw 6 0x01 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00"
-     " 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00", 0, r"^ 20 01"),
-    ("raw 0 2 9", 1, r"rsp=0xcc\): Invalid data field"),  # Chassis Control option 9: reserved
-    ("raw 6 0x59 0 1 0", 1, r"rsp=0xc7"),  # 22.15: Get System Info takes 4 bytes
-    ("raw 6 0x59 0 1 0 0", 0, r"^ 11"),  # firmware version parameter: revision 11h
-]
-
-
-@pytest.mark.parametrize("interface", INTERFACES)
-def test_driver_conformance_and_ipmitool_battery(make_machine, interface):
-    """Seed 000's ioctls and errnos on the real driver, then the ipmitool battery."""
-
-    async def scenario():
-        async with make_machine(bmc_desc(interface)) as m:
-            bmc = m.bmc_service.bmc
-            r = await m.run(f"ipmi_conform -i {interface}", timeout=180)
-            summary, failed = conform_cases(r.stdout)
-            assert not failed and r.returncode == 0, failed
-            assert summary["passed"] >= 21
-
-            for args, rc, pattern in BATTERY:
-                r = await m.run(f"ipmitool -I open {args}", timeout=60)
-                out = (r.stdout + r.stderr).decode()
-                assert r.returncode == rc, f"ipmitool {args}: {out}"
-                assert re.search(pattern, out, re.M), f"ipmitool {args}: {out!r} !~ {pattern!r}"
-
-            # The guest's commands changed the one BMC the host sees.
-            assert bmc.parts["chassis"].restore_policy == "always-on"
-            assert bmc.stats["requests"] > 50
-
-            # Seed 002's worked example, through OpenIPMI's ipmicmd: on a
-            # sessionless channel (IPMB 0) Set Channel Access answers 82h ...
-            r = await m.run('ipmicmd -k "0f 00 06 40 00 80 22" smi 0')
-            assert r.stdout.split() == b"0f 07 00 40 82".split()
-            # ... on the LAN channel the volatile access mode is set, the
-            # non-volatile one is not (byte 2 bits 7:6 = 10b).
-            r = await m.run('ipmicmd -k "0f 00 06 40 01 80 22" smi 0; '
-                            'ipmicmd -k "0f 00 06 41 01 80" smi 0; ipmicmd -k "0f 00 06 41 01 40" smi 0')
-            lines = [l.split() for l in r.stdout.decode().splitlines()]
-            assert lines[0] == "0f 07 00 40 00".split()
-            assert lines[1][4:7] == ["00", "00", "04"]  # CC 0; volatile: disabled, limit ADMINISTRATOR
-            assert lines[2][4] == "00" and lines[2][5] != "00"  # non-volatile: untouched (not disabled)
-
-    asyncio.run(scenario())
 
 
 def test_send_message_reaches_a_satellite_controller_on_ipmb(make_machine):

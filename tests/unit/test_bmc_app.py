@@ -51,6 +51,17 @@ def test_get_device_id_defaults_omit_aux_firmware(bmc):
     assert len(call(bmc, 0x01).to_bytes()) == 12
 
 
+def test_get_device_id_default_identity_is_vhw(bmc):
+    """Table 20-2 bytes 7:11: manufacturer ID (20 bits, LS byte first) and product ID.
+    Without a description's identity the BMC is vhw: RFC 5612's documentation PEN
+    32473 (007ED9h) and product 7668h, never QEMU ipmi-bmc-sim's unspecified 0."""
+    body = call(bmc, 0x01).to_bytes()
+    assert body[7:12] == bytes.fromhex("d9 7e 00 68 76")
+    decoded = pm_bmc.GetDeviceIdRsp()
+    decoded._decode(body)
+    assert decoded.manufacturer_id == 32473 and decoded.product_id == 0x7668
+
+
 def test_get_device_id_tolerates_the_ssif_probe_padding(bmc):
     """Linux ipmi_ssif probes with 65 bytes (ipmi-extern.md section 10): answer normally."""
     assert call(bmc, 0x01, bytes(63)) == call(bmc, 0x01)

@@ -79,8 +79,8 @@ def test_marker_dict_boots_and_results_json_follows_the_schema(pytester, fake):
     """)
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
     r = results(pytester, "test_it")
-    assert set(r) == {"test", "outcome", "duration", "guest", "machine", "devices", "cases", "findings",
-                      "artifacts", "faults"}
+    assert set(r) == {"test", "outcome", "duration", "guest", "guest_kernel", "machine", "devices", "cases",
+                      "findings", "artifacts", "faults"}
     assert r["outcome"] == "passed" and r["guest"] == "linux-x86" and r["machine"] == "m1"
     assert r["devices"] == ["bmc:kcs", "bmc:bt"]
     assert [(c["name"], c["outcome"]) for c in r["cases"]] == [

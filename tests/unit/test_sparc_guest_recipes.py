@@ -136,6 +136,30 @@ def test_image_key_follows_the_program(tmp_path, name):
     assert recipe_key(guest, root) != key3
 
 
+def test_a_pinned_kernel_gets_an_image_of_its_own(monkeypatch):
+    """VHW_KERNEL_PACKAGE changes what linux-x86 builds, so it is part of the key:
+    a pinned kernel never reuses an image of Debian's newest, and back again."""
+    guest = get_guest("linux-x86")
+    monkeypatch.delenv("VHW_KERNEL_PACKAGE", raising=False)
+    newest = recipe_key(guest)
+    monkeypatch.setenv("VHW_KERNEL_PACKAGE", "linux-image-6.1.0-56-amd64")
+    pinned = recipe_key(guest)
+    assert pinned != newest
+    monkeypatch.setenv("VHW_KERNEL_PACKAGE", "")
+    assert recipe_key(guest) == newest
+
+
+def test_image_names_the_kernel_it_was_built_with(tmp_path):
+    """The manifest records the kernel; vhw guest list, the test header and results files show it."""
+    from vhw.guests import GuestImage
+
+    x86 = GuestImage(get_guest("linux-x86"), tmp_path, {"kernel": {"package": "linux-image-6.1.0-57-amd64",
+                                                                     "version": "6.1.192-3"}})
+    assert x86.kernel_version == "linux-image-6.1.0-57-amd64 6.1.192-3"
+    sparc = GuestImage(get_guest("linux-sparc64"), tmp_path, {"kernel": "vmlinux", "linux": "6.1.192"})
+    assert sparc.kernel_version == "Linux 6.1.192 (Debian linux-source)"
+
+
 def test_cache_root(monkeypatch, tmp_path):
     monkeypatch.delenv("VHW_CACHE_DIR", raising=False)
     monkeypatch.setenv("VHW_DEB_CACHE", str(tmp_path / "c" / "debs"))

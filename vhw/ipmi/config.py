@@ -44,6 +44,16 @@ PRIVILEGES = {"callback": 1, "user": 2, "operator": 3, "administrator": 4, "oem"
 SYSTEM_INFO_MAX_BYTES = 256
 
 
+#: Get Device ID's manufacturer: vhw has no IANA Private Enterprise Number of
+#: its own, so it answers with the one IANA set aside for documentation and
+#: examples (RFC 5612 section 2), which ipmitool names "Example Enterprise
+#: Number for Documentation Use" instead of the "Unknown" (0) of QEMU's
+#: ipmi-bmc-sim.  A description sets its own (``manufacturer_id``).
+VHW_MANUFACTURER_ID = 32473
+#: vhw's product ID under that number: "vh".
+VHW_PRODUCT_ID = 0x7668
+
+
 @dataclass(frozen=True)
 class DeviceIdentity:
     """What Get Device ID reports (IPMI 2.0 section 20.1, table 20-2)."""
@@ -59,8 +69,8 @@ class DeviceIdentity:
     #: (0x04), FRU inventory (0x08), sensors (0x01) and the SDR repository
     #: (0x02).  Event-receiver bits are claimed only once their commands exist.
     additional_support: int = 0x80 | 0x04 | 0x08 | 0x01 | 0x02
-    manufacturer_id: int = 0
-    product_id: int = 0
+    manufacturer_id: int = VHW_MANUFACTURER_ID
+    product_id: int = VHW_PRODUCT_ID
     #: Auxiliary firmware revision (4 bytes) or None to omit it.
     aux_firmware: bytes | None = None
 
