@@ -50,7 +50,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 HERE = Path(__file__).resolve().parent
 SIM_CONFIG_DIR = HERE / "ipmi_sim"
@@ -158,7 +158,7 @@ class IpmiSim:
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self, attempts: int = 3) -> "IpmiSim":
+    def start(self, attempts: int = 3) -> IpmiSim:
         template = (SIM_CONFIG_DIR / "lan.conf.in").read_text()
         last_error = ""
         for attempt in range(attempts):
@@ -200,7 +200,7 @@ class VhwBmcProcess:
         self.proc: subprocess.Popen | None = None
         self.target: tuple[str, int] | str | None = None
 
-    def start(self, attempts: int = 3) -> "VhwBmcProcess":
+    def start(self, attempts: int = 3) -> VhwBmcProcess:
         for attempt in range(attempts):
             if self.transport == "tcp":
                 port = free_port()
@@ -356,7 +356,7 @@ def bench_host_rtt(workdir: Path, per_round: int, rounds: int, gap_s: float) -> 
         for name, _, target in servers:
             clients[name] = ExternClient(target)
         samples: dict[str, list[int]] = {name: [] for name in clients}
-        for name, c in clients.items():  # warm-up
+        for c in clients.values():  # warm-up
             for _ in range(200):
                 c.request()
         for _ in range(rounds):
@@ -439,9 +439,9 @@ async def bench_inguest(args, workdir: Path, sim: IpmiSim, report: dict) -> dict
         t0 = time.monotonic()
         say(f"[bench] booting {len(machines)} guests ({args.interface}, TCG)")
         started = await asyncio.gather(*(m.start() for _, m in machines), return_exceptions=True)
-        for (label, m), res in zip(machines, started):
+        for (label, m), res in zip(machines, started, strict=True):
             if isinstance(res, BaseException):
-                for (_, other), ok in zip(machines, started):
+                for (_, other), ok in zip(machines, started, strict=True):
                     if not isinstance(ok, BaseException):
                         await other.stop()
                 raise Broken(f"{label}: the guest did not boot: {res}")
@@ -589,7 +589,7 @@ async def run(args, workdir: Path) -> dict:
         report["ratios"] = {f"vhw/{other}": ig["vhw"]["median"] / ig[other]["median"] for other in ("ipmi_sim", "qemu")}
         # Rounds run back to back, so a ratio within a round shares the host's load of the moment.
         report["paired_ratios"] = {f"vhw/{other}": statistics.median(a / b for a, b in zip(ig["vhw"]["rates"],
-                                                                                          ig[other]["rates"]))
+                                                                                          ig[other]["rates"], strict=True))
                                    for other in ("ipmi_sim", "qemu")}
     report["targets"] = targets(report)
     return report

@@ -125,7 +125,7 @@ async def control_request(path: str, request: dict, timeout: float = 10.0) -> di
     """Send one request to a control socket; raises VhwError for a refusal."""
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(path), timeout)
-    except (OSError, asyncio.TimeoutError) as e:
+    except (TimeoutError, OSError) as e:
         raise VhwError(f"cannot reach the control socket {path}: {e}") from None
     try:
         writer.write(json.dumps(request).encode() + b"\n")

@@ -100,7 +100,7 @@ async def _host(argv: list[str], timeout: float = 60) -> tuple[int, bytes, bytes
         return 127, b"", f"{argv[0]}: not found (Debian package ipmitool; `make deps` installs it)\n".encode()
     try:
         out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         proc.kill()
         out, err = await proc.communicate()
         return 124, out, err + b"(timed out)\n"

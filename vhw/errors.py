@@ -37,7 +37,7 @@ class QemuError(VhwError):
         if returncode is not None:
             text += f" (exit status {returncode})"
         if stderr.strip():
-            text += "\nQEMU said:\n" + "\n".join("  " + l for l in stderr.strip().splitlines()[-20:])
+            text += "\nQEMU said:\n" + "\n".join("  " + line for line in stderr.strip().splitlines()[-20:])
         super().__init__(text)
 
 

@@ -45,7 +45,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from .errors import DescriptionError, VhwError
 
@@ -242,7 +243,7 @@ class Rule:
 
     spec: FaultSpec
     remaining: int | None
-    owner: "_DeviceFaults" = field(repr=False)
+    owner: _DeviceFaults = field(repr=False)
     fired: int = 0
 
     @property
@@ -290,7 +291,7 @@ def _match(**kw) -> tuple[tuple[str, Any], ...]:
 class _DeviceFaults:
     device = ""
 
-    def __init__(self, injector: "FaultInjector") -> None:
+    def __init__(self, injector: FaultInjector) -> None:
         self.injector = injector
         self._lock = threading.Lock()
         self.rules: list[Rule] = []
@@ -346,7 +347,7 @@ class BmcFaults(_DeviceFaults):
 
     device = "bmc"
 
-    def __init__(self, injector: "FaultInjector") -> None:
+    def __init__(self, injector: FaultInjector) -> None:
         super().__init__(injector)
         self.service = None
         self._timed: list[FaultSpec] = []
@@ -508,7 +509,7 @@ class IopFaults(_DeviceFaults):
 
     device = "iop"
 
-    def __init__(self, injector: "FaultInjector", clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, injector: FaultInjector, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(injector)
         self.clock = clock
         #: Inbound-port reads still to answer empty (None: none; -1: until restored).

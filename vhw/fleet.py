@@ -27,7 +27,7 @@ import resource
 import signal
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from .errors import VhwError
 from .ipmi.actions import PowerOp
@@ -77,9 +77,8 @@ class ChassisPowerPort:
             runner.flush_actions()
             await asyncio.sleep(self.cycle_interval)
             chassis.vm_powered_on(runner.now())
-        elif op is PowerOp.RESET:
-            if chassis.power_on:
-                chassis.vm_reset(runner.now())
+        elif op is PowerOp.RESET and chassis.power_on:
+            chassis.vm_reset(runner.now())
         # NMI: nothing to interrupt.
         runner.flush_actions()
         runner.kick()

@@ -213,7 +213,7 @@ class Digest:
         return f"{self.algorithm}:{self.hex}"
 
     @classmethod
-    def parse(cls, text: str, where: str) -> "Digest":
+    def parse(cls, text: str, where: str) -> Digest:
         m = re.fullmatch(r"(sha256|sha512):([0-9a-fA-F]+)", text.strip())
         if not m or len(m.group(2)) != {"sha256": 64, "sha512": 128}[m.group(1)]:
             raise ImageError(f"{where}: {text!r} is not a pin; write sha256:<64 hex digits> or sha512:<128 hex digits>")
@@ -269,7 +269,7 @@ def parse_checksums(text: str, filename: str, algorithm: str) -> Digest:
     """
     size = {"sha256": 64, "sha512": 128}[algorithm]
     hexes = rf"([0-9a-fA-F]{{{size}}})"
-    lines = [l.strip() for l in text.splitlines() if l.strip()]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     for line in lines:
         m = re.fullmatch(rf"{algorithm.upper()} \((.+)\) = {hexes}", line, re.I)
         if m and m.group(1) == filename:

@@ -21,7 +21,8 @@ import sqlite3
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 from .errors import VhwError
 
@@ -78,7 +79,7 @@ class Store:
 
     # -- transactions ------------------------------------------------------
     @contextmanager
-    def transaction(self) -> Iterator["Store"]:
+    def transaction(self) -> Iterator[Store]:
         """Everything inside commits together, or not at all (nesting joins the outer one)."""
         with self._lock:
             if self._depth:

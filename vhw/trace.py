@@ -27,7 +27,8 @@ import struct
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
+from collections.abc import Callable, Iterator
 
 JSONL_NAME = "trace.jsonl"
 PCAPNG_NAME = "trace.pcapng"
@@ -74,7 +75,7 @@ class Trace:
                 sink(rec, data)
 
     @classmethod
-    def to_dir(cls, directory: str | Path, *, clock: Callable[[], float] = time.time, keep: bool = True) -> "Trace":
+    def to_dir(cls, directory: str | Path, *, clock: Callable[[], float] = time.time, keep: bool = True) -> Trace:
         """A trace writing ``DIRECTORY/trace.jsonl`` and ``DIRECTORY/trace.pcapng``.
 
         The directory is created if needed.  Both files are appended to: a
@@ -204,7 +205,7 @@ class ExternFrames:
         frames = []
         buf = self._buf
         for b in data:
-            if b == _EXTERN_MSG_END or b == _EXTERN_CTRL_END:
+            if b in (_EXTERN_MSG_END, _EXTERN_CTRL_END):
                 frames.append((bytes(buf), b))
                 buf.clear()
                 self._escaped = False

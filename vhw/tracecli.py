@@ -17,7 +17,7 @@ import re
 import struct
 import sys
 import time
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from .errors import VhwError
@@ -199,7 +199,7 @@ def _text(data: bytes) -> str:
     return repr(data.decode("utf-8", errors="replace"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def command_name(netfn: int, cmd: int) -> str:
     """A command's name from python-ipmi's message registry, else its numbers."""
     try:
@@ -301,9 +301,8 @@ def lan_summary(datagram: bytes) -> str:
         text = f"RMCP+ {pname} session 0x{sid:08X} seq {sseq}" + (f" ({flags})" if flags else "")
         if kind == 0x00 and not encrypted:
             text += ": " + _ipmb_summary(payload)
-        elif kind in (0x10, 0x11, 0x12, 0x13, 0x14, 0x15) and len(payload) >= 2:
-            if kind in (0x11, 0x13, 0x15):
-                text += f" status 0x{payload[1]:02X}"
+        elif kind in (0x11, 0x13, 0x15) and len(payload) >= 2:
+            text += f" status 0x{payload[1]:02X}"
         return text
     if len(body) < 10:
         return "IPMI v1.5 (short)"

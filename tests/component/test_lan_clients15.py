@@ -118,7 +118,7 @@ def test_freeipmi_bmc_info(bmc):
 
 
 def test_python_ipmi_lan(bmc):
-    pyipmi = pytest.importorskip("pyipmi")
+    pytest.importorskip("pyipmi")
     import pyipmi.interfaces
 
     if shutil.which("ipmitool") is None:

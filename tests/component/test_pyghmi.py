@@ -80,7 +80,7 @@ class InProcessBmc:
         self._ready.set()
         self.loop.run_forever()
 
-    def start(self) -> "InProcessBmc":
+    def start(self) -> InProcessBmc:
         self._thread.start()
         assert self._ready.wait(10)
         return self

@@ -55,7 +55,7 @@ class Bench:
         self.server = SerialServer(self.service.runner, self.service.config.serial)
         self.path = ""
 
-    async def __aenter__(self) -> "Bench":
+    async def __aenter__(self) -> Bench:
         self.path = await self.server.start()
         return self
 

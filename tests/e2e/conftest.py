@@ -5,7 +5,6 @@ their work directory under the test's tmp_path, so a failing test's report
 carries the guest console log, QEMU's stderr and its command line.
 """
 
-import os
 from pathlib import Path
 
 import pytest

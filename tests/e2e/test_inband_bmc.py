@@ -82,7 +82,7 @@ def test_events_posted_by_the_bmc_reach_the_guest_driver(make_machine, interface
             r = await waiter
             summary, failed = conform_cases(r.stdout)
             assert not failed, failed
-            events = [json.loads(l) for l in r.stdout.decode().splitlines() if '"event"' in l]
+            events = [json.loads(line) for line in r.stdout.decode().splitlines() if '"event"' in line]
             assert events and bytes.fromhex(events[0]["event"].replace(" ", "")) == record
 
     asyncio.run(scenario())

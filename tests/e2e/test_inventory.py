@@ -91,7 +91,7 @@ def test_sensors_sdr_fru_users_dcmi_match_the_description(make_machine, desc):
             sensors_part.set_value("CPU Temp", 85.0, m.bmc_service._now())
             m.bmc_service._settle()
             r = await waiter
-            events = [json.loads(l) for l in r.text.splitlines() if '"event"' in l]
+            events = [json.loads(line) for line in r.text.splitlines() if '"event"' in line]
             assert events, r.text
             record = bytes.fromhex(events[0]["event"].replace(" ", ""))
             assert record[10:12] == bytes([0x01, 0x31])  # sensor type temperature, number 31h

@@ -188,14 +188,14 @@ def ipmicmd(guest: Guest, request: str) -> list[str]:
 @on_each_interface
 def test_seed_002_set_channel_access_on_a_sessionless_channel(guest):
     """Seed 002's worked example: on IPMB 0, a sessionless channel, Set Channel Access answers 82h."""
-    assert ipmicmd(guest, "0f 00 06 40 00 80 22") == "0f 07 00 40 82".split()
+    assert ipmicmd(guest, "0f 00 06 40 00 80 22") == ["0f", "07", "00", "40", "82"]
 
 
 @on_each_interface
 def test_seed_002_set_channel_access_volatile_only(guest):
     """Seed 002: on the LAN channel the volatile access mode is set, the
     non-volatile one is not (byte 2 bits 7:6 = 10b)."""
-    assert ipmicmd(guest, "0f 00 06 40 01 80 22") == "0f 07 00 40 00".split()
+    assert ipmicmd(guest, "0f 00 06 40 01 80 22") == ["0f", "07", "00", "40", "00"]
     volatile = ipmicmd(guest, "0f 00 06 41 01 80")
     assert volatile[4:7] == ["00", "00", "04"]  # CC 0; volatile: disabled, limit ADMINISTRATOR
     non_volatile = ipmicmd(guest, "0f 00 06 41 01 40")
@@ -218,7 +218,7 @@ def test_a_late_ssif_answer_is_read_stale_and_retried(guest):
 
     guest.loop.call(_arm_delay(faults))
     retries = guest.stale_retries
-    assert ipmicmd(guest, "0f 00 06 40 00 80 22") == "0f 07 00 40 82".split()
+    assert ipmicmd(guest, "0f 00 06 40 00 80 22") == ["0f", "07", "00", "40", "82"]
     assert guest.stale_retries == retries + 1
 
 

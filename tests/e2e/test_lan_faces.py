@@ -55,7 +55,7 @@ async def lanplus(m, *args: str, user: str = ADMIN[0], password: str = ADMIN[1],
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
         out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         proc.kill()
         await proc.wait()
         raise
@@ -64,7 +64,7 @@ async def lanplus(m, *args: str, user: str = ADMIN[0], password: str = ADMIN[1],
 
 def guest_events(text: str) -> list[bytes]:
     """The event records ipmi_conform -e printed (one JSON object per line)."""
-    rows = [json.loads(l) for l in text.splitlines() if l.startswith("{") and '"event"' in l]
+    rows = [json.loads(line) for line in text.splitlines() if line.startswith("{") and '"event"' in line]
     return [bytes.fromhex(r["event"].replace(" ", "")) for r in rows]
 
 

@@ -17,7 +17,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 
 from vhw.guests import cache_dir
 from vhw.machine.remote import RemoteMachine, run_recipe

@@ -52,7 +52,7 @@ async def lanplus(m, *args: str, timeout: float = 90) -> tuple[int, str]:
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     try:
         out, _ = await asyncio.wait_for(proc.communicate(), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         proc.kill()
         await proc.wait()
         raise
@@ -104,12 +104,12 @@ class PtyClient:
                 self._more.clear()
                 try:
                     await asyncio.wait_for(self._more.wait(), 1.0)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
 
         try:
             return await asyncio.wait_for(wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise AssertionError(f"no {pattern!r} within {timeout} s; the terminal shows:\n{self.text()}") from None
 
     def type(self, text: str) -> None:

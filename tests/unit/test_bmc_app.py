@@ -199,7 +199,7 @@ def test_system_info_strings_from_config_read_back_in_blocks():
 
 
 def test_set_then_get_a_system_info_string(bmc):
-    block0 = bytes([0x01, 5]) + "héllo".encode("utf-8")[:5].ljust(14, b"\x00")
+    block0 = bytes([0x01, 5]) + "héllo".encode()[:5].ljust(14, b"\x00")
     assert call(bmc, 0x58, b"\x04\x00" + block0).cc == 0
     assert call(bmc, 0x59, b"\x00\x04\x00\x00").data == b"\x11\x00" + block0
     assert bmc.parts["sysinfo"].string(4) == "héll"

@@ -35,7 +35,10 @@ def make_bmc(**config) -> Bmc:
     return bmc
 
 
-def call(bmc, cmd, data=b"", now=0.0, ctx=Context()):
+SYSTEM_INTERFACE = Context()  # frozen: safe to share as a default
+
+
+def call(bmc, cmd, data=b"", now=0.0, ctx=SYSTEM_INTERFACE):
     return bmc.handle(CH, cmd, bytes(data), ctx, now)
 
 

@@ -40,7 +40,10 @@ def make_bmc() -> Bmc:
     return bmc
 
 
-def call(bmc, cmd, data=b"", now=0.0, ctx=Context(), netfn=APP):
+SYSTEM_INTERFACE = Context()  # frozen: safe to share as a default
+
+
+def call(bmc, cmd, data=b"", now=0.0, ctx=SYSTEM_INTERFACE, netfn=APP):
     return bmc.handle(netfn, cmd, bytes(data), ctx, now)
 
 

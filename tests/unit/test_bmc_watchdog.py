@@ -73,7 +73,10 @@ def set_data(*, use=SMS_OS, dont_log=False, dont_stop=False, action=0, pre_irq=0
     )
 
 
-def call(bmc, cmd, data=b"", now=0.0, ctx=Context()):
+SYSTEM_INTERFACE = Context()  # frozen: safe to share as a default
+
+
+def call(bmc, cmd, data=b"", now=0.0, ctx=SYSTEM_INTERFACE):
     return bmc.handle(APP, cmd, bytes(data), ctx, now)
 
 

@@ -381,7 +381,7 @@ def test_round_trip_random_requests_and_controls(messages, data):
     cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=8)))
     codec = ExternCodec()
     events = []
-    for start, end in zip([0, *cuts], [*cuts, len(stream)]):
+    for start, end in zip([0, *cuts], [*cuts, len(stream)], strict=True):
         events += codec.receive_data(stream[start:end])
     assert events == messages
 

@@ -11,7 +11,7 @@ import pytest
 
 from vhw.ipmi.actions import Attention, AttentionState, InterruptEnable, Power, PowerOp
 from vhw.ipmi.bmc import Bmc, CommandTable, NetFn, Privilege
-from vhw.ipmi.extern import Control, ControlOp, ExternCodec, Response, Role, encode_control, encode_request
+from vhw.ipmi.extern import Control, ControlOp, ExternCodec, Response, Role, encode_request
 from vhw.ipmi.extern_server import ExternServer, parse_address
 from vhw.ipmi.runner import BmcRunner, ExternPowerPort
 
@@ -82,14 +82,14 @@ class FakeQemu:
         self._reading = asyncio.get_running_loop().create_task(self._read_all())
 
     @classmethod
-    async def connect(cls, address: str) -> "FakeQemu":
+    async def connect(cls, address: str) -> FakeQemu:
         kind, target = parse_address(address)
         if kind == "unix":
             return cls(*await asyncio.open_unix_connection(target))
         return cls(*await asyncio.open_connection(*target))
 
     @classmethod
-    async def over(cls, sock: socket.socket) -> "FakeQemu":
+    async def over(cls, sock: socket.socket) -> FakeQemu:
         return cls(*await asyncio.open_connection(sock=sock))
 
     def send(self, data: bytes) -> None:

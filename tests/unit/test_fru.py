@@ -28,7 +28,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "small-1u.toml"
 DESCRIPTION = {
     "chassis": {"type": "rack_mount", "part_number": "CH-1U", "serial_number": "CHS0001", "extra": ["rails"]},
     "board": {
-        "manufacture_date": datetime.datetime(2024, 2, 29, 8, 15, tzinfo=datetime.timezone.utc),
+        "manufacture_date": datetime.datetime(2024, 2, 29, 8, 15, tzinfo=datetime.UTC),
         "manufacturer": "Virtual Hardware Works",
         "product": "VHW-MB-1U",
         "serial_number": "MB0001",

@@ -158,7 +158,10 @@ def test_random_register_traffic_never_raises_and_frames_stay_accounted(image, r
     mem = FakeGuestMemory()
     iop = Iop(mem, disks=[DiskConfig(image)])
     try:
-        host = linux_bringup(iop, mem) if running else HostDriver(iop, mem)
+        if running:
+            linux_bringup(iop, mem)
+        else:
+            HostDriver(iop, mem)
         for frame in posted:
             if iop.read(REG_INBOUND, 4) == EMPTY:
                 break

@@ -8,7 +8,7 @@ from vhw.errors import DescriptionError
 from vhw.ipmi.assemble import create_bmc
 from vhw.ipmi.bmc import Context, Privilege
 from vhw.ipmi.config import BmcConfig
-from vhw.ipmi.lanconfig import LanConfigSpec, derive_mac
+from vhw.ipmi.lanconfig import derive_mac
 from vhw.store import Store
 
 T = 0x0C

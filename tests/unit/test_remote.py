@@ -101,7 +101,7 @@ def test_a_download_is_verified_cached_and_not_fetched_again(file_server, tmp_pa
     assert remote.download(file_server.url("/img.raw"), dest, sha256(PAYLOAD), progress=lines.append) == dest
     assert dest.read_bytes() == PAYLOAD
     assert not dest.with_name("img.raw.part").exists()
-    assert any("100%" in l for l in lines)  # progress output on long work
+    assert any("100%" in line for line in lines)  # progress output on long work
     remote.download(file_server.url("/img.raw"), dest, sha256(PAYLOAD), progress=lines.append)
     assert file_server.gets("/img.raw") == [None]  # one GET, the second call used the cache
 

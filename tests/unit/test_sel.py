@@ -21,7 +21,7 @@ USER = Context(channel=1, privilege=Privilege.USER, interface="lan", session_id=
 START = 1_700_000_000  # SEL time at the BMC's first instant in these tests
 
 
-def make_bmc(store: Store | None = None, **sel) -> "Bmc":  # noqa: F821
+def make_bmc(store: Store | None = None, **sel) -> Bmc:  # noqa: F821
     """A BMC whose SEL clock shows START at its first instant, now = 0."""
     config = BmcConfig.from_dict({"sel": {"clock": START, **sel}})
     bmc = create_bmc(config, store)
@@ -391,7 +391,7 @@ def test_description_errors_name_the_key(table, key, words):
 def test_description_clock_as_date_time():
     import datetime
 
-    when = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
+    when = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
     assert SelConfig.from_dict({"clock": when}, "bmc.sel").clock == int(when.timestamp())
     assert SelConfig.from_dict({}, "bmc.sel") == SelConfig()
 

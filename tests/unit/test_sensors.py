@@ -49,7 +49,10 @@ def make_bmc(*sensors, fake_sel=True):
     return bmc
 
 
-def call(bmc, cmd, data=b"", now=None, ctx=Context(), netfn=SE):
+SYSTEM_INTERFACE = Context()  # frozen: safe to share as a default
+
+
+def call(bmc, cmd, data=b"", now=None, ctx=SYSTEM_INTERFACE, netfn=SE):
     return bmc.handle(netfn, cmd, bytes(data), ctx, bmc.now if now is None else now)
 
 

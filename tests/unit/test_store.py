@@ -38,13 +38,12 @@ def test_records_get_increasing_ids_and_can_be_replaced_deleted_cleared():
 def test_a_failed_transaction_changes_nothing():
     s = Store(None)
     s.put("chassis", "policy", "always-off")
-    with pytest.raises(RuntimeError):
-        with s.transaction():
-            s.put("chassis", "policy", "always-on")
-            s.append("sel", b"x")
-            with s.transaction():  # nested: joins the outer one
-                s.put("chassis", "boot", "pxe")
-            raise RuntimeError("power failed mid-change")
+    with pytest.raises(RuntimeError), s.transaction():
+        s.put("chassis", "policy", "always-on")
+        s.append("sel", b"x")
+        with s.transaction():  # nested: joins the outer one
+            s.put("chassis", "boot", "pxe")
+        raise RuntimeError("power failed mid-change")
     assert s.get("chassis", "policy") == "always-off"
     assert s.get("chassis", "boot") is None and s.records("sel") == []
 

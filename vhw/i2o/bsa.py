@@ -15,6 +15,7 @@ DeviceReset, eject, IOP reset or close.  Guest input never raises.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import pathlib
@@ -207,7 +208,7 @@ class BlockStorage(Target):
         bs = self.block_size
         blocks = sorted(self._dirty)
         run_start, run = blocks[0], [self._dirty[blocks[0]]]
-        for prev, b in zip(blocks, blocks[1:]):
+        for prev, b in itertools.pairwise(blocks):
             if b != prev + 1:
                 self._pwrite_all(run_start * bs, b"".join(run))
                 run_start, run = b, []

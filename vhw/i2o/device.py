@@ -79,7 +79,7 @@ class IopPciDevice:
         # The server closes its fds when the next map arrives; the mappings
         # here hold duplicates so each side closes only what it owns.
         self.memory.replace_regions(
-            MemoryRegion(r.gpa, r.size, os.dup(fd), r.offset) for r, fd in zip(regions, fds))
+            MemoryRegion(r.gpa, r.size, os.dup(fd), r.offset) for r, fd in zip(regions, fds, strict=True))
 
     def set_irqfd(self, irqfd: int, resamplefd: int) -> None:
         # The server owns both fds (and watches the resample one for us);

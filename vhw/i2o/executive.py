@@ -22,7 +22,8 @@ import struct
 from collections import Counter
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Protocol, Sequence
+from typing import Protocol
+from collections.abc import Sequence
 
 from ..pci.memory import DmaError
 from . import frames as f

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections import Counter, deque
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from . import frames as f
 from .bsa import BlockStorage, DiskConfig

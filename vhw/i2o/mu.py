@@ -24,7 +24,7 @@ import logging
 from collections import Counter, deque
 from dataclasses import dataclass
 from enum import Enum
-from typing import Callable
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 

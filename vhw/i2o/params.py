@@ -17,7 +17,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 
 class ParamOp(IntEnum):

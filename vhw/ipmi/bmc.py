@@ -18,7 +18,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any, Callable, Iterable
+from typing import Any
+from collections.abc import Callable, Iterable
 
 from pyipmi.errors import DecodingError, EncodingError
 from pyipmi.msgs.message import Message
@@ -217,9 +218,7 @@ def _channel_allowed(command: Command, ctx: Context) -> bool:
         return True
     if "system" in command.channels and ctx.is_system_interface:
         return True
-    if "session" in command.channels and ctx.has_session:
-        return True
-    return False
+    return "session" in command.channels and ctx.has_session
 
 
 def encode_response(rsp: Message) -> bytes:

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 from enum import IntEnum
-from typing import Any, Callable, Iterable
+from typing import Any
+from collections.abc import Callable, Iterable
 
 from .bmc import PRESENT_CHANNEL, SYSTEM_INTERFACE
 from .config import ChannelConfig

@@ -89,7 +89,7 @@ class ChassisConfig:
     bridge_device_address: int = 0x20
 
     @classmethod
-    def from_dict(cls, d: dict, key: str) -> "ChassisConfig":
+    def from_dict(cls, d: dict, key: str) -> ChassisConfig:
         """Validate a ``[bmc.chassis]`` table; DescriptionError names the bad key."""
         if d is None:
             return cls()

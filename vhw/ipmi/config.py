@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from vhw.errors import DescriptionError
 
@@ -141,7 +142,7 @@ class BmcConfig:
         return next((s for s in self.satellites if s.channel == channel and s.address == address), None)
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any] | None, key: str = "bmc", *, machine: str = "vhw") -> "BmcConfig":
+    def from_dict(cls, d: Mapping[str, Any] | None, key: str = "bmc", *, machine: str = "vhw") -> BmcConfig:
         """Validate a description table; ``machine`` seeds the default GUIDs."""
         r = _Reader(d if d is not None else {}, key)
         identity = _identity(r, defaults=DeviceIdentity())
@@ -195,7 +196,7 @@ class BmcConfig:
         )
 
 
-def _lan_address(r: "_Reader") -> str | None:
+def _lan_address(r: _Reader) -> str | None:
     """``lan = "127.0.0.1:9623"``: where the BMC listens for IPMI over LAN (UDP)."""
     v = r.raw("lan", None)
     if v is None:
@@ -282,7 +283,7 @@ class _Reader:
             out.append(item)
         return out
 
-    def tables(self, name: str) -> list["_Reader"] | None:
+    def tables(self, name: str) -> list[_Reader] | None:
         if name not in self.d:
             self.seen.add(name)
             return None

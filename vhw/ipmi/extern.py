@@ -277,7 +277,7 @@ class ExternCodec:
         events: list[Event] = []
         buf = self._buf
         for b in data:
-            if b == MSG_END or b == CTRL_END:
+            if b in (MSG_END, CTRL_END):
                 event = self._end_frame(b)
                 if event is not None:
                     events.append(event)

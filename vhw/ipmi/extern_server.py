@@ -29,7 +29,7 @@ import logging
 import os
 import socket
 import stat
-from typing import Callable
+from collections.abc import Callable
 
 from .actions import AttentionState
 from .bmc import Bmc, Context
@@ -89,7 +89,7 @@ def parse_address(address: str) -> tuple[str, str | tuple[str, int]]:
 class _Connection(asyncio.Protocol):
     """One QEMU connection: its codec and what it has been told so far."""
 
-    def __init__(self, server: "ExternServer") -> None:
+    def __init__(self, server: ExternServer) -> None:
         self.server = server
         self.codec = ExternCodec(max_frame=server.max_frame, stats=server.stats)
         self.transport: asyncio.Transport | None = None
@@ -476,7 +476,7 @@ class ExternServer:
             self._attached = False
             await self.runner.detach(self)
 
-    async def __aenter__(self) -> "ExternServer":
+    async def __aenter__(self) -> ExternServer:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -45,7 +45,7 @@ FORMAT_VERSION = 0x01
 MULTIRECORD_FORMAT_VERSION = 0x02
 END_OF_LIST = 0x80
 #: Board Mfg. Date/Time counts minutes from 0:00 1/1/96 (section 11).
-MFG_EPOCH = datetime.datetime(1996, 1, 1, tzinfo=datetime.timezone.utc)
+MFG_EPOCH = datetime.datetime(1996, 1, 1, tzinfo=datetime.UTC)
 
 #: SMBIOS chassis types (SMBIOS 3.x table 17) by the names descriptions use.
 CHASSIS_TYPES = {
@@ -198,7 +198,7 @@ class FruConfig:
         return build_image(self.chassis, self.board, self.product, self.multirecords, self.size)
 
     @classmethod
-    def from_dict(cls, d: Any, key: str) -> "FruConfig":
+    def from_dict(cls, d: Any, key: str) -> FruConfig:
         from .config import _Reader
 
         r = _Reader(d if d is not None else {}, key)
@@ -325,10 +325,10 @@ def _product(parent: Any) -> ProductInfo:
 def _manufacture_date(v: Any, where: str) -> int:
     """Minutes since 1996-01-01 00:00 UTC from minutes, a TOML date-time or date."""
     if isinstance(v, datetime.datetime):
-        when = v if v.tzinfo else v.replace(tzinfo=datetime.timezone.utc)
+        when = v if v.tzinfo else v.replace(tzinfo=datetime.UTC)
         v = int((when - MFG_EPOCH).total_seconds() // 60)
     elif isinstance(v, datetime.date):
-        midnight = datetime.datetime(v.year, v.month, v.day, tzinfo=datetime.timezone.utc)
+        midnight = datetime.datetime(v.year, v.month, v.day, tzinfo=datetime.UTC)
         v = int((midnight - MFG_EPOCH).total_seconds() // 60)
     elif isinstance(v, bool) or not isinstance(v, int):
         raise DescriptionError(where, "must be a date-time like 2023-03-14T09:30:00Z, a date, or minutes since 1996-01-01")

@@ -48,7 +48,7 @@ class IpmbRequest:
     data: bytes
 
     @classmethod
-    def parse(cls, frame: bytes) -> "IpmbRequest":
+    def parse(cls, frame: bytes) -> IpmbRequest:
         """Decode and check a request frame (both checksums, request NetFn)."""
         if len(frame) < MIN_REQUEST:
             raise IpmbFrameError(CC.REQUEST_LENGTH_INVALID, f"IPMB request of {len(frame)} bytes, need {MIN_REQUEST}")

@@ -34,7 +34,8 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from ..errors import DescriptionError
 from .lan.sessions import DEFAULT_AUTH_MASK, SUPPORTED_AUTH_TYPES
@@ -124,7 +125,7 @@ class LanConfigSpec:
     community: str = "public"
 
     @classmethod
-    def from_dict(cls, d: Any, key: str, *, machine: str = "vhw") -> "LanConfigSpec":
+    def from_dict(cls, d: Any, key: str, *, machine: str = "vhw") -> LanConfigSpec:
         d = {} if d is None else d
         if not isinstance(d, Mapping):
             raise DescriptionError(key, "must be a table")
@@ -270,7 +271,7 @@ class LanConfig:
     def _push_auth(self, value: bytes) -> None:
         lan = self._lan_context()
         if lan is not None and isinstance(getattr(lan, "auth_type_enables", None), dict):
-            for p, mask in zip(AUTH_ENABLE_PRIVILEGES, value):
+            for p, mask in zip(AUTH_ENABLE_PRIVILEGES, value, strict=False):
                 lan.auth_type_enables[p] = mask
 
     # -- Get/Set LAN Configuration Parameters --------------------------------------------

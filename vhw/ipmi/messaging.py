@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 from enum import IntFlag
-from typing import Callable
+from collections.abc import Callable
 
 from . import actions as act
 from .actions import AttentionState

@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from typing import Any, Iterable, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
+from collections.abc import Iterable
 
 from .actions import Attention, AttentionState, InterruptEnable, Power, PowerOp
 from .bmc import CC, Bmc, Context, Response
@@ -104,7 +105,7 @@ class BmcRunner:
     """
 
     #: id(bmc) -> its runner; weak so a forgotten runner does not pin its Bmc.
-    _by_bmc: "weakref.WeakValueDictionary[int, BmcRunner]" = weakref.WeakValueDictionary()
+    _by_bmc: weakref.WeakValueDictionary[int, BmcRunner] = weakref.WeakValueDictionary()
 
     def __init__(self, bmc: Bmc, *, power_port: PowerPort | None = None) -> None:
         self.bmc = bmc
@@ -129,7 +130,7 @@ class BmcRunner:
             BmcRunner._by_bmc[id(bmc)] = self
 
     @classmethod
-    def of(cls, bmc: Bmc, *, power_port: PowerPort | None = None) -> "BmcRunner":
+    def of(cls, bmc: Bmc, *, power_port: PowerPort | None = None) -> BmcRunner:
         """The runner of ``bmc``, made on first use; one per Bmc."""
         runner = cls._by_bmc.get(id(bmc))
         if runner is None or runner.bmc is not bmc:

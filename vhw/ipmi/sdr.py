@@ -18,7 +18,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import struct
-from typing import Any, Iterable, Mapping
+from typing import Any
+from collections.abc import Iterable, Mapping
 
 from .bmc import CC, IpmiError
 from .sensors import THRESHOLDS, SensorConfig, Sensors

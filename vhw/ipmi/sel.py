@@ -31,7 +31,8 @@ import datetime
 import struct
 import time as _time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from ..errors import DescriptionError
 from .bmc import CC, IpmiError
@@ -78,7 +79,7 @@ class SelConfig:
     utc_offset: int | None = None
 
     @classmethod
-    def from_dict(cls, d: Any, key: str) -> "SelConfig":
+    def from_dict(cls, d: Any, key: str) -> SelConfig:
         from .config import _Reader
 
         r = _Reader(d if d is not None else {}, key)
@@ -96,10 +97,10 @@ def _clock(v: Any, where: str) -> str | int:
         return v
     if isinstance(v, datetime.datetime):
         if v.tzinfo is None:
-            v = v.replace(tzinfo=datetime.timezone.utc)
+            v = v.replace(tzinfo=datetime.UTC)
         v = int(v.timestamp())
     elif isinstance(v, datetime.date):
-        v = int(datetime.datetime(v.year, v.month, v.day, tzinfo=datetime.timezone.utc).timestamp())
+        v = int(datetime.datetime(v.year, v.month, v.day, tzinfo=datetime.UTC).timestamp())
     if isinstance(v, bool) or not isinstance(v, int):
         raise DescriptionError(where, '"host", "pre-init", seconds since 1970 or a date-time like 2024-01-01T00:00:00Z')
     if not 0 <= v < TIMESTAMP_UNSPECIFIED:

@@ -22,10 +22,12 @@ when nobody asks.
 
 from __future__ import annotations
 
+import itertools
 import math
 import struct
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
 
 from vhw.errors import DescriptionError
 
@@ -147,7 +149,7 @@ class Conversion:
         return min(255, max(0, math.floor(abs(delta) / self.step + 0.5)))
 
     @classmethod
-    def for_range(cls, lo: float, hi: float) -> "Conversion":
+    def for_range(cls, lo: float, hi: float) -> Conversion:
         """M, B, K1, K2 so that raw 0..255 covers [lo, hi] as finely as 10-bit M allows.
 
         The smallest K2 whose M (rounded up, so 255 counts reach ``hi``)
@@ -249,7 +251,7 @@ class SensorsConfig:
         return len(self.sensors)
 
     @classmethod
-    def from_list(cls, items: Any, key: str = "bmc.sensors") -> "SensorsConfig":
+    def from_list(cls, items: Any, key: str = "bmc.sensors") -> SensorsConfig:
         """Validate the ``[[bmc.sensors]]`` array; errors name the key."""
         if items is None:
             return cls()
@@ -423,7 +425,7 @@ def _parse_threshold(d: Mapping, key: str, common: dict[str, Any]) -> SensorConf
             raise DescriptionError(f"{key}.thresholds.{name}", f"unknown threshold; use {', '.join(ORDER)}")
         thresholds[name] = in_range(v, f"{key}.thresholds.{name}")
     present = [t for t in ORDER if t in thresholds]
-    for a, b in zip(present, present[1:]):
+    for a, b in itertools.pairwise(present):
         ra, rb = conv.to_raw(thresholds[a]), conv.to_raw(thresholds[b])
         if (ra >= rb) if (a not in UPPER and b in UPPER) else (ra > rb):
             relation = "above" if (a not in UPPER and b in UPPER) else "at or above"
@@ -707,7 +709,7 @@ class Sensor:
     def thresholds_in_order(self, candidate: Mapping[str, int]) -> bool:
         """Raw thresholds keep lnr <= lc <= lnc < unc <= uc <= unr."""
         present = [(t, candidate[t]) for t in ORDER if t in candidate]
-        for (a, ra), (b, rb) in zip(present, present[1:]):
+        for (a, ra), (b, rb) in itertools.pairwise(present):
             if (ra >= rb) if (a not in UPPER and b in UPPER) else (ra > rb):
                 return False
         return True
@@ -716,7 +718,7 @@ class Sensor:
 def _timeline_value(points: Sequence[tuple[float, float]], elapsed: float, interpolation: str) -> float:
     if elapsed <= points[0][0]:
         return points[0][1]
-    for (t0, v0), (t1, v1) in zip(points, points[1:]):
+    for (t0, v0), (t1, v1) in itertools.pairwise(points):
         if t0 <= elapsed < t1:
             if interpolation == "linear":
                 return v0 + (v1 - v0) * (elapsed - t0) / (t1 - t0)

@@ -23,7 +23,7 @@ import shutil
 import signal
 import tempfile
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from ..errors import VhwError
 from ..store import Store

@@ -22,7 +22,8 @@ state file to start again from the description.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Mapping
+from typing import Any
+from collections.abc import Iterable, Mapping
 
 from ..errors import DescriptionError
 from ..store import Store
@@ -85,7 +86,7 @@ class UsersConfig:
     users: tuple[UserSpec, ...] = ()
 
     @classmethod
-    def from_list(cls, items: Any, key: str) -> "UsersConfig":
+    def from_list(cls, items: Any, key: str) -> UsersConfig:
         """Validate the ``[[bmc.users]]`` array of tables; errors name the key."""
         if items is None:
             return cls()
@@ -187,7 +188,7 @@ class User:
         }
 
     @classmethod
-    def from_json(cls, uid: int, d: Mapping) -> "User":
+    def from_json(cls, uid: int, d: Mapping) -> User:
         access = {int(ch): ChannelAccessSpec(int(v[0]), bool(v[1]), bool(v[2]), bool(v[3]), int(v[4]))
                   for ch, v in d.get("access", {}).items()}
         return cls(uid, d.get("name", "").encode("ascii"), bytes.fromhex(d.get("password_hex", "")),

@@ -53,7 +53,7 @@ class RunResult:
     def timed_out(self) -> bool:
         return self.how == "timeout"
 
-    def check(self, what: str = "command") -> "RunResult":
+    def check(self, what: str = "command") -> RunResult:
         """Raise GuestError unless the command exited 0."""
         if self.how != "exit" or self.code != 0:
             raise GuestError(
@@ -168,7 +168,7 @@ class AgentClient:
                         raise GuestError("the guest restarted (its agent said READY again) before answering")
                     if got == rid:
                         return self._codec.result(verb, fields)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise AgentTimeout(f"the guest agent did not answer within {timeout:.0f} s") from None
 
     async def ping(self, timeout: float = 10.0) -> None:

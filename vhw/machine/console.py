@@ -56,7 +56,7 @@ class ConsoleLog:
 
     def tail_text(self, lines: int = 30) -> str:
         text = self._tail.decode(errors="replace").replace("\r", "")
-        return "\n".join("  " + l for l in text.splitlines()[-lines:])
+        return "\n".join("  " + line for line in text.splitlines()[-lines:])
 
     async def wait_for(self, pattern: str | bytes, timeout: float) -> re.Match:
         """Wait until the console (its recent tail) matches a regex."""

@@ -21,7 +21,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from qemu.qmp import EventListener, QMPClient
 
@@ -183,7 +183,7 @@ class Machine:
         """Run a shell command in the guest through the agent."""
         return await self.agent.run(command, **kw)
 
-    async def start(self) -> "Machine":
+    async def start(self) -> Machine:
         """Build the image if needed, attach devices, boot, wait for the agent."""
         self._event_cond = asyncio.Condition()
         self._ready = asyncio.Event()
@@ -210,7 +210,7 @@ class Machine:
         if self._own_workdir and not self.keep_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
-    async def __aenter__(self) -> "Machine":
+    async def __aenter__(self) -> Machine:
         return await self.start()
 
     async def __aexit__(self, *exc) -> None:
@@ -229,7 +229,7 @@ class Machine:
         async with self._event_cond:
             try:
                 await asyncio.wait_for(self._event_cond.wait_for(lambda: find() is not None), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise GuestError(f"no QMP {name} event within {timeout:.0f} s") from None
             return find()
 
@@ -376,7 +376,7 @@ class Machine:
             await asyncio.sleep(0.05)  # let the stderr collector finish
             raise QemuError("QEMU exited before the guest was ready", stderr=q.stderr.decode(errors="replace"),
                             returncode=proc.returncode)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise GuestError(
                 f"the guest agent was not ready within {boot_timeout:.0f} s "
                 f"(console log: {self.console.path})\nlast console lines:\n{self.console.tail_text()}"
@@ -395,7 +395,7 @@ class Machine:
             if q.proc.returncode is not None or isinstance(e, (EOFError, ConnectionError)):
                 try:
                     await asyncio.wait_for(q.proc.wait(), 5)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
                 raise QemuError("QEMU did not start", stderr=q.stderr.decode(errors="replace"),
                                 returncode=q.proc.returncode) from None
@@ -476,7 +476,7 @@ async def quit_qemu(proc: asyncio.subprocess.Process | None, qmp: QMPClient | No
             pass
         try:
             await asyncio.wait_for(proc.wait(), 5)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("QEMU did not quit; killing it")
             proc.kill()
             await proc.wait()

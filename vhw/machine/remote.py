@@ -128,7 +128,7 @@ class RemoteMachine:
         await self._launch()
 
     # -- life cycle ------------------------------------------------------------------
-    async def start(self) -> "RemoteMachine":
+    async def start(self) -> RemoteMachine:
         fmt = image_format(self.image)
         if self.recipe.cdrom:
             self._disk, self._disk_format = self.image, fmt  # read-only media
@@ -229,7 +229,7 @@ class RemoteMachine:
         if self.bmc_service is not None:
             await self.bmc_service.close()
 
-    async def __aenter__(self) -> "RemoteMachine":
+    async def __aenter__(self) -> RemoteMachine:
         try:
             return await self.start()
         except BaseException:
@@ -317,7 +317,7 @@ async def _ipmi_raw(machine: RemoteMachine) -> list[StepResult]:
 
 
 def _last_line(text: str) -> str:
-    lines = [l for l in text.strip().splitlines() if l.strip()]
+    lines = [line for line in text.strip().splitlines() if line.strip()]
     return lines[-1][-200:] if lines else ""
 
 

@@ -83,7 +83,7 @@ class ConsoleDriver:
                 raise GuestError(self._timeout_message(patterns, timeout))
             try:
                 chunk = await asyncio.wait_for(self.reader.read(4096), left)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise GuestError(self._timeout_message(patterns, timeout)) from None
             if not chunk:
                 raise GuestError(f"{self.name}: the console closed while waiting for "

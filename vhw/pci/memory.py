@@ -20,7 +20,7 @@ import logging
 import mmap
 import os
 from dataclasses import dataclass
-from typing import Iterable
+from collections.abc import Iterable
 
 log = logging.getLogger(__name__)
 

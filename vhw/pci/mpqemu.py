@@ -21,7 +21,7 @@ import socket
 import struct
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Protocol, Union
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ class Error:
     reply: bool
 
 
-Event = Union[SyncSysmem, CfgWrite, CfgRead, BarWrite, BarRead, SetIrqfd, DeviceReset, Error]
+Event = SyncSysmem | CfgWrite | CfgRead | BarWrite | BarRead | SetIrqfd | DeviceReset | Error
 
 
 def needs_reply(event: Event) -> bool:

@@ -598,7 +598,7 @@ def build_report(run: GuestRun, *, machine: str, firmware_tree: PromTree | None,
                               "guest": None if got is None else got[1].hex(),
                               "verdict": "conforms" if got is not None and got[1] == want else "differs"})
     if firmware_options is not None:
-        for name, (length, value) in run.final.items():
+        for name, (_length, value) in run.final.items():
             if name == ".node":
                 continue  # Linux's own (synthetic-node-property)
             fw = firmware_options.get(name)

@@ -122,7 +122,7 @@ class SparcMachine:
         self.started_at = 0.0
 
     # -- life cycle ------------------------------------------------------------
-    async def start(self, *, hold: bool = False) -> "SparcMachine":
+    async def start(self, *, hold: bool = False) -> SparcMachine:
         """Boot; with ``hold`` the firmware stops at the ok prompt (the guest
         is not started), e.g. to read the firmware's tree."""
         self.hold = hold
@@ -135,7 +135,7 @@ class SparcMachine:
             raise
         return self
 
-    async def __aenter__(self) -> "SparcMachine":
+    async def __aenter__(self) -> SparcMachine:
         return await self.start()
 
     async def __aexit__(self, *exc) -> None:

@@ -253,7 +253,7 @@ class OkPrompt:
 
         try:
             return await asyncio.wait_for(find(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise PromConsoleError(f"no {what} within {timeout:g} s; the console last said:\n"
                                    f"{self._tail()}") from None
 

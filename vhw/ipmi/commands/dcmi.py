@@ -24,7 +24,8 @@ too, as the part ``bmc.parts["dcmi"]``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from ...errors import DescriptionError
 from ...store import Store
@@ -77,7 +78,7 @@ class DcmiConfig:
     power_sensor: str | None = None
 
     @classmethod
-    def from_dict(cls, d: Any, key: str, *, machine: str = "vhw") -> "DcmiConfig":
+    def from_dict(cls, d: Any, key: str, *, machine: str = "vhw") -> DcmiConfig:
         """Validate the table; the ID string defaults to the machine name."""
         if d is None:
             return cls(mc_id=machine[:MC_ID_MAX])

@@ -192,7 +192,7 @@ def set_user_payload_access(bmc: Bmc, ctx: Context, data: bytes) -> None:
         raise IpmiError(CC.INVALID_DATA_FIELD, f"operation {op}")
     bits = bytes([data[2] & 0xFE, data[3], data[4], data[5]])
     old = sol.payload_access(channel, uid)
-    new = bytes((o | b) if op == 0 else (o & ~b & 0xFF) for o, b in zip(old, bits))
+    new = bytes((o | b) if op == 0 else (o & ~b & 0xFF) for o, b in zip(old, bits, strict=False))
     sol.set_payload_access(channel, uid, new)
 
 

@@ -15,7 +15,7 @@ import secrets
 import struct
 
 from ..bmc import CC, COMMANDS, Bmc, Context, IpmiError, NetFn, Privilege
-from ..lan.sessions import AUTH_NONE, SUPPORTED_AUTH_TYPES, LanContext, SequenceWindow, lan_context
+from ..lan.sessions import SUPPORTED_AUTH_TYPES, LanContext, SequenceWindow, lan_context
 
 APP = NetFn.APP
 

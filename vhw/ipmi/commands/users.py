@@ -14,7 +14,7 @@ the setting is stored and reported but has nothing to restrict.
 
 from __future__ import annotations
 
-from ..bmc import CC, COMMANDS, PRESENT_CHANNEL, Bmc, Context, IpmiError, NetFn, Privilege
+from ..bmc import CC, COMMANDS, Bmc, Context, IpmiError, NetFn, Privilege
 from ..users import NAME_BYTES, NO_ACCESS, PASSWORD_16, PASSWORD_20, ChannelAccessSpec, UserError, Users
 
 CMD_SET_USER_ACCESS = 0x43

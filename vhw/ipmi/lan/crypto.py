@@ -203,7 +203,7 @@ class SessionKeys:
 
     @classmethod
     def derive(cls, suite: CipherSuite, kuid: bytes, kg: bytes | None, rm: bytes, rc: bytes,
-               role: int, name: bytes) -> "SessionKeys":
+               role: int, name: bytes) -> SessionKeys:
         sik = session_integrity_key(suite.auth, kg or kuid, rm, rc, role, name)
         return cls(suite, sik, derive_k(suite.auth, sik, 1), derive_k(suite.auth, sik, 2), bytes(kuid))
 

@@ -35,7 +35,8 @@ import logging
 import os
 import struct
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from vhw.errors import DescriptionError
 
@@ -106,7 +107,7 @@ class RmcpPlusConfig:
     bmc_key: bytes | None = None
 
     @classmethod
-    def from_dict(cls, d: Any, key: str = "bmc.rmcpplus") -> "RmcpPlusConfig":
+    def from_dict(cls, d: Any, key: str = "bmc.rmcpplus") -> RmcpPlusConfig:
         if d is None:
             return cls()
         if not isinstance(d, Mapping):

@@ -77,7 +77,7 @@ class LanDatagrams:
 
 
 class _Protocol(asyncio.DatagramProtocol):
-    def __init__(self, server: "LanServer"):
+    def __init__(self, server: LanServer):
         self.server = server
         self.transport: asyncio.DatagramTransport | None = None
 

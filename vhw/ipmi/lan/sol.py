@@ -32,7 +32,8 @@ import logging
 import socket
 import struct
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
+from collections.abc import Callable, Mapping
 
 from ...errors import DescriptionError
 
@@ -97,7 +98,7 @@ class SolSpec:
     port: str = "ttyS1"
 
     @classmethod
-    def from_dict(cls, d: Any, key: str) -> "SolSpec | None":
+    def from_dict(cls, d: Any, key: str) -> SolSpec | None:
         if d is None:
             return None
         if not isinstance(d, Mapping):

@@ -32,7 +32,8 @@ behaviours, chosen by ``login_required``:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from vhw.errors import DescriptionError
 
@@ -73,7 +74,7 @@ class SerialConfig:
     echo: bool = True
 
     @classmethod
-    def from_dict(cls, d: Any, key: str = "bmc.serial") -> "SerialConfig":
+    def from_dict(cls, d: Any, key: str = "bmc.serial") -> SerialConfig:
         if not isinstance(d, Mapping):
             raise DescriptionError(key, f"must be a table, not {type(d).__name__}")
         known = {"mode", "device", "baud", "channel", "privilege", "login_required", "echo"}
@@ -107,7 +108,7 @@ class SerialConfig:
         return cls(mode, device, baud, channel, PRIVILEGES[privilege], **flags)
 
     @classmethod
-    def from_spec(cls, spec: str, base: "SerialConfig | None" = None) -> "SerialConfig":
+    def from_spec(cls, spec: str, base: SerialConfig | None = None) -> SerialConfig:
         """``MODE:PATH`` as given to ``vhw bmc --serial`` (PATH "pty" for a new pty)."""
         from dataclasses import replace
 

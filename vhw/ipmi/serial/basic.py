@@ -27,7 +27,7 @@ dropped and counted in ``stats`` (the requester retries, 14.4.4).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
 
 from ..bmc import CC, Privilege, Response
 from . import SerialLogin

@@ -31,7 +31,7 @@ and counted in ``stats``, a bad text command is answered ``[ERR]``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Union
+from collections.abc import Callable
 
 from ..bmc import CC, Privilege, Response
 from . import SerialLogin
@@ -69,7 +69,7 @@ class TextCommand:
     words: tuple[str, ...]
 
 
-Event = Union[TerminalRequest, TextCommand]
+Event = TerminalRequest | TextCommand
 
 
 def parse_hex(body: str) -> bytes | None:
