@@ -172,17 +172,29 @@ def remote_image(recipe, image: str | None) -> Path | None:
 
 
 async def _remote_test(recipe, args) -> int:
-    from .machine.remote import RemoteMachine, run_recipe
-    from .remote import EXIT_SKIPPED
+    from .errors import GuestError, QemuError
+    from .machine.guest_test import StepResult, recipe_description, run_recipe, write_results
+    from .machine.launcher import Machine
+    from .remote import EXIT_SKIPPED, DiskImage
 
     image = remote_image(recipe, args.image)
     if image is None:
         return EXIT_SKIPPED
     results = Path(args.results) / f"guest-{recipe.name}.json" if args.results else None
-    machine = RemoteMachine(recipe, image, progress=_progress)
+    machine = Machine(recipe_description(recipe), image=DiskImage(recipe, image, own=bool(args.image)),
+                      progress=_progress, keep_workdir=True)
+    started = time.monotonic()
     try:
-        async with machine:
-            steps = await run_recipe(machine, results=results)
+        try:
+            await machine.start()
+        except (GuestError, QemuError) as e:  # no shell: the login step failed, and the report says why
+            steps = [StepResult("login", "fail", str(e)[-600:])]
+            if results is not None:
+                write_results(results, recipe, steps, time.monotonic() - started, machine.workdir)
+        else:
+            steps = await run_recipe(machine, recipe, results=results)
+        finally:
+            await machine.stop()
     finally:
         if not args.keep:  # the run's writes; the transcript and argv stay as evidence
             (machine.workdir / "disk.qcow2").unlink(missing_ok=True)
@@ -197,20 +209,22 @@ async def _remote_test(recipe, args) -> int:
 
 async def run_remote(recipe, args, command: str) -> int:
     """`vhw run --guest <downloadable guest> -- CMD`: boot, log in, run CMD on the console."""
-    from .machine.remote import RemoteMachine
-    from .remote import EXIT_SKIPPED
+    from .machine.guest_test import recipe_description
+    from .machine.launcher import Machine
+    from .remote import EXIT_SKIPPED, DiskImage
 
     if not command:
         raise VhwError("nothing to run: give a command after --, e.g. vhw run --guest omnios -- uname -a")
     image = remote_image(recipe, args.image)
     if image is None:
         return EXIT_SKIPPED
-    async with RemoteMachine(recipe, image, progress=None if args.quiet else _progress) as machine:
-        await machine.login()
-        status, output = await machine.run(command, timeout=args.timeout)
-    sys.stdout.write(output)
+    async with Machine(recipe_description(recipe), image=DiskImage(recipe, image, own=bool(args.image)),
+                       progress=None if args.quiet else _progress) as machine:
+        r = await machine.run(command, timeout=args.timeout)
+    sys.stdout.buffer.write(r.stdout)
+    sys.stderr.buffer.write(r.stderr)
     sys.stdout.flush()
-    return status
+    return 124 if r.timed_out else r.returncode
 
 
 async def run_sparc(args, command: str) -> int:

@@ -88,6 +88,10 @@ class GuestImage:
         return self.path / self._file("initrd", "initramfs.cpio.lz4")
 
     @property
+    def qemu(self) -> str:
+        return self.guest.qemu
+
+    @property
     def kernel_version(self) -> str:
         """Which kernel the image was built with, as its manifest records it."""
         kernel = self.manifest.get("kernel")

@@ -43,6 +43,7 @@ from pathlib import Path
 
 from .errors import ImageError
 from .guests import cache_dir, source_root
+from .machine.serial import ConsoleLogin, ConsoleStep
 
 #: Exit status of ``vhw guest test`` when the guest cannot be fetched (automake's SKIP).
 EXIT_SKIPPED = 77
@@ -51,15 +52,6 @@ CHUNK = 1 << 20
 #: Download attempts (each resuming the last) before giving up.
 ATTEMPTS = 4
 PINS_FILE = "guest-images/remote-pins.toml"
-
-
-@dataclass(frozen=True)
-class ConsoleStep:
-    """Wait for ``expect`` (a regex) on the console, then type ``send``."""
-
-    expect: str
-    send: str
-    timeout: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -110,6 +102,12 @@ class RemoteRecipe:
     @property
     def filename(self) -> str:
         return urllib.parse.urlsplit(self.url).path.rsplit("/", 1)[-1]
+
+    @property
+    def console_login(self) -> ConsoleLogin:
+        """How its console gets from power-on to a shell."""
+        return ConsoleLogin(steps=self.boot_steps, user=self.user, password=self.password,
+                            shell_prompt=self.shell_prompt, timeout=self.boot_timeout)
 
     @property
     def env_pin(self) -> str:
@@ -586,3 +584,48 @@ def cloud_init_seed(path: Path, hostname: str, password: str) -> Path:
     if proc.returncode != 0:
         raise ImageError(f"{tool} failed: {proc.stderr.strip()}")
     return path
+
+
+# -- what a machine boots ---------------------------------------------------------------
+@dataclass(frozen=True)
+class DiskImage:
+    """A downloaded guest's disk, ready to boot: the verified cache copy, or a developer's own build.
+
+    Machines never write it: each run boots a qcow2 overlay (make_overlay),
+    except install media, which QEMU opens read-only."""
+
+    recipe: RemoteRecipe
+    path: Path
+    #: True for an image given with --image rather than downloaded.
+    own: bool = False
+
+    @property
+    def qemu(self) -> str:
+        return self.recipe.qemu
+
+    @property
+    def format(self) -> str:
+        return image_format(self.path)
+
+    @property
+    def kernel_version(self) -> str:
+        return f"{self.path} (your image)" if self.own else self.recipe.filename
+
+
+def boot_image(name: str, image: str | Path | None = None, *, progress=None):
+    """What a machine of guest ``name`` boots: a built image (vhw.guests, built on first use)
+    or a downloaded guest's DiskImage (``image``, else the verified download, fetched if need be)."""
+    from .guests import GUESTS, ensure_image
+
+    if name in GUESTS:
+        if image is not None:
+            raise ImageError(f"{name} is built by vhw; --image is for the downloaded guests "
+                             f"({', '.join(sorted(REMOTE_GUESTS))})")
+        return ensure_image(name, progress=progress)
+    recipe = get_remote(name)
+    if image is not None:
+        path = Path(image)
+        if not path.is_file():
+            raise ImageError(f"{name}: image {path} not found")
+        return DiskImage(recipe, path.resolve(), own=True)
+    return DiskImage(recipe, fetch(recipe, progress=progress))

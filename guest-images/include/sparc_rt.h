@@ -21,6 +21,7 @@ typedef __PTRDIFF_TYPE__ ssize_t;
 #include <asm/unistd.h>
 #include <asm/fcntl.h>
 #include <linux/reboot.h>
+#include <asm/ioctls.h>
 
 #define SYS_exit __NR_exit
 #define SYS_read __NR_read
@@ -85,6 +86,9 @@ static inline int rt_mount(const char *src, const char *dst, const char *type, u
 {
 	return (int)sys6(SYS_mount, (long)src, (long)dst, (long)type, (long)flags, (long)data, 0);
 }
+/* tcdrain(3): TCSBRK with a non-zero argument returns once the tty has sent
+ * everything written to it (and sends no break). */
+static inline int rt_tcdrain(int fd) { return (int)sys3(SYS_ioctl, fd, TCSBRK, 1); }
 static inline long rt_halt(void)
 {
 	return sys4(SYS_reboot, LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2, LINUX_REBOOT_CMD_HALT, 0);

@@ -514,6 +514,10 @@ int main(int argc, char **argv, char **envp)
 			end_line();
 		}
 	}
+	/* The halt prints "reboot: System halted" straight to the UART and stops
+	 * the machine: whatever the tty still buffered of our lines would be cut
+	 * short by it, or lost.  Let the console send it all first. */
+	rt_tcdrain(out_fd);
 	rt_sync();
 	rt_halt();
 	rt_exit(0);

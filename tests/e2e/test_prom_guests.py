@@ -95,8 +95,8 @@ def test_sun4u_conformance_report_and_a_guest_set_option_survives_a_qemu_restart
             assert [(c.name, c.new) for c in changes] == [("vhw-test-var", "set-by-guest-t1")]
 
             # 3. a crash of QEMU loses nothing stored: kill it, then a full restart
-            os.kill(m.proc.pid, signal.SIGKILL)
-            await m.proc.wait()
+            os.kill(m.qemu.pid, signal.SIGKILL)
+            await m.qemu.wait()
             since = m.console.path.stat().st_size
             await m.restart()
             text, fw_options = await _run_to_prompt(m, since)
@@ -136,7 +136,7 @@ def test_ss5_conformance_report_and_an_ok_prompt_change_survives_a_qemu_restart(
             since = m.console.path.stat().st_size
             await m.restart()
             await m.console.wait_for(rb"@@vhw (end|fatal)", BOOT_TIMEOUT)
-            assert await m.proc.wait() == 0  # the halt powered the machine off
+            assert await m.qemu.wait() == 0  # the halt powered the machine off
             text = m.console.path.read_bytes()[since:].decode("latin-1")
             stored = dict(m.prom.options())
             rep = _report(m, text, None, tree, stored, "", match="position")

@@ -20,7 +20,8 @@ import pytest
 from vhw import remote
 from vhw.cli import main as vhw_main
 from vhw.errors import ImageError
-from vhw.machine.remote import remote_argv
+from vhw.machine.guest_test import recipe_description
+from vhw.machine.qemu import Links, build_argv
 from vhw.remote import REMOTE_GUESTS, Digest
 
 PAYLOAD = bytes(range(256)) * 4096 + b"tail"  # 1 MiB + 4 bytes: several read chunks
@@ -251,11 +252,14 @@ def test_the_cloud_init_seed_is_an_iso_labelled_cidata(tmp_path):
 
 
 # -- QEMU per OS ----------------------------------------------------------------------------
-def _argv(name, **kw):
+def _argv(name, seed=None, prom_env=()):
+    """The machine layer's argv for a downloaded guest booting its overlay (vhw.machine.qemu.build_argv)."""
     recipe = REMOTE_GUESTS[name]
     chardevs = {i: f"path=/tmp/{i}.sock,reconnect=1" for i in recipe.interfaces}
-    return remote_argv(recipe, Path("/c/disk.qcow2"), "qcow2", accel="tcg", qmp_fd=3, console_fd=4,
-                       bmc_chardevs=chardevs, qemu="qemu", **kw)
+    links = Links(qmp_fd=3, console_fd=4, agent_fd=None, bmc_chardevs=chardevs, disk=("/c/disk.qcow2", "qcow2"),
+                  seed=str(seed) if seed else None, prom_env=tuple(prom_env))
+    return build_argv(recipe_description(recipe), remote.DiskImage(recipe, Path("/c/image")), links,
+                      accel="tcg", qemu="qemu")
 
 
 def _devices(argv):
@@ -285,6 +289,9 @@ def test_each_disk_boots_the_overlay_with_the_console_on_the_given_socket():
     assert argv[argv.index("-drive") + 1] == "file=/c/disk.qcow2,format=qcow2,if=ide"
     assert "socket,id=console,fd=4" in argv and "socket,id=qmp,fd=3" in argv
     assert argv[argv.index("-accel") + 1] == "tcg"
+    # The BIOS boots the disk: no -kernel, no qboot (it cannot boot disks), no agent port.
+    assert "-kernel" not in argv and "-bios" not in argv and "virtserialport" not in " ".join(argv)
+    assert argv[argv.index("-m") + 1] == str(REMOTE_GUESTS["netbsd-10-amd64"].memory)
     omni = _argv("omnios", seed=Path("/c/seed.iso"))
     drives = [omni[i + 1] for i, a in enumerate(omni) if a == "-drive"]
     assert drives == ["file=/c/disk.qcow2,format=qcow2,if=virtio", "file=/c/seed.iso,format=raw,media=cdrom,readonly=on"]
@@ -373,7 +380,7 @@ def test_a_downloaded_guest_refuses_options_that_do_not_apply(capsys):
 
 def test_a_guest_test_result_is_read_by_vhw_report(tmp_path):
     from vhw import report
-    from vhw.machine.remote import StepResult, write_results
+    from vhw.machine.guest_test import StepResult, write_results
 
     steps = [StepResult("login", "pass"), StepResult("device-node", "fail", "exit status 1: ls: /dev/ipmi0: No such file"),
              StepResult("build-ipmi_raw", "skip", "the guest has no C compiler")]

@@ -6,12 +6,11 @@ and the OS sources (guest-linux.md §14); the real images are not booted here.
 
 import asyncio
 import socket
-from pathlib import Path
+import time
 
 import pytest
 
-from vhw.machine.remote import RemoteMachine
-from vhw.machine.serial import ConsoleDriver
+from vhw.machine.serial import ConsoleChannel, ConsoleDriver
 from vhw.remote import REMOTE_GUESTS
 
 FREEBSD = [
@@ -73,11 +72,11 @@ def test_the_recipe_types_what_its_os_expects_from_boot_loader_to_shell(name, tm
     async def main():
         host, guest = socket.socketpair()
         peer = asyncio.ensure_future(scripted(guest, script, typed))
-        machine = RemoteMachine(recipe, Path("/nonexistent"), workdir=tmp_path)
         reader, writer = await asyncio.open_connection(sock=host)
-        machine.console = ConsoleDriver(reader, writer, name=name)
+        channel = ConsoleChannel(ConsoleDriver.over(reader, writer, name=name), recipe.console_login)
         try:
-            await asyncio.wait_for(machine.login(), 10)
+            # Up to the shell prompt (the channel's own tty set-up after it is not scripted).
+            await asyncio.wait_for(channel.reach_shell(time.monotonic() + 10), 10)
         finally:
             await peer
             writer.close()

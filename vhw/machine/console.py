@@ -1,9 +1,11 @@
-"""The guest's serial console: logged to a file, its tail kept for errors.
+"""The guest's serial console: one reader, a log file, its tail kept for errors.
 
-The console is a log, not a control channel (commands go through the agent),
-so everything QEMU writes to it lands in ``console.log`` as it arrives; tests
-attach that file when they fail.  ``wait_for`` lets callers wait for a line
-such as the firmware's prompt.
+Everything QEMU writes to the console lands in ``console.log`` as it
+arrives; tests attach that file when they fail.  The console has exactly one
+reader (:meth:`ConsoleLog.follow`), which also hands every chunk to the
+consumers attached to it: the console channel of a guest driven over its
+console (vhw.machine.serial), the SPARC ok-prompt driver, a copy to stdout.
+``wait_for`` lets callers wait for a line such as the firmware's prompt.
 """
 
 from __future__ import annotations
@@ -12,8 +14,17 @@ import asyncio
 import re
 import socket
 from pathlib import Path
+from typing import Protocol
 
 TAIL_BYTES = 64 * 1024
+
+
+class ConsoleConsumer(Protocol):
+    """Something that reads the console with the log: fed every chunk, told when it closes."""
+
+    def feed(self, chunk: bytes) -> None: ...
+
+    def eof(self) -> None: ...
 
 
 class ConsoleLog:
@@ -25,19 +36,41 @@ class ConsoleLog:
         self._tail = bytearray()
         self._changed = asyncio.Event() if _has_loop() else None
         self.total = 0
-        #: Also hand every chunk to this (e.g. to copy the console to stdout).
-        self.mirror = None
+        self._consumers: list[ConsoleConsumer] = []
 
-    async def follow(self, sock: socket.socket) -> None:
-        """Copy the console socket into the log until it closes."""
+    def attach(self, consumer: ConsoleConsumer) -> None:
+        """Also hand every chunk from now on to ``consumer``."""
+        self._consumers.append(consumer)
+
+    def detach(self, consumer: ConsoleConsumer) -> None:
+        if consumer in self._consumers:
+            self._consumers.remove(consumer)
+
+    async def follow(self, sock: socket.socket) -> asyncio.StreamWriter:
+        """Start reading the console socket into the log; returns its writer (for typing)."""
         if self._changed is None:
             self._changed = asyncio.Event()
         reader, writer = await asyncio.open_connection(sock=sock)
+        self._reading = asyncio.get_running_loop().create_task(self._read(reader, writer))
+        return writer
+
+    async def _read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while chunk := await reader.read(65536):
                 self.feed(chunk)
+        except ConnectionError:
+            pass
         finally:
+            for consumer in list(self._consumers):
+                consumer.eof()
             writer.close()
+
+    async def stop(self) -> None:
+        """Stop reading (the console socket is going away)."""
+        task = getattr(self, "_reading", None)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     def feed(self, chunk: bytes) -> None:
         if self._file.closed:
@@ -51,8 +84,14 @@ class ConsoleLog:
         del self._tail[:-TAIL_BYTES]
         if self._changed is not None:
             self._changed.set()
-        if self.mirror is not None:
-            self.mirror(chunk)
+        for consumer in list(self._consumers):
+            consumer.feed(chunk)
+
+    def note(self, text: bytes) -> None:
+        """Write a line of vhw's own into the log (what was typed), not into the tail."""
+        if not self._file.closed:
+            self._file.write(text)
+            self._file.flush()
 
     def tail_text(self, lines: int = 30) -> str:
         text = self._tail.decode(errors="replace").replace("\r", "")
@@ -63,20 +102,35 @@ class ConsoleLog:
         pat = re.compile(pattern.encode() if isinstance(pattern, str) else pattern)
         if self._changed is None:
             self._changed = asyncio.Event()
+        changed = self._changed
 
         async def match():
             while True:
                 m = pat.search(self._tail)
                 if m:
                     return m
-                self._changed.clear()
-                await self._changed.wait()
+                changed.clear()
+                await changed.wait()
 
         return await asyncio.wait_for(match(), timeout)
 
     def close(self) -> None:
         if not self._file.closed:
             self._file.close()
+
+
+class Mirror:
+    """A console consumer copying the console to a binary stream (``vhw prom run`` shows it live)."""
+
+    def __init__(self, out) -> None:
+        self.out = out
+
+    def feed(self, chunk: bytes) -> None:
+        self.out.write(chunk)
+        self.out.flush()
+
+    def eof(self) -> None:
+        pass
 
 
 def _has_loop() -> bool:

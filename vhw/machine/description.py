@@ -13,7 +13,10 @@ type = "q35"             # QEMU machine: "q35" or "pc" (x86 guests); "sun4u"
 firmware = "qboot"       # "qboot" or "seabios"
 append = ""              # extra kernel command line
 modules = []             # extra guest kernel modules loaded at boot
-boot-timeout = 60        # seconds until the guest agent must be ready
+boot-timeout = 60        # seconds until the guest is ready (agent READY or logged in)
+access = "agent"         # how vhw reaches the guest: "agent" (virtio-serial, linux-x86's
+                         # default) or "console" (log in on the serial console: the only
+                         # way into the downloaded FreeBSD, illumos and NetBSD guests)
 state = "state"          # optional: keep the BMC's non-volatile state in
                          # state/<name>.db (SQLite); default: in memory only
 
@@ -84,6 +87,39 @@ class MachineSpec:
     boot_timeout: float = 60.0
     #: Directory for non-volatile device state (<name>.db in it); None = in memory.
     state: str | None = None
+    #: "agent" or "console": how vhw runs commands in the guest (ACCESS).
+    access: str = "agent"
+
+
+#: Ways into a guest: the vhw agent on a virtio-serial port, or a login on the serial console.
+ACCESS = ("agent", "console")
+#: Guests that carry the vhw agent; every other guest is reached over its console.
+AGENT_GUESTS = ("linux-x86",)
+
+
+@dataclass(frozen=True)
+class GuestDefaults:
+    """What a guest boots with unless the description says otherwise."""
+
+    type: str = "q35"
+    memory: int = 256
+    firmware: str = "qboot"
+    boot_timeout: float = 60.0
+    #: Boots its own disk through the BIOS (downloaded images), not -kernel.
+    disk: bool = False
+
+
+def guest_defaults(guest: str) -> GuestDefaults:
+    if guest in DEFAULT_TYPES:
+        return GuestDefaults(type=DEFAULT_TYPES[guest], memory=128 if guest == "linux-sparc32" else 256)
+    from ..remote import REMOTE_GUESTS
+
+    recipe = REMOTE_GUESTS.get(guest)
+    if recipe is not None:
+        # qboot only boots -kernel; a disk needs SeaBIOS (OpenBIOS on sun4u).
+        return GuestDefaults(type=recipe.machine_type, memory=recipe.memory, firmware="seabios",
+                             boot_timeout=recipe.boot_timeout, disk=True)
+    return GuestDefaults()
 
 
 @dataclass(frozen=True)
@@ -208,29 +244,37 @@ def _did_you_mean(name: str, known: tuple[str, ...]) -> str:
 def _parse_machine(data: Any, source: str) -> MachineSpec:
     t = _Table(data, "machine", source)
     t.known = ("name", "guest", "memory", "cpus", "accel", "type", "firmware", "append", "modules", "boot-timeout",
-               "state")
+               "state", "access")
     name = t.take("name", "vhw", str)
     if not name or not all(c.isalnum() or c in "-_." for c in name):
         raise t.fail("name", f"must be letters, digits, '-', '_' or '.'; got {name!r}")
     guest = t.take("guest", "linux-x86", str)
+    defaults = guest_defaults(guest)
     spec = MachineSpec(
         name=name,
         guest=guest,
-        memory=t.int_range("memory", 128 if guest == "linux-sparc32" else 256, 64, 65536, " MiB"),
+        memory=t.int_range("memory", defaults.memory, 64, 65536, " MiB"),
         cpus=t.int_range("cpus", 1, 1, 64),
         accel=t.choice("accel", "tcg", ("tcg", "kvm", "auto")),
-        type=t.choice("type", DEFAULT_TYPES.get(guest, "q35"), X86_TYPES + SPARC_TYPES),
-        firmware=t.choice("firmware", "qboot", ("qboot", "seabios")),
+        type=t.choice("type", defaults.type, X86_TYPES + SPARC_TYPES),
+        firmware=t.choice("firmware", defaults.firmware, ("qboot", "seabios")),
         append=t.take("append", "", str),
         modules=t.str_list("modules", ()),
-        boot_timeout=float(t.take("boot-timeout", 60.0, (int, float))),
+        boot_timeout=float(t.take("boot-timeout", defaults.boot_timeout, (int, float))),
         state=t.take("state", None, str),
+        access=t.choice("access", "agent" if guest in AGENT_GUESTS else "console", ACCESS),
     )
+    if spec.access == "agent" and guest not in AGENT_GUESTS:
+        raise t.fail("access", f"guest {guest} has no vhw agent; it is reached over its console "
+                               '(access = "console")')
     if spec.state is not None and not spec.state:
         raise t.fail("state", "must name a directory (relative to the current directory), not be empty")
-    if guest in DEFAULT_TYPES and spec.type not in SPARC_TYPES:
+    if defaults.disk and spec.firmware == "qboot":
+        raise t.fail("firmware", f"guest {guest} boots its own disk, which qboot cannot; use seabios")
+    sparc_guest = defaults.type in SPARC_TYPES
+    if sparc_guest and spec.type not in SPARC_TYPES:
         raise t.fail("type", f"guest {guest} is a SPARC guest: use one of {', '.join(SPARC_TYPES)}")
-    if guest not in DEFAULT_TYPES and spec.type in SPARC_TYPES:
+    if not sparc_guest and spec.type in SPARC_TYPES:
         raise t.fail("type", f"{spec.type} is a SPARC machine; guest {guest} needs {' or '.join(X86_TYPES)}")
     if spec.boot_timeout <= 0:
         raise t.fail("boot-timeout", f"must be positive; got {spec.boot_timeout}")

@@ -1,58 +1,53 @@
-"""Launching a machine: QEMU, its QMP monitor, console, agent and devices.
+"""A machine: QEMU, its devices, and a way into the guest.
 
+One class for every guest vhw boots on x86: the built Linux guest and the
+downloaded FreeBSD, illumos and NetBSD images (and NetBSD's sun4u disk).
 QEMU starts paused (-S) with every channel on a socketpair, so nothing it
-writes before we read is lost.  The launcher connects QMP (qemu.qmp), starts
-the console logger and the agent client, then continues the VM and waits for
-the agent's READY.  QEMU gets PR_SET_PDEATHSIG, so it dies with its parent.
-If QEMU is missing, refuses its command line or dies early, the error carries
-its stderr; if the guest never comes up, the error carries the console tail.
+writes before we read is lost (vhw.machine.process does the spawning).  The
+devices (the BMC, the I2O IOPs) are listening before QEMU starts.  The way
+in is pluggable (``[machine] access``):
+
+* ``agent``: the vhw agent on a virtio-serial port (linux-x86; fastest,
+  binary-exact); ready when it says READY;
+* ``console``: a login on the serial console (vhw.machine.serial); ready
+  once the boot loader steps and the login got a shell.
+
+Either way ``run``/``put``/``get`` are the same calls.  If QEMU is missing,
+refuses its command line or dies early, the error carries its stderr; if the
+guest never comes up, the error carries the console tail.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
 import os
 import shutil
-import signal
 import socket
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable
 
-from qemu.qmp import EventListener, QMPClient
+from qemu.qmp import QMPClient
 
 from ..errors import GuestError, QemuError, VhwError
-from ..guests import GuestImage, ensure_image
 from ..trace import NULL_TRACE, Trace
 from .accel import choose_accel
 from .agent import STREAM_LIMIT, AgentClient, RunResult
 from .console import ConsoleLog
 from .description import Description
+from .process import QemuProcess
 from .qemu import BootChoice, Links, build_argv, qemu_binary
+from .serial import ConsoleChannel, ConsoleDriver, ConsoleLogin
 
 log = logging.getLogger(__name__)
 
-PR_SET_PDEATHSIG = 1
 #: How long a KVM boot may take before the launcher gives up on KVM.
 KVM_BOOT_LIMIT = 20.0
-
-
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-
-def _child_setup(cpu: int | None):
-    """What runs in QEMU's child before exec: die with vhw; maybe pin."""
-    def setup() -> None:
-        _die_with_parent()
-        if cpu is not None:
-            os.sched_setaffinity(0, {cpu})
-    return setup
+#: The login the Linux guest's /init offers on its console when booted with access = "console".
+LINUX_CONSOLE_LOGIN = ConsoleLogin(user="root", password="vhw", shell_prompt=r"[#$] ?$")
 
 
 def proxy_cpu() -> int | None:
@@ -81,7 +76,7 @@ def proxy_cpu() -> int | None:
 
 @dataclass
 class BootTimes:
-    """How long the last boot took (wall seconds; guest uptime at READY)."""
+    """How long the last boot took (wall seconds; guest uptime at READY, 0 over the console)."""
 
     launched: float = 0.0
     ready: float = 0.0
@@ -93,30 +88,28 @@ class BootTimes:
 
 
 @dataclass
-class _Qemu:
-    """One QEMU process and the host ends of its channels."""
+class _Run:
+    """One QEMU process of the machine and the host ends of its channels."""
 
-    proc: asyncio.subprocess.Process
-    qmp: QMPClient
-    agent: AgentClient
-    agent_writer: asyncio.StreamWriter
+    qemu: QemuProcess
+    channel: AgentClient | ConsoleChannel
     sockets: list[socket.socket]
+    writers: list[asyncio.StreamWriter] = field(default_factory=list)
     tasks: list[asyncio.Task] = field(default_factory=list)
-    stderr: bytearray = field(default_factory=bytearray)
     exit_reported: bool = False
 
 
 class Machine:
-    """A machine from a description, with its QEMU, agent and devices.
+    """A machine from a description, with its QEMU, devices and guest channel.
 
     Use as ``async with Machine(desc) as m: await m.run("uname -a")``.
+    ``image`` is what it boots (vhw.remote.boot_image resolves the guest's,
+    building or fetching it, when not given).
     """
 
-    def __init__(self, desc: Description, *, image: GuestImage | None = None,
-                 workdir: str | Path | None = None, keep_workdir: bool = False,
-                 progress: Callable[[str], None] | None = None,
-                 extra_args: list[str] | None = None, trace: Trace | None = None,
-                 faults=None):
+    def __init__(self, desc: Description, *, image=None, workdir: str | Path | None = None,
+                 keep_workdir: bool = False, progress: Callable[[str], None] | None = None,
+                 extra_args: list[str] | None = None, trace: Trace | None = None, faults=None):
         self.desc = desc
         #: Every message on every transport (vhw.trace); NULL_TRACE records nothing.
         self.trace = trace if trace is not None else NULL_TRACE
@@ -130,6 +123,7 @@ class Machine:
             faults.trace = self.trace
         self.faults = faults
         self.image = image
+        self.access = desc.machine.access
         self._own_workdir = workdir is None
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix=f"vhw-{desc.machine.name}-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -141,55 +135,90 @@ class Machine:
         self.boot = BootTimes()
         self.events: list[dict] = []
         self._event_cond: asyncio.Condition | None = None
-        self._qemu: _Qemu | None = None
-        #: Set once the current QEMU's agent said READY; cleared at each launch.
+        self._run_state: _Run | None = None
+        #: Set once the current QEMU's guest is ready; cleared at each launch.
         self._ready: asyncio.Event | None = None
         self._bmc_links: dict[str, str] = {}
         self._devices: list = []  # objects with async close(), e.g. BMC servers
         #: vhw.ipmi.lan.sol.SerialLink when the BMC carries SOL ([bmc.sol]).
         self._sol_link = None
+        #: A downloaded guest's disk as this machine boots it (its overlay), and its seed ISO.
+        self._disk: tuple[str, str] | None = None
+        self._seed: Path | None = None
 
-    # -- public API ------------------------------------------------------
+    # -- public API ------------------------------------------------------------------
+    @property
+    def guest(self) -> AgentClient | ConsoleChannel:
+        """The way into the running guest (agent or console channel); GuestError until it is ready."""
+        r = self._run_state
+        if r is None or self._ready is None or not self._ready.is_set():
+            raise GuestError("the machine is not running, or its guest is not ready yet")
+        return r.channel
+
     @property
     def agent(self) -> AgentClient:
         """The guest agent of the running QEMU (after a relaunch, ``await wait_ready()`` first)."""
-        if self._qemu is None or self._ready is None or not self._ready.is_set():
-            raise GuestError("the machine is not running, or its guest is not ready yet")
-        return self._qemu.agent
+        channel = self.guest
+        if not isinstance(channel, AgentClient):
+            raise GuestError(f"{self.desc.machine.guest} is reached over its console here (access = "
+                             f'"{self.access}"): it has no agent; use run/put/get')
+        return channel
+
+    async def run(self, command: str, *, timeout: float | None = 60.0, stdin: bytes = b"") -> RunResult:
+        """Run a shell command in the guest."""
+        return await self.guest.run(command, timeout=timeout, stdin=stdin)
+
+    async def put(self, path: str, data: bytes, mode: int = 0o644) -> None:
+        """Write a file in the guest."""
+        await self.guest.put(path, data, mode)
+
+    async def get(self, path: str) -> bytes:
+        """Read a file from the guest."""
+        return await self.guest.get(path)
 
     async def wait_ready(self, timeout: float) -> None:
-        """Wait until a (re)launched guest's agent is ready."""
+        """Wait until a (re)launched guest is ready."""
         deadline = time.monotonic() + timeout
         while self._ready is None or not self._ready.is_set():
             if time.monotonic() > deadline:
                 raise GuestError(f"the guest was not ready within {timeout:.0f} s")
             await asyncio.sleep(0.05)
 
+    async def wait_rebooted(self, timeout: float) -> None:
+        """After a reset inside the same QEMU: wait until the guest is back (agent READY, or logged in again)."""
+        r = self._run_state
+        if r is None:
+            raise GuestError("the machine is not running")
+        if isinstance(r.channel, AgentClient):
+            await r.channel.wait_ready(timeout)
+        else:
+            r.channel.lost()
+            await r.channel.wait_ready(timeout)
+
     @property
     def qmp(self) -> QMPClient:
-        if self._qemu is None:
+        if self._run_state is None:
             raise GuestError("the machine is not running")
-        return self._qemu.qmp
+        return self._run_state.qemu.qmp
 
     @property
     def running(self) -> bool:
-        return self._qemu is not None and self._qemu.proc.returncode is None
+        return self._run_state is not None and self._run_state.qemu.running
 
     @property
     def qemu_pid(self) -> int | None:
-        return self._qemu.proc.pid if self._qemu else None
-
-    async def run(self, command: str, **kw) -> RunResult:
-        """Run a shell command in the guest through the agent."""
-        return await self.agent.run(command, **kw)
+        return self._run_state.qemu.pid if self._run_state else None
 
     async def start(self) -> Machine:
-        """Build the image if needed, attach devices, boot, wait for the agent."""
+        """Build or fetch the image if needed, attach devices, boot, wait for the guest."""
         self._event_cond = asyncio.Condition()
         self._ready = asyncio.Event()
         if self.image is None:
-            self.image = await asyncio.to_thread(ensure_image, self.desc.machine.guest, progress=self.progress)
+            from ..remote import boot_image
+
+            self.image = await asyncio.to_thread(boot_image, self.desc.machine.guest, progress=self.progress)
         try:
+            await self._prepare_disk()
             await self._attach_devices()
             await self._boot()
         except BaseException:
@@ -235,11 +264,27 @@ class Machine:
 
     async def wait_exit(self, timeout: float) -> int:
         """Wait for QEMU to exit on its own; returns its exit status."""
-        if self._qemu is None:
+        if self._run_state is None:
             raise GuestError("the machine is not running")
-        return await asyncio.wait_for(self._qemu.proc.wait(), timeout)
+        return await asyncio.wait_for(self._run_state.qemu.wait(), timeout)
 
-    # -- devices ---------------------------------------------------------
+    # -- devices and disks -------------------------------------------------------------
+    async def _prepare_disk(self) -> None:
+        """A downloaded guest boots a fresh qcow2 overlay of its image (install media read-only)."""
+        from ..remote import CLOUD_PASSWORD, DiskImage, cloud_init_seed, make_overlay
+
+        image = self.image
+        if not isinstance(image, DiskImage):
+            return
+        fmt = image.format
+        if image.recipe.cdrom:
+            self._disk = (str(image.path), fmt)
+        else:
+            overlay = await asyncio.to_thread(make_overlay, image.path, self.workdir / "disk.qcow2", fmt)
+            self._disk = (str(overlay), "qcow2")
+        if image.recipe.cloud_init:
+            self._seed = await asyncio.to_thread(cloud_init_seed, self.workdir / "seed.iso", "vhw", CLOUD_PASSWORD)
+
     async def _attach_devices(self) -> None:
         """Start device models QEMU connects to, before QEMU starts."""
         if self.desc.i2o:
@@ -280,8 +325,11 @@ class Machine:
         """What the devices (the BMC's boot flags) want this boot to use.
 
         Asked right before each launch (and before a BMC-requested reset):
-        the machine layer plays the BIOS that reads the boot options.
+        the machine layer plays the BIOS that reads the boot options.  A
+        downloaded guest boots its own disk: no choice applies.
         """
+        if self._disk is not None:
+            return None
         for dev in self._devices:
             hook = getattr(dev, "boot_choice", None)
             if hook is not None:
@@ -290,9 +338,9 @@ class Machine:
                     return choice
         return None
 
-    # -- QEMU ------------------------------------------------------------
+    # -- QEMU ------------------------------------------------------------------------------
     async def _boot(self) -> None:
-        qemu = qemu_binary(self.image.guest.qemu)
+        qemu = qemu_binary(self.image.qemu)
         self.accel = await asyncio.to_thread(choose_accel, self.desc.machine.accel, qemu)
         if self.accel == "kvm":
             try:
@@ -311,18 +359,25 @@ class Machine:
     async def relaunch(self) -> None:
         """Start QEMU again (power on after power off); devices stay up."""
         await self._stop_qemu()
-        await self._launch(qemu_binary(self.image.guest.qemu), self.accel or "tcg",
-                           self.desc.machine.boot_timeout)
+        await self._launch(qemu_binary(self.image.qemu), self.accel or "tcg", self.desc.machine.boot_timeout)
+
+    def _login(self) -> ConsoleLogin:
+        from ..remote import DiskImage
+
+        if isinstance(self.image, DiskImage):
+            return self.image.recipe.console_login
+        return LINUX_CONSOLE_LOGIN
 
     async def _launch(self, qemu: str, accel: str, boot_timeout: float) -> None:
-        loop = asyncio.get_running_loop()
         if self._ready is not None:
             self._ready.clear()
         qmp_host, qmp_guest = socket.socketpair()
         con_host, con_guest = socket.socketpair()
-        agent_host, agent_guest = socket.socketpair()
+        agent_host = agent_guest = None
+        if self.access == "agent":
+            agent_host, agent_guest = socket.socketpair()
         sol_guest = self._sol_link.guest_socket() if self._sol_link is not None else None
-        guest_ends = [qmp_guest, con_guest, agent_guest] + ([sol_guest] if sol_guest is not None else [])
+        guest_ends = [s for s in (qmp_guest, con_guest, agent_guest, sol_guest) if s is not None]
         proxies = []
         proxied = [dev for dev in self._devices if hasattr(dev, "start_proxy")]
         cpu = proxy_cpu() if proxied else None
@@ -330,91 +385,94 @@ class Machine:
             arg, sock = await dev.start_proxy(cpu)
             proxies.append(arg)
             guest_ends.append(sock)
-        links = Links(qmp_guest.fileno(), con_guest.fileno(), agent_guest.fileno(), dict(self._bmc_links),
+        links = Links(qmp_guest.fileno(), con_guest.fileno(),
+                      agent_guest.fileno() if agent_guest is not None else None, dict(self._bmc_links),
                       sol_fd=sol_guest.fileno() if sol_guest is not None else None,
-                      proxy_devices=tuple(proxies))
+                      proxy_devices=tuple(proxies), disk=self._disk,
+                      seed=str(self._seed) if self._seed is not None else None, prom_env=self._prom_env())
         argv = build_argv(self.desc, self.image, links, accel=accel, qemu=qemu, extra=self.extra_args,
                           boot=self.boot_choice())
-        (self.workdir / "qemu.argv").write_text(" ".join(argv) + "\n")
-        log.debug("launching %s", " ".join(argv))
-        self.progress(f"[vhw] booting {self.desc.machine.guest} ({accel})")
+        self.progress(f"[vhw] booting {self.desc.machine.guest} ({accel}, {self.access})")
         self.boot = BootTimes(launched=time.monotonic())
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv, pass_fds=[s.fileno() for s in guest_ends],
-                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.PIPE, preexec_fn=_child_setup(cpu))
-        except FileNotFoundError:
-            raise QemuError(f"cannot run {qemu}: not found") from None
-        finally:
-            for s in guest_ends:
-                s.close()
-        agent_reader, agent_writer = await asyncio.open_connection(sock=agent_host, limit=STREAM_LIMIT)
-        q = _Qemu(proc=proc, qmp=QMPClient(f"vhw-{self.desc.machine.name}"),
-                  agent=AgentClient(agent_reader, agent_writer), agent_writer=agent_writer,
-                  sockets=[qmp_host, con_host, agent_host])
-        self._qemu = q
-        q.tasks.append(loop.create_task(self._collect_stderr(q)))
-        q.tasks.append(loop.create_task(self.console.follow(con_host)))
-        q.tasks.append(loop.create_task(self._watch_exit(q)))
+            process = await QemuProcess.spawn(argv, workdir=self.workdir, qmp=qmp_host, pass_sockets=guest_ends,
+                                              name=f"vhw-{self.desc.machine.name}", cpu=cpu,
+                                              on_event=self._on_event)
+        except BaseException:
+            for s in (qmp_host, con_host, agent_host):
+                if s is not None:
+                    s.close()
+            raise
+        console_writer = await self.console.follow(con_host)
+        channel: AgentClient | ConsoleChannel
+        writers = [console_writer]
+        if agent_host is not None:
+            agent_reader, agent_writer = await asyncio.open_connection(sock=agent_host, limit=STREAM_LIMIT)
+            channel = AgentClient(agent_reader, agent_writer)
+            writers.append(agent_writer)
+        else:
+            driver = ConsoleDriver(console_writer.write, name=self.desc.machine.guest, note=self.console.note)
+            self.console.attach(driver)
+            channel = ConsoleChannel(driver, self._login())
+        run = _Run(qemu=process, channel=channel, sockets=[s for s in (qmp_host, con_host, agent_host) if s],
+                   writers=writers)
+        self._run_state = run
+        loop = asyncio.get_running_loop()
+        run.tasks.append(loop.create_task(self._watch_exit(run)))
         try:
-            await self._connect_qmp(q, qmp_host)
             self._notify_devices("on_qemu_start")
-            await q.qmp.execute("cont")
-            ready = loop.create_task(q.agent.wait_ready(boot_timeout))
-            died = loop.create_task(proc.wait())
+            await process.qmp.execute("cont")
+            ready = loop.create_task(channel.wait_ready(boot_timeout))
+            died = loop.create_task(process.wait())
             done, _ = await asyncio.wait({ready, died}, return_when=asyncio.FIRST_COMPLETED)
             if ready in done:
                 died.cancel()
-                self.boot.guest_uptime = ready.result()
+                uptime = ready.result()
+                self.boot.guest_uptime = uptime if isinstance(channel, AgentClient) else 0.0
                 self.boot.ready = time.monotonic()
                 if self._ready is not None:
                     self._ready.set()
                 self.progress(f"[vhw] guest ready in {self.boot.to_ready:.2f} s")
                 return
             ready.cancel()
-            await asyncio.sleep(0.05)  # let the stderr collector finish
-            raise QemuError("QEMU exited before the guest was ready", stderr=q.stderr.decode(errors="replace"),
-                            returncode=proc.returncode)
+            await asyncio.sleep(0.05)
+            raise process.exited_error("QEMU exited before the guest was ready")
         except TimeoutError:
             raise GuestError(
-                f"the guest agent was not ready within {boot_timeout:.0f} s "
+                f"the guest was not ready within {boot_timeout:.0f} s "
                 f"(console log: {self.console.path})\nlast console lines:\n{self.console.tail_text()}"
             ) from None
+        except GuestError as e:
+            try:  # a channel that closed usually means QEMU is exiting: say so with its stderr
+                await asyncio.wait_for(process.wait(), 0.5)
+            except TimeoutError:
+                pass
+            if not process.running:
+                raise process.exited_error(f"QEMU exited before the guest was ready ({e})") from None
+            raise GuestError(f"{e}\n(console log: {self.console.path})") from None
         except (EOFError, ConnectionError, OSError) as e:
-            if proc.returncode is None:
+            if process.running:
                 await asyncio.sleep(0.2)
-            raise QemuError(f"QEMU's monitor failed ({e!r})", stderr=q.stderr.decode(errors="replace"),
-                            returncode=proc.returncode) from None
+            raise QemuError(f"QEMU's monitor failed ({e!r})", stderr=process.stderr_text(),
+                            returncode=process.returncode) from None
 
-    async def _connect_qmp(self, q: _Qemu, sock: socket.socket) -> None:
-        try:
-            await asyncio.wait_for(q.qmp.connect(sock), 30)
-        except Exception as e:
-            await asyncio.sleep(0.2)  # QEMU probably died: collect its words
-            if q.proc.returncode is not None or isinstance(e, (EOFError, ConnectionError)):
-                try:
-                    await asyncio.wait_for(q.proc.wait(), 5)
-                except TimeoutError:
-                    pass
-                raise QemuError("QEMU did not start", stderr=q.stderr.decode(errors="replace"),
-                                returncode=q.proc.returncode) from None
-            raise
-        listener = EventListener()
-        q.qmp.register_listener(listener)
-        q.tasks.append(asyncio.get_running_loop().create_task(self._collect_events(listener)))
+    def _prom_env(self) -> tuple[str, ...]:
+        """vhw's EEPROM for a sun4u disk guest (NetBSD sparc64): -prom-env of the description's options."""
+        if self._disk is None or self.desc.prom is None:
+            return ()
+        from ..prom import nvram
+        from ..prom.options import PromOptions
+        from ..store import Store
 
-    async def _collect_events(self, listener: EventListener) -> None:
-        async for ev in listener:
-            self.events.append(dict(ev))
-            log.debug("QMP event %s %s", ev.get("event"), ev.get("data"))
-            await self._on_event(dict(ev))
-            assert self._event_cond is not None
-            async with self._event_cond:
-                self._event_cond.notify_all()
+        prom = PromOptions(Store(None), self.desc.machine.type, mac=self.desc.prom.mac,
+                           initial=self.desc.prom.options)
+        return tuple(nvram.prom_env_args(prom.injected_options()))
 
-    async def _on_event(self, ev: dict) -> None:
-        """Hook for device models that follow the VM's life (the BMC)."""
+    def _on_event(self, ev: dict) -> None:
+        self.events.append(ev)
+        r = self._run_state
+        if ev.get("event") == "RESET" and r is not None and isinstance(r.channel, ConsoleChannel):
+            r.channel.lost()  # the shell is gone with the old boot: log in again (wait_rebooted)
         for dev in self._devices:
             hook = getattr(dev, "on_qmp_event", None)
             if hook is not None:
@@ -422,15 +480,22 @@ class Machine:
                     hook(ev)
                 except Exception:
                     log.exception("device %r failed on event %s", dev, ev.get("event"))
+        if self._event_cond is not None:
+            asyncio.get_running_loop().create_task(self._notify_waiters())
 
-    async def _watch_exit(self, q: _Qemu) -> None:
-        await q.proc.wait()
-        log.info("QEMU exited with status %s", q.proc.returncode)
-        self._report_exit(q)
+    async def _notify_waiters(self) -> None:
+        assert self._event_cond is not None
+        async with self._event_cond:
+            self._event_cond.notify_all()
 
-    def _report_exit(self, q: _Qemu) -> None:
-        if not q.exit_reported:
-            q.exit_reported = True
+    async def _watch_exit(self, run: _Run) -> None:
+        await run.qemu.wait()
+        log.info("QEMU exited with status %s", run.qemu.returncode)
+        self._report_exit(run)
+
+    def _report_exit(self, run: _Run) -> None:
+        if not run.exit_reported:
+            run.exit_reported = True
             self._notify_devices("on_qemu_exit")
 
     def _notify_devices(self, hook_name: str) -> None:
@@ -442,49 +507,24 @@ class Machine:
                 except Exception:
                     log.exception("device %r failed in %s", dev, hook_name)
 
-    async def _collect_stderr(self, q: _Qemu) -> None:
-        assert q.proc.stderr is not None
-        with open(self.workdir / "qemu.stderr", "ab") as f:
-            while chunk := await q.proc.stderr.read(4096):
-                q.stderr += chunk
-                f.write(chunk)
-                f.flush()
-
     async def _stop_qemu(self) -> None:
-        q, self._qemu = self._qemu, None
-        if q is None:
+        run, self._run_state = self._run_state, None
+        if run is None:
             return
         if self._ready is not None:
             self._ready.clear()
-        await quit_qemu(q.proc, q.qmp)
-        for t in q.tasks:
+        await run.qemu.quit()
+        for t in run.tasks:
             t.cancel()
-        await asyncio.gather(*q.tasks, return_exceptions=True)
-        q.agent_writer.close()
-        for s in q.sockets:
+        await asyncio.gather(*run.tasks, return_exceptions=True)
+        await self.console.stop()
+        if isinstance(run.channel, ConsoleChannel):
+            self.console.detach(run.channel.driver)
+        for w in run.writers:
+            w.close()
+        for s in run.sockets:
             s.close()
-        self._report_exit(q)
-
-
-async def quit_qemu(proc: asyncio.subprocess.Process | None, qmp: QMPClient | None) -> None:
-    """QEMU gone: QMP ``quit``, 5 s to exit, then SIGKILL; its monitor disconnected."""
-    if proc is not None and proc.returncode is None:
-        try:
-            if qmp is not None:
-                await asyncio.wait_for(qmp.execute("quit"), 5)
-        except Exception:
-            pass
-        try:
-            await asyncio.wait_for(proc.wait(), 5)
-        except TimeoutError:
-            log.warning("QEMU did not quit; killing it")
-            proc.kill()
-            await proc.wait()
-    if qmp is not None:
-        try:
-            await asyncio.wait_for(qmp.disconnect(), 5)
-        except Exception:  # after quit the socket is gone: EOFError is expected
-            pass
+        self._report_exit(run)
 
 
 def _chardev_for(address: str) -> str:

@@ -4,6 +4,11 @@ Everything that connects QEMU to vhw is a chardev on a file descriptor the
 launcher passes in (socketpairs: no paths, no port races, no lost early
 output) or, for the IPMI extern links, a UNIX socket vhw listens on before
 QEMU starts (QEMU reconnects to it, so a BMC restart is survivable).
+
+Two kinds of guest boot: a built image (vhw.guests: ``-kernel`` and
+``-initrd``, the agent on virtio-serial unless the guest is reached over its
+console) and a downloaded guest's disk (vhw.remote.DiskImage: the BIOS boots
+the run's overlay; the guest is reached over its console).
 """
 
 from __future__ import annotations
@@ -75,7 +80,8 @@ class Links:
 
     qmp_fd: int
     console_fd: int
-    agent_fd: int
+    #: The agent's virtio-serial port; None when the guest is reached over its console.
+    agent_fd: int | None
     #: interface name -> chardev socket options for its ipmi-bmc-extern
     #: (e.g. "path=/run/x/kcs.sock,reconnect=1"); unused for the qemu backend.
     bmc_chardevs: dict[str, str] = field(default_factory=dict)
@@ -87,6 +93,12 @@ class Links:
     #: -device arguments of out-of-process PCI functions (x-pci-proxy-dev,
     #: their sockets already passed to QEMU); they need shared guest RAM.
     proxy_devices: tuple[str, ...] = ()
+    #: A downloaded guest's disk as this run boots it: (path, format), its overlay normally.
+    disk: tuple[str, str] | None = None
+    #: A cloud-init NoCloud seed ISO (illumos cloud images).
+    seed: str | None = None
+    #: -prom-env arguments for a sun4u disk guest (vhw's EEPROM).
+    prom_env: tuple[str, ...] = ()
 
 
 def qemu_binary(name: str) -> str:
@@ -154,27 +166,19 @@ def _interface_device(name: str, bmc_id: str, index: int) -> str:
     return f"{dev},bmc={bmc_id}"
 
 
-def build_argv(desc: Description, image: GuestImage, links: Links, *, accel: str,
+#: Disk bus per OS: NetBSD's live image names its root wd0 (IDE); the others find theirs on virtio.
+DISK_BUS = {"netbsd": "ide"}
+
+
+def build_argv(desc: Description, image, links: Links, *, accel: str,
                qemu: str | None = None, extra: list[str] | None = None,
                boot: BootChoice | None = None) -> list[str]:
-    """The full QEMU argv (binary first) for a description and an image;
+    """The full QEMU argv (binary first) for a description and what it boots:
+    a GuestImage (kernel and initramfs) or a DiskImage (``links.disk``);
     ``boot`` is the BMC's boot flags for this boot (boot_args)."""
     m = desc.machine
-    # cryptomgr.notests: the kernel's crypto self-tests cost 0.6-1.3 s of a
-    # ~4.5 s TCG boot and are not what a driver test is about.
-    append = ["console=ttyS0", "panic=-1", "quiet" if "vhw.debug=1" not in m.append else "",
-              "cryptomgr.notests", "vhw.agent=vport"]
-    mods = guest_modules(desc)
-    if mods:
-        append.append("vhw.mods=" + ",".join(mods))
-    if links.share_dir:
-        append.append("vhw.9p=vhwshare")
-    if links.sol_fd is not None:
-        append.append("vhw.sol=ttyS1")  # the guest's /init keeps a shell on it (SOL's far end)
-    if m.append:
-        append.append(m.append)
     argv = [
-        qemu or qemu_binary(image.guest.qemu),
+        qemu or qemu_binary(image.qemu),
         "-name", f"vhw-{m.name}",
         "-nodefaults", "-no-user-config",
         "-display", "none",
@@ -186,29 +190,75 @@ def build_argv(desc: Description, image: GuestImage, links: Links, *, accel: str
            "-M", f"{m.type},memory-backend=vhw-ram"] if links.proxy_devices else ["-M", m.type]),
         "-m", str(m.memory),
         "-smp", str(m.cpus),
-        "-kernel", str(image.kernel),
-        "-initrd", str(image.initrd),
-        "-append", " ".join(a for a in append if a),
         "-chardev", f"socket,id=qmp,fd={links.qmp_fd}",
         "-mon", "chardev=qmp,mode=control",
         "-chardev", f"socket,id=console,fd={links.console_fd}",
         "-serial", "chardev:console",
         *(["-chardev", f"socket,id=sol,fd={links.sol_fd}", "-serial", "chardev:sol"]
           if links.sol_fd is not None else []),
-        "-device", "virtio-serial-pci,id=vser0",
-        "-chardev", f"socket,id=agent,fd={links.agent_fd}",
-        "-device", f"virtserialport,bus=vser0.0,chardev=agent,name={AGENT_PORT}",
     ]
-    if m.firmware == "qboot":
-        argv += ["-bios", "qboot.rom"]
-    if links.share_dir:
-        argv += [
-            "-fsdev", f"local,id=vhwshare,path={links.share_dir},security_model=none",
-            "-device", "virtio-9p-pci,fsdev=vhwshare,mount_tag=vhwshare",
-        ]
+    if links.disk is not None:
+        argv += _disk_args(image.recipe, links)
+    else:
+        argv += _kernel_args(desc, image, links)
+        argv += boot_args(boot)  # the BIOS part of the BMC's boot flags (disk guests boot their own way)
     argv += ipmi_device_args(desc, links)
     for device in links.proxy_devices:
         argv += ["-device", device]
-    argv += boot_args(boot)
     argv += extra or []
     return argv
+
+
+def _disk_args(recipe, links: Links) -> list[str]:
+    """A downloaded guest: its disk (or install CD), its seed, a NIC, and on sun4u vhw's EEPROM."""
+    assert links.disk is not None
+    path, fmt = links.disk
+    args = ["-cpu", recipe.cpu] if recipe.cpu else []
+    if recipe.cdrom:
+        args += ["-drive", f"file={path},format={fmt},media=cdrom,readonly=on", "-boot", "d"]
+    else:
+        args += ["-drive", f"file={path},format={fmt},if={DISK_BUS.get(recipe.os, 'virtio')}"]
+    if links.seed is not None:
+        args += ["-drive", f"file={links.seed},format=raw,media=cdrom,readonly=on"]
+    if recipe.machine_type == "sun4u":
+        args += ["-nic", "user,model=sunhme,restrict=on", *links.prom_env]
+    else:
+        args += ["-nic", "user,model=virtio-net-pci"]
+    return args
+
+
+def _kernel_args(desc: Description, image: GuestImage, links: Links) -> list[str]:
+    """A built guest: -kernel/-initrd, its command line, the agent port, the firmware, 9p."""
+    m = desc.machine
+    # cryptomgr.notests: the kernel's crypto self-tests cost 0.6-1.3 s of a
+    # ~4.5 s TCG boot and are not what a driver test is about.
+    append = ["console=ttyS0", "panic=-1", "quiet" if "vhw.debug=1" not in m.append else "",
+              "cryptomgr.notests", "vhw.agent=vport" if links.agent_fd is not None else "vhw.access=console"]
+    mods = guest_modules(desc)
+    if mods:
+        append.append("vhw.mods=" + ",".join(mods))
+    if links.share_dir:
+        append.append("vhw.9p=vhwshare")
+    if links.sol_fd is not None:
+        append.append("vhw.sol=ttyS1")  # the guest's /init keeps a shell on it (SOL's far end)
+    if m.append:
+        append.append(m.append)
+    args = [
+        "-kernel", str(image.kernel),
+        "-initrd", str(image.initrd),
+        "-append", " ".join(a for a in append if a),
+    ]
+    if links.agent_fd is not None:
+        args += [
+            "-device", "virtio-serial-pci,id=vser0",
+            "-chardev", f"socket,id=agent,fd={links.agent_fd}",
+            "-device", f"virtserialport,bus=vser0.0,chardev=agent,name={AGENT_PORT}",
+        ]
+    if m.firmware == "qboot":
+        args += ["-bios", "qboot.rom"]
+    if links.share_dir:
+        args += [
+            "-fsdev", f"local,id=vhwshare,path={links.share_dir},security_model=none",
+            "-device", "virtio-9p-pci,fsdev=vhwshare,mount_tag=vhwshare",
+        ]
+    return args

@@ -238,6 +238,7 @@ class PromControl:
 
 async def _run(args) -> int:
     from ..control import ControlServer
+    from ..machine.console import Mirror
     from .machine import SparcMachine
 
     desc = _description(args)
@@ -248,7 +249,7 @@ async def _run(args) -> int:
 
     machine = SparcMachine(desc, append=args.append, progress=progress)
     if not args.quiet:
-        machine.console.mirror = lambda chunk: (out.write(chunk), out.flush())
+        machine.console.attach(Mirror(out))
     server = None
     try:
         await machine.start()

@@ -24,11 +24,11 @@ from pathlib import Path
 
 from qemu.qmp import QMPClient
 
-from ..errors import GuestError, QemuError
+from ..errors import GuestError
 from ..guests import GuestImage, ensure_image
 from ..machine.console import ConsoleLog
 from ..machine.description import Description
-from ..machine.launcher import quit_qemu
+from ..machine.process import QemuProcess
 from ..machine.qemu import qemu_binary
 from ..store import Store
 from . import nvram
@@ -110,9 +110,7 @@ class SparcMachine:
         self.prom = PromOptions(store, desc.machine.type, mac=desc.prom.mac, initial=desc.prom.options)
         self.console = ConsoleLog(self.workdir / "console.log")
         self.ok = None  # vhw.prom.okprompt.OkPrompt of the current QEMU
-        self.qmp: QMPClient | None = None
-        self.proc: asyncio.subprocess.Process | None = None
-        self._tasks: list[asyncio.Task] = []
+        self.qemu: QemuProcess | None = None
         self._sockets: list[socket.socket] = []
         self._writer: asyncio.StreamWriter | None = None
         #: The options injected at the current start (what the guest sees first).
@@ -141,6 +139,11 @@ class SparcMachine:
     async def __aexit__(self, *exc) -> None:
         await self.stop()
 
+    @property
+    def qmp(self) -> QMPClient | None:
+        """The running QEMU's monitor (None when stopped)."""
+        return self.qemu.qmp if self.qemu is not None else None
+
     async def _launch(self) -> None:
         qmp_host, qmp_guest = socket.socketpair()
         con_host, con_guest = socket.socketpair()
@@ -148,57 +151,30 @@ class SparcMachine:
         self.injected = self.prom.options()
         argv = build_argv(self.desc, self.image, self.prom, qmp_fd=qmp_guest.fileno(),
                           console_fd=con_guest.fileno(), append=self.append, hold=self.hold)
-        (self.workdir / "qemu.argv").write_text(" ".join(argv) + "\n")
         self.cmdline = argv[argv.index("-append") + 1]
         self.progress(f"[vhw] booting {self.desc.machine.guest} on {self.desc.machine.type}")
         self.started_at = time.monotonic()
-        try:
-            self.proc = await asyncio.create_subprocess_exec(
-                *argv, pass_fds=[qmp_guest.fileno(), con_guest.fileno()], stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.DEVNULL, stderr=open(self.workdir / "qemu.stderr", "wb"))
-        except FileNotFoundError:
-            raise QemuError(f"cannot run {argv[0]}: not found") from None
-        finally:
-            qmp_guest.close()
-            con_guest.close()
+        self.qemu = await QemuProcess.spawn(argv, workdir=self.workdir, qmp=qmp_host,
+                                            pass_sockets=[qmp_guest, con_guest], name=f"vhw-{self.desc.machine.name}")
         from .okprompt import OkPrompt
 
-        reader, self._writer = await asyncio.open_connection(sock=con_host)
+        self._writer = await self.console.follow(con_host)
         self.ok = OkPrompt(self._write_console)
-        self._tasks.append(asyncio.get_running_loop().create_task(self._follow(reader)))
-        self.qmp = QMPClient(f"vhw-{self.desc.machine.name}")
-        try:
-            await asyncio.wait_for(self.qmp.connect(qmp_host), 30)
-        except Exception:
-            raise QemuError("QEMU did not start", stderr=self._stderr()) from None
-        await self.qmp.execute("cont")
+        self.console.attach(self.ok)
+        await self.qemu.qmp.execute("cont")
 
     def _write_console(self, data: bytes) -> None:
         if self._writer is not None:
             self._writer.write(data)
 
-    async def _follow(self, reader: asyncio.StreamReader) -> None:
-        """The one reader of the console: to the log and to the ok-prompt driver."""
-        while chunk := await reader.read(65536):
-            self.console.feed(chunk)
-            if self.ok is not None:
-                self.ok.feed(chunk)
-
-    def _stderr(self) -> str:
-        try:
-            return (self.workdir / "qemu.stderr").read_text(errors="replace")
-        except OSError:
-            return ""
-
     async def _quit_qemu(self) -> None:
-        """QEMU gone (quit, then kill), its sockets and tasks closed."""
-        proc, self.proc = self.proc, None
-        qmp, self.qmp = self.qmp, None
-        await quit_qemu(proc, qmp)
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
+        """QEMU gone (quit, then kill), its sockets and console reader closed."""
+        qemu, self.qemu = self.qemu, None
+        if qemu is not None:
+            await qemu.quit()
+        await self.console.stop()
+        if self.ok is not None:
+            self.console.detach(self.ok)
         if self._writer is not None:
             self._writer.close()
             self._writer = None

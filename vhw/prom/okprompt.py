@@ -228,6 +228,10 @@ class OkPrompt:
         del self._history[:-2000]
         self._changed.set()
 
+    def eof(self) -> None:
+        """The console closed; a waiting command times out with the console's last words."""
+        self._changed.set()
+
     def _tail(self) -> str:
         return bytes(self._history).decode("latin-1").replace("\r", "")
 
