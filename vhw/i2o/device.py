@@ -58,6 +58,7 @@ class IopPciDevice:
         self.iop.pci_ids = (identity.vendor_id, identity.device_id)  # the HRT's bus_info
         self.function.register_bar_handler(0, self.iop)
         self._irqfd: int | None = None
+        self._closed = False
         self.interrupts = 0  # eventfd signals sent (what KVM would inject)
         self.unclaimed = 0   # BAR accesses that decoded to nothing
 
@@ -129,9 +130,11 @@ class IopPciDevice:
     def close(self) -> None:
         """Write back and close the disk images, unmap guest RAM, drop the
         eventfds.  A second call does nothing."""
+        if self._closed:
+            return
+        self._closed = True
         try:
-            if not all(image.closed for image in self.images.files):
-                self.iop.close()
+            self.iop.close()
         finally:
             self.images.close()
             self.memory.close()
