@@ -1,5 +1,6 @@
-"""The block storage DDM against real image files (Linux i2o_block.c layout:
-word 4 control flags, word 5 byte count, words 6-7 byte offset, SGL at 8)."""
+"""The block storage DDM on an in-memory medium (Linux i2o_block.c layout:
+word 4 control flags, word 5 byte count, words 6-7 byte offset, SGL at 8).
+The same model over real image files: test_i2o_image_file.py."""
 
 from __future__ import annotations
 
@@ -9,20 +10,14 @@ import struct
 import pytest
 
 from test_i2o_executive import (DATA, MEM_SIZE, FakeGuestMemory, HostDriver, linux_bringup,
-                                message)
+                                message, ram_disk)
 from vhw.i2o import frames as f
-from vhw.i2o.bsa import EVENT_DEVICE_RESET, EVENT_VOLUME_LOAD, EVENT_VOLUME_UNLOAD, BsaStatus
-from vhw.i2o.iop import DiskConfig, Iop
+from vhw.i2o.bsa import EVENT_DEVICE_RESET, EVENT_VOLUME_LOAD, EVENT_VOLUME_UNLOAD, BsaStatus, Disk, MemoryStorage
+from vhw.i2o.iop import Iop
 from vhw.i2o.params import BSA_CACHE_CONTROL, BSA_DEVICE_INFO, BSA_MEDIA_INFO, ParamOp, encode_operations
 
 TID = 0x008
 DISK_SIZE = 64 * 1024
-
-
-def make_image(tmp_path, name="disk.img", size=DISK_SIZE) -> os.PathLike:
-    p = tmp_path / name
-    p.write_bytes(bytes(size))
-    return p
 
 
 def rw(function: int, offset: int, count: int, sgl: bytes, *, tctx: int = 0x80000009) -> bytes:
@@ -39,15 +34,30 @@ def simple_sgl(*bufs: tuple[int, int], to_iop: bool = False) -> bytes:
     return out
 
 
-def rig(tmp_path, **disk):
-    image = make_image(tmp_path)
+def rig(**disk):
+    """An IOP with one disk of DISK_SIZE zeros, brought up as Linux does; (iop, guest RAM, host, medium)."""
+    d = ram_disk(DISK_SIZE, **disk)
     mem = FakeGuestMemory()
-    iop = Iop(mem, disks=[DiskConfig(image, **disk)])
-    return iop, mem, linux_bringup(iop, mem), image
+    iop = Iop(mem, disks=[d])
+    assert isinstance(d.storage, MemoryStorage)
+    return iop, mem, linux_bringup(iop, mem), d.storage
 
 
-def test_write_through_reaches_the_file_before_the_reply_and_reads_back(tmp_path):
-    iop, mem, host, image = rig(tmp_path)
+class FailingStorage(MemoryStorage):
+    """A medium whose every access fails, as a vanished or broken image does."""
+
+    def read(self, offset: int, count: int) -> bytes:
+        raise OSError(5, "Input/output error")
+
+    def write(self, offset: int, data: bytes) -> None:
+        raise OSError(5, "Input/output error")
+
+    def flush(self) -> None:
+        raise OSError(5, "Input/output error")
+
+
+def test_write_through_reaches_the_file_before_the_reply_and_reads_back():
+    iop, mem, host, disk = rig()
     payload = os.urandom(3 * 512)
     # the data spans three guest buffers of different sizes
     mem.write(DATA, payload[:512])
@@ -57,7 +67,7 @@ def test_write_through_reaches_the_file_before_the_reply_and_reads_back(tmp_path
     r = host.call(rw(f.Function.BSA_BLOCK_WRITE, 4096, len(payload), sgl))
     assert (r.status, r.detail) == (0, 0)
     assert struct.unpack_from("<I", r.body)[0] == len(payload)  # "body[1]" transfer count
-    assert image.read_bytes()[4096:4096 + len(payload)] == payload
+    assert bytes(disk.data)[4096:4096 + len(payload)] == payload
     r = host.call(rw(f.Function.BSA_BLOCK_READ, 4096, len(payload),
                      simple_sgl((DATA + 0x10000, 1000), (DATA + 0x20000, 536))))
     assert r.status == 0 and struct.unpack_from("<I", r.body)[0] == len(payload)
@@ -66,28 +76,29 @@ def test_write_through_reaches_the_file_before_the_reply_and_reads_back(tmp_path
     iop.close()
 
 
-def test_write_back_holds_data_until_cache_flush_and_close_loses_nothing(tmp_path):
-    iop, mem, host, image = rig(tmp_path, write_back=True)
+def test_write_back_holds_data_until_cache_flush_and_close_loses_nothing():
+    iop, mem, host, disk = rig(write_back=True)
     a, b = os.urandom(1024), os.urandom(512)
     mem.write(DATA, a)
     assert host.call(rw(f.Function.BSA_BLOCK_WRITE, 0, 1024, simple_sgl((DATA, 1024), to_iop=True))).status == 0
-    assert image.read_bytes()[:1024] == bytes(1024)            # still only in the cache
+    assert bytes(disk.data)[:1024] == bytes(1024)            # still only in the cache
     r = host.call(rw(f.Function.BSA_BLOCK_READ, 512, 512, simple_sgl((DATA + 0x4000, 512))))
     assert r.status == 0 and mem.read(DATA + 0x4000, 512) == a[512:]  # reads see the cache
+    assert disk.flushes == 0
     assert host.call(message(f.Function.BSA_CACHE_FLUSH, struct.pack("<I", 60 << 16), tid=TID)).status == 0
-    assert image.read_bytes()[:1024] == a
+    assert bytes(disk.data)[:1024] == a and disk.flushes == 1   # written back, then made durable
     mem.write(DATA, b)
     host.call(rw(f.Function.BSA_BLOCK_WRITE, 8192, 512, simple_sgl((DATA, 512), to_iop=True)))
     iop.close()
-    assert image.read_bytes()[8192:8704] == b
+    assert bytes(disk.data)[8192:8704] == b
 
 
-def test_pci_reset_flushes_write_back_data(tmp_path):
-    iop, mem, host, image = rig(tmp_path, write_back=True)
+def test_pci_reset_flushes_write_back_data():
+    iop, mem, host, disk = rig(write_back=True)
     mem.write(DATA, b"\x5a" * 512)
     host.call(rw(f.Function.BSA_BLOCK_WRITE, 512, 512, simple_sgl((DATA, 512), to_iop=True)))
     iop.reset()
-    assert image.read_bytes()[512:1024] == b"\x5a" * 512
+    assert bytes(disk.data)[512:1024] == b"\x5a" * 512
     iop.close()
 
 
@@ -97,32 +108,32 @@ def test_pci_reset_flushes_write_back_data(tmp_path):
     (0, 500),
     (1 << 40, 512),
 ])
-def test_out_of_range_or_unaligned_requests_are_refused(tmp_path, offset, count):
-    iop, mem, host, image = rig(tmp_path)
+def test_out_of_range_or_unaligned_requests_are_refused(offset, count):
+    iop, mem, host, disk = rig()
     r = host.call(rw(f.Function.BSA_BLOCK_READ, offset, count, simple_sgl((DATA, 4096))))
     assert (r.status, r.detail) == (f.ReqStatus.ERROR_NO_DATA_TRANSFER, f.DetailedStatus.INVALID_PARAMETER)
     assert struct.unpack_from("<I", r.body)[0] == 0
     iop.close()
 
 
-def test_sgl_smaller_than_the_transfer_is_refused(tmp_path):
-    iop, mem, host, _ = rig(tmp_path)
+def test_sgl_smaller_than_the_transfer_is_refused():
+    iop, mem, host, _ = rig()
     r = host.call(rw(f.Function.BSA_BLOCK_WRITE, 0, 1024, simple_sgl((DATA, 512), to_iop=True)))
     assert r.detail == f.DetailedStatus.INVALID_PARAMETER
     iop.close()
 
 
-def test_read_only_media_refuses_writes(tmp_path):
-    iop, mem, host, image = rig(tmp_path, read_only=True)
+def test_read_only_media_refuses_writes():
+    iop, mem, host, disk = rig(read_only=True)
     r = host.call(rw(f.Function.BSA_BLOCK_WRITE, 0, 512, simple_sgl((DATA, 512), to_iop=True)))
     assert (r.status, r.detail) == (f.ReqStatus.ERROR_NO_DATA_TRANSFER, BsaStatus.WRITE_PROTECTED)
     assert host.call(rw(f.Function.BSA_BLOCK_READ, 0, 512, simple_sgl((DATA, 512)))).status == 0
     iop.close()
 
 
-def test_dma_errors_become_error_replies(tmp_path):
-    iop, mem, host, image = rig(tmp_path)
-    image.write_bytes(b"\x11" * DISK_SIZE)
+def test_dma_errors_become_error_replies():
+    iop, mem, host, disk = rig()
+    disk.data[:] = b"\x11" * DISK_SIZE
     # read: the second buffer is outside guest RAM -> partial transfer
     r = host.call(rw(f.Function.BSA_BLOCK_READ, 0, 1024,
                      simple_sgl((DATA, 512), (MEM_SIZE - 100, 512))))
@@ -131,14 +142,14 @@ def test_dma_errors_become_error_replies(tmp_path):
     # write: nothing is written when the data cannot be fetched
     r = host.call(rw(f.Function.BSA_BLOCK_WRITE, 0, 512, simple_sgl((MEM_SIZE, 512), to_iop=True)))
     assert (r.status, r.detail) == (f.ReqStatus.ERROR_NO_DATA_TRANSFER, BsaStatus.BUS_FAILURE)
-    assert image.read_bytes()[:512] == b"\x11" * 512
+    assert bytes(disk.data)[:512] == b"\x11" * 512
     iop.close()
 
 
-def test_eject_lock_mount_and_events(tmp_path):
+def test_eject_lock_mount_and_events():
     """Locked media cannot be ejected; ejected media answers
     MEDIA_NOT_PRESENT until mounted; registrants get VOLUME events."""
-    iop, mem, host, _ = rig(tmp_path)
+    iop, mem, host, _ = rig()
     host.post(message(f.Function.UTIL_EVENT_REGISTER, struct.pack("<I", 0xFFFFFFFF), tid=TID, tctx=0x42))
     assert host.replies() == []
     assert host.call(message(f.Function.BSA_MEDIA_LOCK, struct.pack("<I", 0xFFFFFFFF), tid=TID)).status == 0
@@ -162,10 +173,10 @@ def test_eject_lock_mount_and_events(tmp_path):
     iop.close()
 
 
-def test_linux_probe_parameters(tmp_path):
+def test_linux_probe_parameters():
     """i2o_block_probe: block size from 0x0004 field 1 or 0x0000 field 3,
     capacity from 0x0004 field 0 or 0x0000 field 4, power 0x0000 field 2."""
-    iop, mem, host, _ = rig(tmp_path, write_back=True)
+    iop, mem, host, _ = rig(write_back=True)
     def field(group, idx, size):
         r, res = host.params(TID, encode_operations([(ParamOp.FIELD_GET, group, [idx], b"")]),
                              result_len=8 + size)
@@ -181,21 +192,20 @@ def test_linux_probe_parameters(tmp_path):
     iop.close()
 
 
-def test_unsupported_bsa_function_and_short_message(tmp_path):
-    iop, mem, host, _ = rig(tmp_path)
+def test_unsupported_bsa_function_and_short_message():
+    iop, mem, host, _ = rig()
     assert host.call(message(f.Function.BSA_MEDIA_FORMAT, tid=TID)).detail == f.DetailedStatus.UNSUPPORTED_FUNCTION
     r = host.call(message(f.Function.BSA_BLOCK_READ, struct.pack("<2I", 0, 512), tid=TID))
     assert (r.status, r.detail) == (f.ReqStatus.ERROR_NO_DATA_TRANSFER, f.DetailedStatus.MESSAGE_TOO_SMALL)
     iop.close()
 
 
-def test_disks_refuse_requests_before_outbound_init(tmp_path):
+def test_disks_refuse_requests_before_outbound_init():
     """In RESET the DDMs are not running: INVALID_REQUEST (0x12), kept until
     the host offers a reply frame; an OutboundInit starts a new queue and
     forgets replies still waiting for the old one."""
-    image = make_image(tmp_path)
     mem = FakeGuestMemory()
-    iop = Iop(mem, disks=[DiskConfig(image)])
+    iop = Iop(mem, disks=[ram_disk(DISK_SIZE)])
     host = HostDriver(iop, mem)
     host.post(rw(f.Function.BSA_BLOCK_READ, 0, 512, simple_sgl((DATA, 512))))
     assert iop.pending_replies == 1
@@ -210,10 +220,35 @@ def test_disks_refuse_requests_before_outbound_init(tmp_path):
     iop.close()
 
 
-def test_image_size_must_be_a_block_multiple(tmp_path):
-    image = make_image(tmp_path, size=1000)
-    with pytest.raises(ValueError):
-        Iop(FakeGuestMemory(), disks=[DiskConfig(image)])
+def test_medium_size_must_be_a_block_multiple_and_the_block_size_of_512s():
+    with pytest.raises(ValueError, match="size 1000 is not a multiple of 512"):
+        Iop(FakeGuestMemory(), disks=[ram_disk(1000)])
+    with pytest.raises(ValueError, match="size 4096 is not a multiple of 3072"):
+        Iop(FakeGuestMemory(), disks=[ram_disk(4096, block_size=3072)])
+    with pytest.raises(ValueError, match="block size 256"):
+        Iop(FakeGuestMemory(), disks=[ram_disk(4096, block_size=256)])
+
+
+def test_a_failing_medium_is_a_device_failure_not_a_crash():
+    """The medium failing is the device's fault, not the guest's: BSA
+    DEVICE_FAILURE (I2O_BSA_DSC_DEVICE_FAILURE), counted; a write-back
+    reset that cannot write keeps its dirty blocks for the next flush."""
+    storage = FailingStorage(DISK_SIZE)
+    mem = FakeGuestMemory()
+    iop = Iop(mem, disks=[Disk(storage, name="broken.img", write_back=True)])
+    host = linux_bringup(iop, mem)
+    r = host.call(rw(f.Function.BSA_BLOCK_READ, 0, 512, simple_sgl((DATA, 512))))
+    assert (r.status, r.detail) == (f.ReqStatus.ERROR_NO_DATA_TRANSFER, BsaStatus.DEVICE_FAILURE)
+    mem.write(DATA, b"\x33" * 512)
+    assert host.call(rw(f.Function.BSA_BLOCK_WRITE, 0, 512, simple_sgl((DATA, 512), to_iop=True))).status == 0
+    assert iop.disks[0].dirty_bytes == 512                     # write-back: only in the cache so far
+    r = host.call(message(f.Function.BSA_CACHE_FLUSH, struct.pack("<I", 60 << 16), tid=TID))
+    assert r.detail == BsaStatus.DEVICE_FAILURE
+    iop.reset()                                                # logged, not raised
+    assert iop.disks[0].dirty_bytes == 512
+    assert iop.stats["disk_error"] == 3
+    with pytest.raises(OSError):
+        iop.close()
 
 
 def page_list(addrs: list[int], total: int, *, to_iop: bool = False) -> bytes:
@@ -223,8 +258,8 @@ def page_list(addrs: list[int], total: int, *, to_iop: bool = False) -> bytes:
     return struct.pack(f"<{1 + len(addrs)}I", flags << 24 | total, *addrs)
 
 
-def test_page_list_sgl_moves_data_page_by_page(tmp_path):
-    iop, mem, host, image = rig(tmp_path)                 # OutboundInit said PAGE_SIZE 4096
+def test_page_list_sgl_moves_data_page_by_page():
+    iop, mem, host, disk = rig()                 # OutboundInit said PAGE_SIZE 4096
     payload = os.urandom(4096 + 1024)
     # three pieces: 0x200 bytes up to the first page end, a full page, 0x200 more
     pages = [DATA + 0xE00, DATA + 0x5000, DATA + 0x9000]
@@ -232,7 +267,7 @@ def test_page_list_sgl_moves_data_page_by_page(tmp_path):
     mem.write(pages[1], payload[0x200:0x1200])
     mem.write(pages[2], payload[0x1200:])
     r = host.call(rw(f.Function.BSA_BLOCK_WRITE, 0, len(payload), page_list(pages, len(payload), to_iop=True)))
-    assert r.status == 0 and image.read_bytes()[:len(payload)] == payload
+    assert r.status == 0 and bytes(disk.data)[:len(payload)] == payload
     back = [DATA + 0x20000 + 0x800, DATA + 0x30000]          # 0x800 + 0xC00 bytes
     r = host.call(rw(f.Function.BSA_BLOCK_READ, 0, len(payload), page_list(back, len(payload))))
     assert r.status == 0
@@ -249,15 +284,15 @@ def test_page_list_parsing_and_truncation():
     assert isinstance(f.parse_sgl(msg, 8), f.RequestError)                           # page size unknown
 
 
-def test_unixware_ptosm_pass_through(tmp_path):
+def test_unixware_ptosm_pass_through():
     """Seed 003 (UnixWare ptosm): "For each Data[] element ... the ptosm
     driver creates a scatter/gather list (SGL) entry on the end of the
     Message ... Each dynamically created SGL will be of type SIMPLE. All
     messages must be of a type that generate a SINGLE_REPLY frame."  B10:
     InitiatorContext = a kernel function pointer, TransactionContext = an
     mblk pointer, both echoed bit-exactly."""
-    iop, mem, host, image = rig(tmp_path)
-    image.write_bytes(bytes(range(256)) * (DISK_SIZE // 256))
+    iop, mem, host, disk = rig()
+    disk.data[:] = bytes(range(256)) * (DISK_SIZE // 256)
     ictx, tctx = 0xC0123456, 0xD0FEDCBA
     # BsaBlockRead with two READ Data[] buffers (EOB|SIMPLE, +LAST on the last)
     sgl = (struct.pack("<II", 0x50000000 | 512, DATA) + struct.pack("<II", 0xD0000000 | 512, DATA + 0x2000))
@@ -267,7 +302,7 @@ def test_unixware_ptosm_pass_through(tmp_path):
     r = host.call(frame)
     assert (r.header.initiator_context, r.header.transaction_context) == (ictx, tctx)
     assert r.status == 0 and struct.unpack_from("<I", r.body)[0] == 1024
-    assert mem.read(DATA, 512) + mem.read(DATA + 0x2000, 512) == image.read_bytes()[512:1536]
+    assert mem.read(DATA, 512) + mem.read(DATA + 0x2000, 512) == bytes(disk.data)[512:1536]
     # UtilParamsGet with a WRITE buffer (op list, +DIR) and a READ buffer (results)
     ops = encode_operations([(ParamOp.FIELD_GET, BSA_DEVICE_INFO, [4], b"")])
     mem.write(DATA + 0x4000, ops)

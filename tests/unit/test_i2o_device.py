@@ -10,7 +10,8 @@ import struct
 import pytest
 
 from vhw.i2o.device import BAR0_SIZE, I2O_CLASS_CODE, IopPciDevice
-from vhw.pci.mpqemu import BAR_ACCESS, HEADER, PCI_CONF, SYNC_SYSMEM, MemoryRegion, MpqemuServer
+from vhw.pci.mpqemu import BAR_ACCESS, HEADER, PCI_CONF, SYNC_SYSMEM, MemoryRegion
+from vhw.pci.mpqemu_server import MpqemuServer
 
 BASE = 0xFEBB0000
 RAM = 1 << 20

@@ -12,11 +12,12 @@ import struct
 import pytest
 
 from vhw.i2o import frames as f
+from vhw.i2o.bsa import Disk, MemoryStorage
 from vhw.i2o.executive import IopState
 from vhw.i2o.iop import Iop
 from vhw.i2o.mu import EMPTY, OUTBOUND_POST_BIT, REG_INBOUND, REG_INTR_MASK, REG_INTR_STATUS, REG_OUTBOUND
 from vhw.i2o.params import ParamOp, encode_operations
-from vhw.pci.memory import DmaError
+from vhw.pci.dma import DmaError
 
 MEM_SIZE = 4 << 20
 STATUS_ADDR = 0x1000
@@ -30,7 +31,7 @@ TCTX = 0x80000000            # Linux sets bit 31 on post-wait transaction contex
 
 class FakeGuestMemory:
     """Guest RAM as a bytearray; outside it DMA raises DmaError like
-    vhw.pci.memory.GuestMemory does for unmapped addresses."""
+    vhw.pci.memfd.GuestMemory does for unmapped addresses."""
 
     def __init__(self, size: int = MEM_SIZE) -> None:
         self.mem = bytearray(size)
@@ -51,6 +52,11 @@ class FakeGuestMemory:
 
     def word(self, gpa: int) -> int:
         return int.from_bytes(self.mem[gpa:gpa + 4], "little")
+
+
+def ram_disk(size: int = 4096, name: str = "disk.img", **kw) -> Disk:
+    """A disk on a zero-filled MemoryStorage of ``size`` bytes."""
+    return Disk(MemoryStorage(size), name=name, **kw)
 
 
 def message(function: int, body: bytes = b"", *, tid: int = 0, sgl_offset: int = 0,
@@ -335,18 +341,12 @@ def test_netbsd_init_sequence(rig):
     assert host.replies() == []
 
 
-def test_lct_lists_one_bsa_per_disk_and_truncates_to_the_buffer(tmp_path):
+def test_lct_lists_one_bsa_per_disk_and_truncates_to_the_buffer():
     """B8 LCT: executive entry plus one class-0x010 entry per disk, user_tid
     0xFFF; a short buffer gets the head of the table, the header says how
     much to ask for (Linux "LCT too large, reallocating")."""
-    from vhw.i2o.iop import DiskConfig
-    disks = []
-    for i in range(2):
-        p = tmp_path / f"d{i}.img"
-        p.write_bytes(bytes(4096))
-        disks.append(DiskConfig(p))
     mem = FakeGuestMemory()
-    iop = Iop(mem, disks=disks)
+    iop = Iop(mem, disks=[ram_disk(name=f"d{i}.img") for i in range(2)])
     try:
         host = linux_bringup(iop, mem)
         host.lct_notify(0, 40)
@@ -364,14 +364,11 @@ def test_lct_lists_one_bsa_per_disk_and_truncates_to_the_buffer(tmp_path):
         iop.close()
 
 
-def test_held_lct_notify_is_answered_when_a_claim_changes_the_lct(tmp_path):
+def test_held_lct_notify_is_answered_when_a_claim_changes_the_lct():
     """A held LctNotify is answered once the LCT changes; a primary claim
     shows in the entry's user TID and bumps the change indicator."""
-    from vhw.i2o.iop import DiskConfig
-    p = tmp_path / "d.img"
-    p.write_bytes(bytes(4096))
     mem = FakeGuestMemory()
-    iop = Iop(mem, disks=[DiskConfig(p)])
+    iop = Iop(mem, disks=[ram_disk()])
     try:
         host = linux_bringup(iop, mem)
         host.lct_notify(0)

@@ -8,15 +8,15 @@ from __future__ import annotations
 import struct
 from collections import Counter
 
-import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from test_i2o_executive import MEM_SIZE, FakeGuestMemory, HostDriver, linux_bringup
+from test_i2o_executive import MEM_SIZE, FakeGuestMemory, HostDriver, linux_bringup, ram_disk
 from vhw.i2o import frames as f
 from vhw.i2o.executive import NO_REPLY_FUNCTIONS
-from vhw.i2o.iop import DiskConfig, Iop
+from vhw.i2o.iop import Iop
 from vhw.i2o.mu import EMPTY, REG_INBOUND, FrameState
 
+DISK_SIZE = 64 * 1024
 SCRATCH = 0x100000          # random SGLs land here or beyond guest RAM, never on reply frames
 SCRATCH_END = 0x180000
 HELD = {f.Function.EXEC_LCT_NOTIFY, f.Function.UTIL_EVENT_REGISTER}
@@ -56,19 +56,12 @@ def frames(draw):
                     version=version).encode() + body_bytes + sgl
 
 
-@pytest.fixture(scope="module")
-def image(tmp_path_factory):
-    p = tmp_path_factory.mktemp("fuzz") / "disk.img"
-    p.write_bytes(bytes(64 * 1024))
-    return p
-
-
 class Fuzzer:
     """Posts frames with unique contexts and accounts every reply."""
 
-    def __init__(self, image, running: bool) -> None:
+    def __init__(self, running: bool) -> None:
         self.mem = FakeGuestMemory()
-        self.iop = Iop(self.mem, disks=[DiskConfig(image)])
+        self.iop = Iop(self.mem, disks=[ram_disk(DISK_SIZE)])
         self.host = linux_bringup(self.iop, self.mem) if running else HostDriver(self.iop, self.mem)
         if not running:
             self.host.give_frames()
@@ -132,8 +125,8 @@ class Fuzzer:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(running=st.booleans(), posted=st.lists(frames(), min_size=1, max_size=8))
-def test_random_frames_get_exactly_their_replies(image, running, posted):
-    fz = Fuzzer(image, running)
+def test_random_frames_get_exactly_their_replies(running, posted):
+    fz = Fuzzer(running)
     try:
         for frame in posted:
             fz.post(frame)
@@ -154,9 +147,9 @@ register_access = st.tuples(
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(running=st.booleans(), traffic=st.lists(register_access, max_size=40),
        posted=st.lists(frames(), max_size=3))
-def test_random_register_traffic_never_raises_and_frames_stay_accounted(image, running, traffic, posted):
+def test_random_register_traffic_never_raises_and_frames_stay_accounted(running, traffic, posted):
     mem = FakeGuestMemory()
-    iop = Iop(mem, disks=[DiskConfig(image)])
+    iop = Iop(mem, disks=[ram_disk(DISK_SIZE)])
     try:
         if running:
             linux_bringup(iop, mem)

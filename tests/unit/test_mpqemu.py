@@ -31,11 +31,11 @@ from vhw.pci.mpqemu import (
     Error,
     MemoryRegion,
     MpqemuCodec,
-    MpqemuServer,
     SetIrqfd,
     SyncSysmem,
     encode_ret,
 )
+from vhw.pci.mpqemu_server import MpqemuServer
 
 
 def header(cmd: int, size: int) -> bytes:
@@ -86,7 +86,7 @@ def test_encode_ret_layout():
 
 
 def test_config_and_bar_events():
-    c = MpqemuCodec()
+    c = MpqemuCodec(os.close)
     data = (
         cfg(3, 0x00, 0, 2)
         + cfg(2, 0x04, 0x103, 2)
@@ -104,7 +104,7 @@ def test_config_and_bar_events():
 
 
 def test_byte_by_byte():
-    c = MpqemuCodec()
+    c = MpqemuCodec(os.close)
     data = cfg(3, 0x2E, 0, 2) + bar(5, 0xFEBB0044, 0, 4, True)
     events = []
     for i in range(len(data)):
@@ -113,7 +113,7 @@ def test_byte_by_byte():
 
 
 def test_sync_sysmem_fds_with_first_byte():
-    c = MpqemuCodec()
+    c = MpqemuCodec(os.close)
     fds = [memfd(), memfd()]
     data = sysmem([(0, 0xA0000, 0), (0x100000, 0x1FF00000, 0x100000)])
     events = c.receive_data(data[:1], fds)
@@ -126,7 +126,7 @@ def test_sync_sysmem_fds_with_first_byte():
 
 def test_fds_go_to_last_message_of_chunk():
     """Linux ends a read after the message carrying fds; earlier ones carry none."""
-    c = MpqemuCodec()
+    c = MpqemuCodec(os.close)
     fds = [memfd(), memfd()]
     events = c.receive_data(cfg(3, 0, 0, 2) + header(6, 0), fds)
     assert events == [CfgRead(0, 2), SetIrqfd(fds[0], fds[1])]
@@ -135,7 +135,7 @@ def test_fds_go_to_last_message_of_chunk():
 
 
 def test_malformed_messages_answered_and_fds_closed():
-    c = MpqemuCodec()
+    c = MpqemuCodec(os.close)
     stray = memfd()
     events = c.receive_data(cfg(3, 0, 0, 2), [stray])  # cfg read must not carry fds
     assert events == [Error(events[0].reason, 3, True)]
@@ -164,7 +164,7 @@ def test_malformed_messages_answered_and_fds_closed():
 
 
 def test_nine_fds_rejected():
-    c = MpqemuCodec()
+    c = MpqemuCodec(os.close)
     fds = [memfd() for _ in range(9)]
     [err] = c.receive_data(sysmem([(0, 4096, 0)]), fds)
     assert isinstance(err, Error)
@@ -172,7 +172,7 @@ def test_nine_fds_rejected():
 
 
 def test_stray_fds_mid_message_closed():
-    c = MpqemuCodec()
+    c = MpqemuCodec(os.close)
     data = cfg(2, 4, 1, 2)
     fd = memfd()
     assert c.receive_data(data[:5], []) == []
@@ -180,10 +180,24 @@ def test_stray_fds_mid_message_closed():
     assert not is_open(fd)
 
 
+def test_codec_closes_nothing_itself_dropped_fds_go_to_its_port():
+    """The codec is sans-I/O: an fd it drops goes to the close_fd it was given."""
+    dropped: list[int] = []
+    c = MpqemuCodec(dropped.append)
+    stray, partial = memfd(), memfd()
+    assert c.receive_data(cfg(3, 0, 0, 2), [stray])[0].reply  # cfg read must not carry fds
+    assert dropped == [stray]
+    assert c.receive_data(sysmem([(0, 4096, 0)])[:20], [partial]) == []  # incomplete: still held
+    assert dropped == [stray]
+    c.close()
+    assert dropped == [stray, partial] and is_open(stray) and is_open(partial)
+    os.close(stray), os.close(partial)
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.binary(max_size=64), max_size=12))
 def test_random_bytes_never_raise(chunks):
-    c = MpqemuCodec()
+    c = MpqemuCodec(os.close)
     for chunk in chunks:
         for event in c.receive_data(chunk, []):
             assert not isinstance(event, (SyncSysmem, SetIrqfd))
@@ -193,7 +207,7 @@ def test_random_bytes_never_raise(chunks):
 @given(st.lists(st.tuples(st.integers(-2, 9), st.integers(0, 200)), max_size=8), st.integers(1, 40))
 def test_random_headers_resync(msgs, step):
     """Plausible headers with any size: no exception, every waited-on cmd answered."""
-    c = MpqemuCodec()
+    c = MpqemuCodec(os.close)
     data = b"".join(header(cmd, size) + bytes(size) for cmd, size in msgs)
     events = []
     for i in range(0, len(data), step):
@@ -205,7 +219,7 @@ def test_random_headers_resync(msgs, step):
 @given(st.lists(st.tuples(st.binary(max_size=40), st.integers(0, 3)), max_size=8))
 def test_random_bytes_with_fds_leak_nothing(chunks):
     """Every received fd ends up in exactly one event or closed."""
-    c = MpqemuCodec()
+    c = MpqemuCodec(os.close)
     sent, kept = [], []
     for data, nfds in chunks:
         fds = [memfd() for _ in range(nfds)]

@@ -24,15 +24,18 @@ from pathlib import Path
 import pytest
 
 from vhw.errors import VhwError
-from vhw.prom.okprompt import (
+from vhw.prom.okprompt import OkPrompt
+from vhw.prom.okprompt_codec import (
     FIRMWARE_DEFAULTS,
     MAX_LINE,
     PRINTENV,
     PRINTENV_DEF,
     TREE_DUMP,
     TREE_RUN,
-    OkPrompt,
+    ConsoleScreen,
     PromConsoleError,
+    command_bytes,
+    command_output,
     parse_printenv,
     parse_tree_dump,
 )
@@ -185,6 +188,36 @@ def test_tree_dump_empty_values_and_echo_lines():
             " @@fw node 10 0 \r\n@@fw prop 10 6e616d65 2 6100 \r\n@@fw prop 10 78 0 - \r\n@@fw end\r\n")
     tree = parse_tree_dump(text)
     assert tree.root.properties == {"name": b"a\0", "x": b""}
+
+
+# ------------------------------------------------------- the screen, no loop
+
+
+def test_screen_hands_out_prompts_in_order_without_an_event_loop():
+    """The codec alone: console bytes in, (depth, text before the prompt) out."""
+    screen = ConsoleScreen()
+    assert screen.take_prompt("the ok prompt") is None
+    screen.feed(b"Welcome to OpenBIOS\r\n0 > dev /options  ok\r\n2 ")
+    assert screen.take_prompt("the ok prompt") == (0, "Welcome to OpenBIOS")
+    assert screen.take_prompt("the ok prompt") is None          # "2 " is not a prompt yet
+    screen.feed(b"> ")
+    depth, text = screen.take_prompt("the ok prompt")
+    assert (depth, command_output("dev /options", text)) == (2, "")
+    screen.feed(b"\r\nUnhandled Exception 0x0000000000000030\r\nPC = 0x00000000ffd24c5c NPC = x\r\n"
+                b"Stopping execution\r\n")
+    with pytest.raises(PromConsoleError, match="crashed while waiting for the ok prompt"):
+        screen.take_prompt("the ok prompt")
+
+
+def test_command_bytes_and_output_rules():
+    assert command_bytes("printenv") == b"printenv\r"
+    with pytest.raises(PromConsoleError, match="nothing was sent"):
+        command_bytes("y" * MAX_LINE)
+    assert command_output(".s", ".s <2> 1 2 \n ok") == "<2> 1 2 \n"
+    with pytest.raises(PromConsoleError, match="refused 'foo'"):
+        command_output("foo", "foo \nfoo: undefined word.\n")
+    with pytest.raises(PromConsoleError, match="compiled"):
+        command_output(": x", ": x  compiled")
 
 
 # ------------------------------------------------------------------ OkPrompt

@@ -26,7 +26,8 @@ from vhw.ipmi.extern import encode_control, encode_request, encode_response
 from vhw.ipmi.extern_server import ExternServer
 from vhw.ipmi.lan import rmcp, session15
 from vhw.ipmi.service import BmcService
-from vhw.pci.mpqemu import HEADER, MpqemuServer, encode_ret
+from vhw.pci.mpqemu import HEADER, encode_ret
+from vhw.pci.mpqemu_server import MpqemuServer
 from vhw.trace import (
     LINKTYPE_ETHERNET,
     LINKTYPE_IPMI_HPM_2,

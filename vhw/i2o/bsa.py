@@ -8,24 +8,28 @@ transferred byte count in word 5 (Linux ``i2o_block_reply`` completes
 ``struct i2o_rbs_reply``).  Detailed status uses the BSA table
 (I2O_BSA_DSC_*), request-format errors the generic codes above 0x0E.
 
-Write-through images get every write with ``os.pwrite`` before the reply;
-write-back images keep dirty blocks in memory (bounded) until CacheFlush,
-DeviceReset, eject, IOP reset or close.  Guest input never raises.
+Sans-I/O: the medium is the :class:`Storage` port a :class:`Disk` brings
+(the image file behind it is :mod:`vhw.i2o.image_file`'s; tests use
+:class:`MemoryStorage`).  Write-through disks hand every write to the
+storage before the reply; write-back disks keep dirty blocks here, in
+memory (bounded), until CacheFlush, DeviceReset, eject, IOP reset or close.
+Guest input never raises; a failing storage (OSError) is a DEVICE_FAILURE
+reply.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-import os
-import pathlib
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Protocol
 
-from ..pci.memory import DmaError
+from ..pci.dma import DmaError
 from . import frames as f
-from .executive import Host, Target, error, gather, reply, scatter, EVENT_DEVICE_RESET
+from .executive import EVENT_DEVICE_RESET, Host, Target, error, gather, reply, scatter
 from .params import (BSA_CACHE_CONTROL, BSA_DEVICE_INFO, BSA_MEDIA_INFO, BSA_OPERATION, Field,
                      ParamStore, ScalarGroup, identity_groups)
 
@@ -39,13 +43,55 @@ MAX_TRANSFER = 16 << 20
 WRITE_BACK_LIMIT = 16 << 20
 
 
-@dataclass(frozen=True)
-class DiskConfig:
-    """One disk of the IOP (re-exported by :mod:`vhw.i2o.iop`)."""
+class Storage(Protocol):
+    """A disk's medium, byte addressed; failures raise OSError.
 
-    image: pathlib.Path        # raw disk image file (must exist; size multiple of block_size)
-    block_size: int = 512
-    write_back: bool = False   # False = write-through (every BsaBlockWrite reaches the file before the reply)
+    ``read`` returns exactly ``count`` bytes (zeros past the end), ``write``
+    takes all of ``data`` before it returns, ``flush`` makes what was
+    written durable, ``size`` is fixed while the disk is in use.
+    """
+
+    @property
+    def size(self) -> int: ...
+
+    def read(self, offset: int, count: int) -> bytes: ...
+
+    def write(self, offset: int, data: bytes) -> None: ...
+
+    def flush(self) -> None: ...
+
+
+class MemoryStorage:
+    """A :class:`Storage` in a bytearray: a RAM disk, and the medium of model tests."""
+
+    def __init__(self, size: int | bytes) -> None:
+        self.data = bytearray(size)
+        self.flushes = 0
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    def read(self, offset: int, count: int) -> bytes:
+        return bytes(self.data[offset:offset + count]).ljust(count, b"\0")
+
+    def write(self, offset: int, data: bytes) -> None:
+        if offset + len(data) > len(self.data):
+            raise OSError(f"write of {len(data)} bytes at {offset} beyond the end ({len(self.data)})")
+        self.data[offset:offset + len(data)] = data
+
+    def flush(self) -> None:
+        self.flushes += 1
+
+
+@dataclass(frozen=True)
+class Disk:
+    """One disk of the IOP: its medium and how the DDM presents it."""
+
+    storage: Storage
+    name: str                  # what logs call it (the image path); its last part is the device description
+    block_size: int = 512      # storage size must be a multiple
+    write_back: bool = False   # False = write-through (every BsaBlockWrite reaches the storage before the reply)
     read_only: bool = False
 
 
@@ -89,30 +135,30 @@ WRITE_POLICY_BACK = 2
 
 
 class BlockStorage(Target):
-    """A BSA DDM over a raw image file."""
+    """A BSA DDM over one :class:`Disk`."""
 
     class_id = CLASS_RANDOM_BLOCK_STORAGE
     event_capabilities = EVENT_VOLUME_LOAD | EVENT_VOLUME_UNLOAD | EVENT_CAPACITY_CHANGE | EVENT_DEVICE_RESET
 
-    def __init__(self, tid: int, host: Host, disk: DiskConfig, *, org_id: int = 0,
+    def __init__(self, tid: int, host: Host, disk: Disk, *, org_id: int = 0,
                  vendor: str = "vhw", product: str = "I2O disk", revision: str = "1.0",
                  serial: str = "") -> None:
         bs = disk.block_size
         if bs < 512 or bs % 512:
             raise ValueError(f"block size {bs} is not a multiple of 512")
-        size = os.stat(disk.image).st_size
+        size = disk.storage.size
         if size % bs:
-            raise ValueError(f"{disk.image}: size {size} is not a multiple of {bs}")
+            raise ValueError(f"{disk.name}: size {size} is not a multiple of {bs}")
         self.disk = disk
+        self.storage = disk.storage
         self.block_size = bs
         self.capacity = size
         self.org_id = org_id
         self.identity_tag = f"disk{tid:04x}".encode()[:8]
-        self._fd = os.open(disk.image, os.O_RDONLY if disk.read_only else os.O_RDWR)
         self._dirty: dict[int, bytes] = {}
         params = ParamStore(identity_groups(
             class_id=CLASS_RANDOM_BLOCK_STORAGE, tid=tid, vendor=vendor, product=product,
-            description=pathlib.Path(disk.image).name, revision=revision,
+            description=disk.name.rsplit("/", 1)[-1], revision=revision,
             serial=serial or f"vhw-{tid:03x}", ddm_name="vhw block storage"))
         params.add(ScalarGroup(BSA_DEVICE_INFO, [
             Field("type", "B"), Field("paths", "B"), Field("power_state", "H"),
@@ -146,7 +192,7 @@ class BlockStorage(Target):
         try:
             self.flush()
         except OSError as e:
-            log.error("i2o disk %s: write-back on reset failed: %s", self.disk.image, e)
+            log.error("i2o disk %s: write-back on reset failed: %s", self.disk.name, e)
             self.host.counters["disk_error"] += 1
         super().reset()
         self.media_present = True
@@ -172,7 +218,7 @@ class BlockStorage(Target):
 
     # -- storage ---------------------------------------------------------------
     def _read(self, offset: int, count: int) -> bytes:
-        data = bytearray(os.pread(self._fd, count, offset).ljust(count, b"\0"))
+        data = bytearray(self.storage.read(offset, count))
         if self._dirty:
             bs = self.block_size
             first, n = offset // bs, count // bs
@@ -185,7 +231,7 @@ class BlockStorage(Target):
 
     def _write(self, offset: int, data: bytes) -> None:
         if not self.disk.write_back:
-            self._pwrite_all(offset, data)
+            self.storage.write(offset, data)
             return
         bs = self.block_size
         first = offset // bs
@@ -195,14 +241,8 @@ class BlockStorage(Target):
             self.host.counters["write_back_spill"] += 1
             self.flush()
 
-    def _pwrite_all(self, offset: int, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            n = os.pwrite(self._fd, view, offset)
-            view, offset = view[n:], offset + n
-
     def flush(self) -> None:
-        """Write dirty blocks out in runs of consecutive blocks."""
+        """Write dirty blocks out to the storage in runs of consecutive blocks."""
         if not self._dirty:
             return
         bs = self.block_size
@@ -210,26 +250,22 @@ class BlockStorage(Target):
         run_start, run = blocks[0], [self._dirty[blocks[0]]]
         for prev, b in itertools.pairwise(blocks):
             if b != prev + 1:
-                self._pwrite_all(run_start * bs, b"".join(run))
+                self.storage.write(run_start * bs, b"".join(run))
                 run_start, run = b, []
             run.append(self._dirty[b])
-        self._pwrite_all(run_start * bs, b"".join(run))
+        self.storage.write(run_start * bs, b"".join(run))
         self._dirty.clear()
 
     def sync(self) -> None:
-        """Flush and make the image durable (CacheFlush, close)."""
+        """Flush and make the storage durable (CacheFlush, eject, close)."""
         self.flush()
         if not self.disk.read_only:
-            os.fsync(self._fd)
+            self.storage.flush()
 
     def close(self) -> None:
-        if self._fd < 0:
-            return
-        try:
-            self.sync()
-        finally:
-            os.close(self._fd)
-            self._fd = -1
+        """Everything written reaches the storage, durably; the storage
+        itself stays open (whoever opened it closes it)."""
+        self.sync()
 
     # -- messages --------------------------------------------------------------
     def handle_class(self, req: f.Request) -> bytes | None:
@@ -238,8 +274,8 @@ class BlockStorage(Target):
             return error(req, f.DetailedStatus.UNSUPPORTED_FUNCTION)
         try:
             return handler(self, req)
-        except OSError as e:  # the image file failed, not the guest
-            log.error("i2o disk %s: %s", self.disk.image, e)
+        except OSError as e:  # the storage failed, not the guest
+            log.error("i2o disk %s: %s", self.disk.name, e)
             self.host.counters["disk_error"] += 1
             return error(req, BsaStatus.DEVICE_FAILURE)
 
@@ -334,7 +370,7 @@ class BlockStorage(Target):
         return reply(req)
 
 
-_BSA = {
+_BSA: dict[int, Callable[[BlockStorage, f.Request], bytes]] = {
     f.Function.BSA_BLOCK_READ: BlockStorage._transfer,
     f.Function.BSA_BLOCK_WRITE: BlockStorage._transfer,
     f.Function.BSA_BLOCK_WRITE_VERIFY: BlockStorage._transfer,

@@ -1,9 +1,10 @@
-"""An I2O IOP as a PCI function served to QEMU's x-pci-proxy-dev.
+"""An I2O IOP as a PCI function served to QEMU's x-pci-proxy-dev: the I/O side.
 
-:class:`IopPciDevice` joins the transport-free parts: the PCI function
-(config space, BAR0 decode, INTx status), guest memory for DMA, and the
-:class:`~vhw.i2o.iop.Iop` behind BAR0.  It is what
-:class:`~vhw.pci.mpqemu.MpqemuServer` calls.  :class:`IopAttachment` gives one
+:class:`IopPciDevice` joins the transport-free parts (the PCI function:
+config space, BAR0 decode, INTx status; the :class:`~vhw.i2o.iop.Iop`
+behind BAR0) to what they are given from outside: guest RAM mapped from
+QEMU's memfds for DMA, the disks' image files, the interrupt eventfd.  It
+is what :class:`~vhw.pci.mpqemu_server.MpqemuServer` calls.  :class:`IopAttachment` gives one
 such device to each QEMU launch over a fresh socketpair, so the IOP (and its
 disk images) outlive guest power cycles.
 
@@ -24,10 +25,11 @@ from pathlib import Path
 
 from ..machine.description import I2O_DEVICE_ID, I2O_VENDOR_ID, I2oSpec
 from ..pci.function import BarKind, BarSpec, PciFunction, PciIdentity, all_ones
-from ..pci.memory import GuestMemory, MemoryRegion
+from ..pci.memfd import GuestMemory, MemoryRegion
 from ..pci.mpqemu import MemoryRegion as SysmemRegion
-from ..pci.mpqemu import MpqemuServer
-from .iop import DiskConfig, Iop, IopConfig
+from ..pci.mpqemu_server import MpqemuServer
+from .image_file import DiskConfig, DiskImages
+from .iop import Iop, IopConfig
 
 log = logging.getLogger(__name__)
 
@@ -39,18 +41,24 @@ BAR0_SIZE = 0x10000
 
 
 class IopPciDevice:
-    """The PciDevice an mpqemu server drives (vhw.pci.mpqemu.PciDevice)."""
+    """The PciDevice an mpqemu server drives (vhw.pci.mpqemu_server.PciDevice)."""
 
     def __init__(self, *, identity: PciIdentity | None = None, config: IopConfig | None = None,
                  disks: tuple[DiskConfig, ...] = (), slot: int = 0x10) -> None:
         identity = identity or PciIdentity(I2O_VENDOR_ID, I2O_DEVICE_ID, I2O_CLASS_CODE)
         self.function = PciFunction(identity, {0: BarSpec(BarKind.MEM32, BAR0_SIZE)}, on_irq_level=self._line)
         self.memory = GuestMemory()
-        self.iop = Iop(self.memory, irq=self.function.set_irq, config=config or IopConfig(),
-                       disks=disks, pci_location=(0, slot, 0))
+        self.images = DiskImages(disks)
+        try:
+            self.iop = Iop(self.memory, irq=self.function.set_irq, config=config or IopConfig(),
+                           disks=self.images.disks, pci_location=(0, slot, 0))
+        except BaseException:
+            self.images.close()
+            raise
         self.iop.pci_ids = (identity.vendor_id, identity.device_id)  # the HRT's bus_info
         self.function.register_bar_handler(0, self.iop)
         self._irqfd: int | None = None
+        self._closed = False
         self.interrupts = 0  # eventfd signals sent (what KVM would inject)
         self.unclaimed = 0   # BAR accesses that decoded to nothing
 
@@ -120,10 +128,15 @@ class IopPciDevice:
             self._irqfd = None
 
     def close(self) -> None:
-        """Flush and close the disks, unmap guest RAM, drop the eventfds."""
+        """Write back and close the disk images, unmap guest RAM, drop the
+        eventfds.  A second call does nothing."""
+        if self._closed:
+            return
+        self._closed = True
         try:
             self.iop.close()
         finally:
+            self.images.close()
             self.memory.close()
             self._drop_irqfd()
 

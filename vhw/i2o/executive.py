@@ -23,9 +23,9 @@ from collections import Counter
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Protocol
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from ..pci.memory import DmaError
+from ..pci.dma import Dma, DmaError
 from . import frames as f
 from .params import (DEVICE_IDENTITY, EXEC_IOP_HARDWARE, Field, ParamStore, ScalarGroup,
                      identity_groups, text)
@@ -82,11 +82,6 @@ NO_REPLY_FUNCTIONS = frozenset({f.Function.UTIL_NOP, f.Function.EXEC_STATUS_GET,
 # data movement through SGLs
 
 
-class Dma(Protocol):
-    def read(self, gpa: int, length: int) -> bytes: ...
-    def write(self, gpa: int, data: bytes) -> None: ...
-
-
 def gather(dma: Dma, elements: Sequence[f.SglElement], length: int | None = None) -> bytes:
     """Bytes the host offers through ``elements`` (IMMEDIATE data inline,
     SIMPLE buffers by DMA), at most ``length``.  DmaError propagates."""
@@ -98,7 +93,7 @@ def gather(dma: Dma, elements: Sequence[f.SglElement], length: int | None = None
         n = min(e.count, want - len(out))
         if e.data is not None:
             out += e.data[:n]
-        elif n:
+        elif n and e.address is not None:
             out += dma.read(e.address, n)
     return bytes(out)
 
@@ -143,7 +138,10 @@ class Host(Protocol):
 
     dma: Dma
     counters: Counter
-    page_size: int   # the host page size ExecOutboundInit gave (PAGE_LIST pieces)
+
+    @property
+    def page_size(self) -> int:
+        """The host page size ExecOutboundInit gave (PAGE_LIST pieces)."""
 
     def emit(self, reply: bytes) -> None: ...
     def lct_changed(self) -> None: ...
@@ -313,7 +311,7 @@ class Target:
         return reply(req, body=struct.pack("<I", 0))
 
 
-_UTILITY = {
+_UTILITY: dict[int, Callable[[Target, f.Request], bytes | None]] = {
     f.Function.UTIL_NOP: Target._nop,
     f.Function.UTIL_ABORT: Target._abort,
     f.Function.UTIL_PARAMS_GET: Target._params,
@@ -598,7 +596,7 @@ class Executive(Target):
         return reply(req)
 
 
-_EXECUTIVE = {
+_EXECUTIVE: dict[int, Callable[[Executive, f.Request], bytes | None]] = {
     f.Function.EXEC_STATUS_GET: Executive._status_get,
     f.Function.EXEC_IOP_RESET: Executive._iop_reset,
     f.Function.EXEC_OUTBOUND_INIT: Executive._outbound_init,

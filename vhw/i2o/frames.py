@@ -317,7 +317,7 @@ class Reply:
         return bool(self.header.flags & MsgFlags.FAIL)
 
 
-def encode_reply(request: Header, status: ReqStatus = ReqStatus.SUCCESS,
+def encode_reply(request: Header, status: int = ReqStatus.SUCCESS,
                  detail: int = DetailedStatus.SUCCESS, body: bytes = b"") -> bytes:
     """A single reply to ``request``: REPLY flag, both contexts echoed
     bit-exactly, word 4 = DetailedStatus | ReqStatus << 24 (B4).

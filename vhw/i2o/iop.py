@@ -17,15 +17,16 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, deque
-from dataclasses import dataclass
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
+from ..pci.dma import Dma
 from . import frames as f
-from .bsa import BlockStorage, DiskConfig
+from .bsa import BlockStorage, Disk
 from .executive import NO_REPLY_FUNCTIONS, Executive, ExecutiveIdentity, IopState, Target, error
 from .mu import EMPTY, REG_INBOUND, REG_OUTBOUND, MessagingUnit
 
-__all__ = ["DiskConfig", "IopConfig", "Iop", "FIRST_DDM_TID"]
+__all__ = ["Disk", "IopConfig", "Iop", "FIRST_DDM_TID"]
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +57,8 @@ class Iop:
 
     bar_size = BAR_SIZE
 
-    def __init__(self, dma, *, irq: Callable[[bool], None] | None = None,
-                 config: IopConfig = IopConfig(), disks: Sequence[DiskConfig] = (),
+    def __init__(self, dma: Dma, *, irq: Callable[[bool], None] | None = None,
+                 config: IopConfig = IopConfig(), disks: Sequence[Disk] = (),
                  pci_location: tuple[int, int, int] = (0, 5, 0)) -> None:
         self.dma = dma
         self.config = config
@@ -81,14 +82,9 @@ class Iop:
             vendor=config.vendor, product=config.product, revision=config.revision,
             serial=config.serial, inbound_frames=config.inbound_frames,
             inbound_frame_size=config.inbound_frame_size, max_outbound=config.max_outbound))
-        self.disks: list[BlockStorage] = []
-        try:
-            for n, disk in enumerate(disks):
-                self.disks.append(BlockStorage(FIRST_DDM_TID + n, self, disk, org_id=config.org_id,
-                                               vendor=config.vendor, revision=config.revision))
-        except Exception:
-            self.close()
-            raise
+        self.disks = [BlockStorage(FIRST_DDM_TID + n, self, disk, org_id=config.org_id,
+                                   vendor=config.vendor, revision=config.revision)
+                      for n, disk in enumerate(disks)]
         self.executive.devices = list(self.disks)
         self.targets: dict[int, Target] = {t.tid: t for t in [self.executive, *self.disks]}
 
@@ -141,7 +137,8 @@ class Iop:
         self.mu.reset()
 
     def close(self) -> None:
-        """Flush write-back data, fsync and close the images."""
+        """Write back dirty blocks and make every disk's storage durable
+        (the storages stay open: their owner closes them)."""
         errors = []
         for d in self.disks:
             try:

@@ -242,19 +242,17 @@ class ParamStore:
         group = self.groups.get(number)
         if op in TABLE_ONLY_OPS:
             return (BlockStatus.SCALAR_ERROR if group else BlockStatus.INVALID_GROUP_ID), b"", None
-        if fcount == ALL_FIELDS:
-            indexes = None
-        else:
+        asked: list[int] | None = None  # None: all fields
+        if fcount != ALL_FIELDS:
             if pos + 2 * fcount > len(oplist):
                 return BlockStatus.OPERATION_ERROR, b"", None
-            indexes = list(struct.unpack_from(f"<{fcount}H", oplist, pos))
+            asked = list(struct.unpack_from(f"<{fcount}H", oplist, pos))
             pos += 2 * fcount
         writing = op is ParamOp.FIELD_SET
         if group is None:
             return BlockStatus.INVALID_GROUP_ID, b"", (None if writing else pos)
-        if indexes is None:
-            indexes = range(len(group.fields))
-        elif any(i >= len(group.fields) for i in indexes):
+        indexes: Sequence[int] = range(len(group.fields)) if asked is None else asked
+        if any(i >= len(group.fields) for i in indexes):
             return BlockStatus.NO_SUCH_FIELD, b"", (None if writing else pos)
         if writing:
             size = sum(group.fields[i].size for i in indexes)

@@ -1,26 +1,10 @@
-"""PCI building blocks that know nothing of their transport.
+"""PCI building blocks: sans-I/O models and the transport that feeds them.
 
-`function` models one conventional PCI function (config space, BARs, INTx);
-`memory` models guest physical memory as a device sees it for DMA. The
-mpqemu and vfio-user transports feed both with plain method calls.
+Models (no socket, clock, thread or file descriptor):
+  `function` one conventional PCI function (config space, BARs, INTx);
+  `dma`      the port a model reads and writes guest RAM through;
+  `mpqemu`   the codec of QEMU's multi-process protocol (bytes in, events out).
+I/O side:
+  `memfd`          guest RAM QEMU shares as memfds, mapped (implements `dma.Dma`);
+  `mpqemu_server`  the blocking socket loop that serves one function to x-pci-proxy-dev.
 """
-
-from vhw.pci.function import (
-    BarHandler,
-    BarKind,
-    BarSpec,
-    PciFunction,
-    PciIdentity,
-)
-from vhw.pci.memory import DmaError, GuestMemory, MemoryRegion
-
-__all__ = [
-    "BarHandler",
-    "BarKind",
-    "BarSpec",
-    "DmaError",
-    "GuestMemory",
-    "MemoryRegion",
-    "PciFunction",
-    "PciIdentity",
-]

@@ -1,10 +1,11 @@
-"""QEMU 7.2 multi-process (mpqemu) protocol, remote (device) side.
+"""QEMU 7.2 multi-process (mpqemu) protocol, remote (device) side: the codec.
 
 QEMU's ``x-pci-proxy-dev`` forwards config and BAR accesses of one PCI
 function over an AF_UNIX stream socket and waits for ever for each reply
-(docs: shared/protocols/i2o-mpqemu.md, part A).  This module holds a sans-I/O
-codec (`MpqemuCodec`, `encode_ret`) and a thin asyncio adapter
-(`MpqemuServer`) that feeds it and answers every request QEMU waits on.
+(docs: shared/protocols/i2o-mpqemu.md, part A).  This module is sans-I/O:
+`MpqemuCodec` turns received bytes and fds into events, `encode_ret` makes
+the only message the remote sends.  The socket loop that feeds it and
+answers every request QEMU waits on is :mod:`vhw.pci.mpqemu_server`.
 
 Wire format (x86_64, little endian): a 16-byte header ``int32 cmd; 4 bytes
 padding; u64 size`` followed by ``size`` payload bytes, file descriptors as
@@ -13,17 +14,11 @@ SCM_RIGHTS on the same sendmsg.  The remote only ever sends RET.
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import os
-import select
-import socket
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Protocol
-
-log = logging.getLogger(__name__)
+from typing import Any
 
 HEADER = struct.Struct("<iIQ")  # cmd, padding, size
 PCI_CONF = struct.Struct("<IIi")  # addr, val, len (PciConfDataMsg, 12 bytes)
@@ -147,14 +142,6 @@ def encode_ret(value: int) -> bytes:
     return HEADER.pack(Cmd.RET, 0, 8) + struct.pack("<Q", value & ALL_ONES)
 
 
-def _close(fds: list[int]) -> None:
-    for fd in fds:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-
-
 @dataclass
 class _FdBatch:
     """fds received with the stream bytes [start, end)."""
@@ -170,10 +157,13 @@ class MpqemuCodec:
     Framing: the fds of a sendmsg arrive with the recvmsg that reads the
     start of that message, and Linux ends such a read right after the message
     that carried them, so fds received with a chunk belong to the *last*
-    message that begins in that chunk.  fds with no such message are closed.
+    message that begins in that chunk.  fds with no such message, and those
+    of a malformed one, are handed to ``close_fd`` (the transport passes
+    ``os.close``): an fd leaves the codec either in an event or there.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, close_fd: Callable[[int], None]) -> None:
+        self._close_fd = close_fd
         self._buf = bytearray()
         self._base = 0  # stream offset of self._buf[0]
         self._received = 0  # stream offset after the last received byte
@@ -183,11 +173,11 @@ class MpqemuCodec:
     def receive_data(self, data: bytes, fds: list[int] | None = None) -> list[Event]:
         """Feed one received chunk and the fds that came with it."""
         if not fds and not self._buf and not self._skip and not self._batches:
-            event = _bar_access(data)
-            if event is not None:  # the common case: exactly one BAR access
+            access = _bar_access(data)
+            if access is not None:  # the common case: exactly one BAR access
                 self._base += len(data)
                 self._received += len(data)
-                return [event]
+                return [access]
         fds = list(fds or ())
         if fds:
             self._batches.append(_FdBatch(self._received, self._received + len(data), fds))
@@ -213,15 +203,22 @@ class MpqemuCodec:
     def close(self) -> None:
         """Close fds still held for incomplete messages."""
         for batch in self._batches:
-            _close(batch.fds)
+            self._close(batch.fds)
         self._batches.clear()
+
+    def _close(self, fds: list[int]) -> None:
+        for fd in fds:
+            try:
+                self._close_fd(fd)
+            except OSError:
+                pass
 
     def _one(self) -> Event | None:
         cmd, _pad, size = HEADER.unpack_from(self._buf)
         start = self._base
         reply = cmd in REPLY_CMDS
         if size > MAX_PAYLOAD:
-            _close(self._claim(start, HEADER.size + size))
+            self._close(self._claim(start, HEADER.size + size))
             self._consume(HEADER.size)
             self._skip = size
             return Error(f"payload size {size} > {MAX_PAYLOAD}", cmd, reply)
@@ -233,7 +230,7 @@ class MpqemuCodec:
         self._consume(total)
         event = self._decode(cmd, size, payload, fds)
         if isinstance(event, Error):
-            _close(fds)
+            self._close(fds)
         return event
 
     def _decode(self, cmd: int, size: int, payload: bytes, fds: list[int]) -> Event:
@@ -279,7 +276,7 @@ class MpqemuCodec:
         keep = []
         for batch in self._batches:
             if batch.end <= next_start:
-                _close(batch.fds)
+                self._close(batch.fds)
             else:
                 keep.append(batch)
         self._batches = keep
@@ -309,215 +306,42 @@ def _bar_event(cmd: int, buffer: bytes, offset: int = 0) -> BarRead | BarWrite:
     return BarWrite(addr, val, bsize, memory) if cmd == Cmd.BAR_WRITE else BarRead(addr, bsize, memory)
 
 
-def _event_fields(event: Event, decode=None) -> dict:
+#: What a trace asks of the PCI function: (BAR index, offset) of an address, or None.
+BarDecoder = Callable[[int, bool], tuple[int, int] | None]
+
+
+def event_fields(event: Event, decode: BarDecoder | None = None) -> dict[str, Any]:
     """JSON-able fields of one decoded message, for the trace.
 
     ``decode`` (PciFunction.decode) adds the BAR index and offset of a BAR
     access when the BAR decodes it.
     """
-    kind = type(event)
-    if kind is BarRead or kind is BarWrite:
-        f = {"cmd": "BAR_WRITE" if kind is BarWrite else "BAR_READ", "addr": event.addr, "size": event.size,
-             "memory": event.memory}
-        if kind is BarWrite:
-            f["val"] = event.val
-        hit = decode(event.addr, event.memory) if decode is not None else None
-        if hit is not None:
-            f["bar"], f["offset"] = hit
-        return f
-    if kind is CfgRead:
-        return {"cmd": "PCI_CFGREAD", "addr": event.addr, "size": event.len}
-    if kind is CfgWrite:
-        return {"cmd": "PCI_CFGWRITE", "addr": event.addr, "val": event.val, "size": event.len}
-    if kind is SyncSysmem:
-        return {"cmd": "SYNC_SYSMEM", "regions": [[r.gpa, r.size, r.offset] for r in event.regions]}
-    if kind is SetIrqfd:
-        return {"cmd": "SET_IRQFD"}
-    if kind is DeviceReset:
-        return {"cmd": "DEVICE_RESET"}
-    return {"cmd": "ERROR", "reason": event.reason, "raw_cmd": event.cmd}
+    match event:
+        case BarRead() | BarWrite():
+            fields: dict[str, Any] = {"cmd": "BAR_WRITE" if isinstance(event, BarWrite) else "BAR_READ",
+                                      "addr": event.addr, "size": event.size, "memory": event.memory}
+            if isinstance(event, BarWrite):
+                fields["val"] = event.val
+            hit = decode(event.addr, event.memory) if decode is not None else None
+            if hit is not None:
+                fields["bar"], fields["offset"] = hit
+            return fields
+        case CfgRead():
+            return {"cmd": "PCI_CFGREAD", "addr": event.addr, "size": event.len}
+        case CfgWrite():
+            return {"cmd": "PCI_CFGWRITE", "addr": event.addr, "val": event.val, "size": event.len}
+        case SyncSysmem():
+            return {"cmd": "SYNC_SYSMEM", "regions": [[r.gpa, r.size, r.offset] for r in event.regions]}
+        case SetIrqfd():
+            return {"cmd": "SET_IRQFD"}
+        case DeviceReset():
+            return {"cmd": "DEVICE_RESET"}
+        case Error():
+            return {"cmd": "ERROR", "reason": event.reason, "raw_cmd": event.cmd}
 
 
-def _ret_fields(out: bytes) -> dict:
+def ret_fields(out: bytes) -> dict[str, Any]:
     """Trace fields of the RET messages written: ``ret`` (one) or ``rets``."""
     size = HEADER.size + 8
     values = [struct.unpack_from("<Q", out, i + HEADER.size)[0] for i in range(0, len(out) - size + 1, size)]
     return {"cmd": "RET", "ret": values[0]} if len(values) == 1 else {"cmd": "RET", "rets": values}
-
-
-class PciDevice(Protocol):
-    """What the adapter calls; implemented by the PCI function model.
-
-    Offsets and addresses are exactly as QEMU sends them (BAR addresses are
-    absolute).  ``sync_sysmem`` fds stay open until the next sync or until
-    the server closes; ``set_irqfd`` fds likewise until replaced or closed.
-    """
-
-    def config_read(self, addr: int, length: int) -> int: ...
-
-    def config_write(self, addr: int, val: int, length: int) -> None: ...
-
-    def bar_read(self, addr: int, size: int, memory: bool) -> int: ...
-
-    def bar_write(self, addr: int, val: int, size: int, memory: bool) -> None: ...
-
-    def sync_sysmem(self, regions: list[MemoryRegion], fds: list[int]) -> None: ...
-
-    def set_irqfd(self, irqfd: int, resamplefd: int) -> None: ...
-
-    def reset(self) -> None: ...
-
-
-class MpqemuServer:
-    """Serve one proxied function on a connected AF_UNIX stream socket.
-
-    Thin: it moves bytes and fds between the socket and the codec, calls the
-    device, and always answers what QEMU waits on (all-ones on any failure,
-    logged), because a missing reply freezes the guest's vCPU for ever.
-
-    Every guest register access is one round trip (i2o-mpqemu.md A9), so the
-    server is a blocking loop in a thread of its own: receive, let the
-    device answer inline, send the RET; no event-loop pass in between.  The
-    device is only ever called from that thread.  The same loop watches the
-    INTx resample eventfd (the guest's EOI under KVM) and calls the device's
-    ``resample()`` so it can re-signal a level that is still high (A8).
-    """
-
-    RECV_SIZE = 4096
-
-    def __init__(self, sock: socket.socket, device: PciDevice, *, trace=None, name: str = "mpqemu") -> None:
-        self.sock = sock
-        self.device = device
-        #: vhw.trace.Trace recording each chunk in and each reply out (channel
-        #: "mpqemu", field ``dev`` = ``name``); None or a disabled trace: nothing.
-        self.trace = trace
-        self.name = name
-        self.codec = MpqemuCodec()
-        self._ram_fds: list[int] = []
-        self._irq_fds: list[int] = []
-
-    async def serve(self) -> None:
-        """Run :meth:`run` in a thread until QEMU closes its end."""
-        await asyncio.to_thread(self.run)
-
-    def run(self) -> None:
-        """Serve until QEMU closes its end (or the socket is shut down), then
-        release every fd held.  Blocking: call it from a dedicated thread."""
-        self.sock.setblocking(True)
-        sock_fd = self.sock.fileno()
-        poller = select.poll()
-        poller.register(sock_fd, select.POLLIN)
-        watched: int | None = None  # the resample fd being polled
-        trace = self.trace
-        tracing = trace is not None and trace.enabled  # decided once: the BAR path stays lean
-        if tracing:
-            trace.record("mpqemu", "event", dev=self.name, what="connected")
-        try:
-            while True:
-                if self._irq_fds and watched != self._irq_fds[1]:
-                    if watched is not None:
-                        poller.unregister(watched)
-                    watched = self._irq_fds[1]
-                    poller.register(watched, select.POLLIN)
-                ready = {fd for fd, _ in poller.poll()}
-                if watched in ready:
-                    self._resample(watched)
-                if sock_fd not in ready:
-                    continue
-                data, fds, _flags, _addr = socket.recv_fds(self.sock, self.RECV_SIZE, MAX_FDS)
-                if not data:
-                    _close(fds)
-                    return
-                out = bytearray()
-                events = self.codec.receive_data(data, fds)
-                if tracing:
-                    trace.record("mpqemu", "in", data, dev=self.name, **self._trace_fields(events, fds))
-                for event in events:
-                    reply = self.answer(event)
-                    if reply is not None:
-                        out += encode_ret(reply)
-                if out:
-                    self.sock.sendall(out)
-                    if tracing:
-                        trace.record("mpqemu", "out", out, dev=self.name, **_ret_fields(out))
-        except OSError as exc:
-            log.warning("mpqemu: connection ended: %s", exc)
-        finally:
-            if tracing:
-                trace.record("mpqemu", "event", dev=self.name, what="closed")
-            self.close()
-
-    def _trace_fields(self, events: list, fds: list[int]) -> dict:
-        """Trace fields of a received chunk: one message's flat, several as ``msgs``."""
-        decode = getattr(getattr(self.device, "function", None), "decode", None)
-        found = [_event_fields(e, decode) for e in events]
-        fields = found[0] if len(found) == 1 else {"msgs": found}
-        if fds:
-            fields["fds"] = len(fds)
-        return fields
-
-    def _resample(self, fd: int) -> None:
-        try:
-            os.eventfd_read(fd)
-        except OSError:
-            return
-        hook = getattr(self.device, "resample", None)
-        if hook is not None:
-            try:
-                hook()
-            except Exception:
-                log.exception("mpqemu: resample handler failed")
-
-    def close(self) -> None:
-        """Close the fds the server holds (the socket stays with its owner)."""
-        self.codec.close()
-        _close(self._ram_fds + self._irq_fds)
-        self._ram_fds, self._irq_fds = [], []
-
-    def answer(self, event: Event) -> int | None:
-        """Apply one event to the device; the RET value, or None if no reply."""
-        try:
-            value = self._dispatch(event)
-        except Exception:
-            log.exception("mpqemu: handler failed for %r", event)
-            return ALL_ONES if needs_reply(event) else None
-        if not needs_reply(event):
-            return None
-        if isinstance(event, Error):
-            return ALL_ONES
-        return int(value or 0) & ALL_ONES if isinstance(event, (CfgRead, BarRead)) else 0
-
-    def _dispatch(self, event: Event) -> int | None:
-        dev = self.device
-        kind = type(event)
-        if kind is BarRead:
-            return dev.bar_read(event.addr, event.size, event.memory)
-        if kind is BarWrite:
-            return dev.bar_write(event.addr, event.val, event.size, event.memory)
-        if kind is CfgRead:
-            return dev.config_read(event.addr, event.len)
-        if kind is CfgWrite:
-            return dev.config_write(event.addr, event.val, event.len)
-        if kind is DeviceReset:
-            return dev.reset()
-        if kind is SyncSysmem:
-            try:
-                dev.sync_sysmem(event.regions, event.fds)
-            except BaseException:
-                _close(event.fds)
-                raise
-            _close(self._ram_fds)
-            self._ram_fds = list(event.fds)
-            return None
-        if kind is SetIrqfd:
-            fds = [event.irqfd, event.resamplefd]
-            try:
-                dev.set_irqfd(event.irqfd, event.resamplefd)
-            except BaseException:
-                _close(fds)
-                raise
-            _close(self._irq_fds)
-            self._irq_fds = fds
-            return None
-        log.warning("mpqemu: dropped message: %s (cmd %d)", event.reason, event.cmd)
-        return None

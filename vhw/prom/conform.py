@@ -20,11 +20,11 @@ at the ok prompt, and the options with the store.  Pure: text in, report out.
 from __future__ import annotations
 
 import errno
-import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 
-from .tree import LINUX_DEVIATIONS, OPENBIOS_DEVIATIONS, Deviation, OpenpromDevice, PromTree, SunOpenpromDevice
+from .tree import (LINUX_DEVIATIONS, O_RDONLY, O_RDWR, OPENBIOS_DEVIATIONS, Deviation, OpenpromDevice, OpromReply,
+                   PromTree, SunOpenpromDevice)
 
 PREFIX = "@@vhw "
 #: The calls that change the tree (the rest only read it).
@@ -135,11 +135,11 @@ def _parse_line(run: GuestRun, kind: str, rest: str, words: list[str]) -> None:
             run.final[name] = (length, value)
     elif kind == "op":
         f = _fields(words[3:])
-        value = f.get("value", "-")
+        shown = f.get("value", "-")
         run.ops.append(Op(
             seq=int(words[0]), label=words[1], ioctl=words[2], fd=f["fd"], node=int(f.get("node", "0"), 16),
             name=_hex(f.get("name", "-")), inlen=int(f.get("inlen", "0")),
-            value=None if value == "-" else _hex(value), rc=int(f["rc"]), errno=int(f["errno"]),
+            value=None if shown == "-" else _hex(shown), rc=int(f["rc"]), errno=int(f["errno"]),
             outnode=int(f.get("outnode", "0"), 16), outlen=int(f.get("outlen", "0")), out=_hex(f.get("out", "-")),
             truncated=f.get("truncated") == "1",
             namelen=int(f["namelen"]) if "namelen" in f else None,
@@ -192,8 +192,8 @@ class Model:
         self.tree = tree
         #: Nodes a successful SET wrote to ("nodes" -> ids).
         self.written: dict[str, set[int]] = {}
-        self.bsd = {"rw": OpenpromDevice(tree, os.O_RDWR), "ro": OpenpromDevice(tree, os.O_RDONLY)}
-        self.sun = {"rw": SunOpenpromDevice(tree, os.O_RDWR), "ro": SunOpenpromDevice(tree, os.O_RDONLY)}
+        self.bsd = {"rw": OpenpromDevice(tree, O_RDWR), "ro": OpenpromDevice(tree, O_RDONLY)}
+        self.sun = {"rw": SunOpenpromDevice(tree, O_RDWR), "ro": SunOpenpromDevice(tree, O_RDONLY)}
 
     def expect(self, op: Op) -> Answer | None:
         """The seed's answer to ``op``; None for calls the model does not define.
@@ -216,39 +216,36 @@ class Model:
         if op.bsd:
             dev = self.bsd[op.fd]
             if op.ioctl == "OPIOCGETOPTNODE":
-                err, node = dev.get_opt_node()
-                return Answer(err, outnode=node)
+                err, options = dev.get_opt_node()
+                return Answer(err, outnode=options)
             if op.ioctl in ("OPIOCGETNEXT", "OPIOCGETCHILD"):
                 err, node = (dev.get_next if op.ioctl == "OPIOCGETNEXT" else dev.get_child)(op.node)
                 return Answer(err, outnode=node if not err else None)
             if op.ioctl in ("OPIOCGET", "OPIOCNEXTPROP"):
                 err, res = (dev.get if op.ioctl == "OPIOCGET" else dev.next_prop)(op.node, name, op.inlen)
-                return Answer(err) if err else Answer(0, outlen=res.buflen, out=res.buf)
+                return Answer(err) if err or res is None else Answer(0, outlen=res.buflen, out=res.buf)
             if op.ioctl == "OPIOCSET":
                 return Answer(dev.set(op.node, name, value)[0])
             return None
-        dev = self.sun[op.fd]
+        sun = self.sun[op.fd]
         cname = name.rstrip(b"\0")
-        calls: dict[str, Callable] = {
-            "OPROMGETOPT": lambda: dev.getopt(cname, op.inlen),
-            "OPROMNXTOPT": lambda: dev.nxtopt(cname, op.inlen),
-            "OPROMGETPROP": lambda: dev.getprop(cname, op.inlen),
-            "OPROMNXTPROP": lambda: dev.nxtprop(cname, op.inlen),
-            "OPROMGETPROPLEN": lambda: dev.getproplen(cname, op.inlen),
+        calls: dict[str, Callable[[bytes, int], tuple[int, OpromReply | None]]] = {
+            "OPROMGETOPT": sun.getopt, "OPROMNXTOPT": sun.nxtopt, "OPROMGETPROP": sun.getprop,
+            "OPROMNXTPROP": sun.nxtprop, "OPROMGETPROPLEN": sun.getproplen,
         }
         if op.ioctl in calls:
-            err, reply = calls[op.ioctl]()
-            return Answer(err) if err else Answer(0, outlen=reply.size, out=reply.array[:reply.size])
+            err, reply = calls[op.ioctl](cname, op.inlen)
+            return Answer(err) if err or reply is None else Answer(0, outlen=reply.size, out=reply.array[:reply.size])
         if op.ioctl in ("OPROMNEXT", "OPROMCHILD", "OPROMSETCUR"):
-            node = int.from_bytes(op.name[:4], "big") if len(op.name) >= 4 else op.node
-            step = {"OPROMNEXT": dev.next, "OPROMCHILD": dev.child, "OPROMSETCUR": dev.setnodeid}[op.ioctl]
-            err, out = step(node, op.inlen)
+            target = int.from_bytes(op.name[:4], "big") if len(op.name) >= 4 else op.node
+            step = {"OPROMNEXT": sun.next, "OPROMCHILD": sun.child, "OPROMSETCUR": sun.setnodeid}[op.ioctl]
+            err, out = step(target, op.inlen)
             if op.ioctl == "OPROMSETCUR" and not err:
-                out = node  # the node made current is handed back (Linux's OPROMSETCUR)
+                out = target  # the node made current is handed back (Linux's OPROMSETCUR)
             return Answer(err, outnode=out if not err else None)
         if op.ioctl in ("OPROMSETOPT", "OPROMSETOPT2"):
             text, _, val = name.partition(b"\0")
-            return Answer((dev.setopt if op.ioctl == "OPROMSETOPT" else dev.setopt2)(text, val)[0])
+            return Answer((sun.setopt if op.ioctl == "OPROMSETOPT" else sun.setopt2)(text, val)[0])
         return None
 
 
@@ -313,7 +310,8 @@ def _linux_set_no_nul(c: Context) -> bool:
     """A GET of a value a SET wrote: the seed's value has the NUL, Linux's not."""
     exp, got = c.expected, c.got
     return (c.op.ioctl == "OPIOCGET" and not exp.errno and not got.errno and exp.out is not None
-            and exp.out.endswith(b"\0") and got.out == exp.out[:-1] and got.outlen == exp.outlen - 1
+            and exp.out.endswith(b"\0") and got.out == exp.out[:-1]
+            and exp.outlen is not None and got.outlen == exp.outlen - 1
             and c.op.node in c.model.written.get("nodes", set()))
 
 
@@ -598,13 +596,13 @@ def build_report(run: GuestRun, *, machine: str, firmware_tree: PromTree | None,
                               "guest": None if got is None else got[1].hex(),
                               "verdict": "conforms" if got is not None and got[1] == want else "differs"})
     if firmware_options is not None:
-        for name, (_length, value) in run.final.items():
+        for name, (_length, final) in run.final.items():
             if name == ".node":
                 continue  # Linux's own (synthetic-node-property)
             fw = firmware_options.get(name)
             option_checks.append({"check": "option-final-matches-firmware", "option": name,
-                                  "guest": value.hex(), "firmware": None if fw is None else fw.hex(),
-                                  "verdict": "conforms" if fw == value else "differs"})
+                                  "guest": final.hex(), "firmware": None if fw is None else fw.hex(),
+                                  "verdict": "conforms" if fw == final else "differs"})
 
     findings: dict[str, dict] = {}
     for entry in checks:

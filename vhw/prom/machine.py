@@ -241,7 +241,7 @@ class SparcMachine:
         """
         if firmware is None:
             firmware = await self.firmware_options()
-        from .okprompt import FIRMWARE_DEFAULTS  # measured printenv of a pristine OpenBIOS
+        from .okprompt_codec import FIRMWARE_DEFAULTS  # measured printenv of a pristine OpenBIOS
 
         # OpenBIOS shows the kernel command line as boot-file (§5, and on sun4u too).
         defaults = {**FIRMWARE_DEFAULTS[self.prom.family], "boot-file": self.cmdline}

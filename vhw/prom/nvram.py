@@ -167,7 +167,7 @@ class NvramImage:
 # ---------------------------------------------------------------- checksums
 
 
-def chrp_checksum(header: bytes) -> int:
+def chrp_checksum(header: bytes | bytearray) -> int:
     """CHRP header checksum (chrp_nvram.h: chrp_nvram_finish_partition).
 
     Signature byte plus bytes 2..15, carry folded back after each add.
@@ -427,7 +427,7 @@ def _system(partitions: Iterable[Partition]) -> Partition:
 
 def parse_options(data: bytes, part: Partition) -> tuple[tuple[str, str], ...]:
     """``name=value`` strings up to the empty end marker, in order."""
-    pairs = []
+    pairs: list[tuple[str, str]] = []
     pos = part.body.start
     end = part.body.stop
     while True:

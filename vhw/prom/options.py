@@ -2,7 +2,8 @@
 
 QEMU rebuilds the NVRAM at every start and OpenBIOS never writes it back
 (openprom-sparc.md §3, §6), so the options a user or a guest set live here,
-in the machine's SQLite store, and are injected again at every start.  The
+in the machine's SQLite store (handed in as an :class:`OptionStore`; this
+module does no I/O of its own), and are injected again at every start.  The
 structured options are the truth; an NVRAM image is derived from them
 (:meth:`PromOptions.image`) and can be imported back into them.
 
@@ -15,9 +16,10 @@ and the system partition's capacity), so nothing unusable is ever stored.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Any, Protocol
 
-from ..store import Store
 from . import nvram
 
 NAMESPACE = "prom"
@@ -61,15 +63,27 @@ def diff(old: Iterable[tuple[str, str]], new: Iterable[tuple[str, str]]) -> list
     return changes
 
 
+class OptionStore(Protocol):
+    """What the options need of the machine's store (:class:`vhw.store.Store` is one)."""
+
+    def get(self, namespace: str, key: str, default: Any = None) -> Any: ...
+
+    def put(self, namespace: str, key: str, value: Any) -> None: ...
+
+    def transaction(self) -> AbstractContextManager[object]:
+        """Everything inside commits together, or not at all."""
+        ...
+
+
 class PromOptions:
-    """A machine's PROM options and IDPROM identity, persisted in a :class:`Store`.
+    """A machine's PROM options and IDPROM identity, persisted in an :class:`OptionStore`.
 
     ``machine`` is the QEMU machine (``sun4u``, ``SS-5``, ...); ``mac`` the
     MAC the IDPROM carries (QEMU takes it from the NIC, so the launcher
     passes it as ``-nic ...,mac=``).
     """
 
-    def __init__(self, store: Store, machine: str, *, mac: str | None = None,
+    def __init__(self, store: OptionStore, machine: str, *, mac: str | None = None,
                  initial: Iterable[tuple[str, str]] = ()):
         """``mac`` and ``initial`` options fill a new store (the description's
         defaults); once the store holds options, it alone is the truth."""

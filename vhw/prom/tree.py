@@ -24,15 +24,20 @@ raises out of an ioctl method.
 from __future__ import annotations
 
 import errno
-import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import TypeGuard
 
 # "The given name or value field exceeds the maximum allowed length (8191 bytes)."
 MAX_FIELD_LENGTH = 8191
 OPTIONS_NODE_NAME = "options"
 
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
+
+# open(2) access modes of the descriptor a guest program opened /dev/openprom
+# with: the same numbers on 4.4BSD, SunOS/illumos and Linux.
+O_RDONLY, O_WRONLY, O_RDWR = 0, 1, 2
+O_ACCMODE = 3
 
 
 # ----------------------------------------------------------------- encoding
@@ -190,11 +195,11 @@ class PromTree:
         tree = cls.__new__(cls)
         tree._ids = iter(())
         tree.nodes = {}
-        tree.root = None
+        root: PromNode | None = None
         for node_id, parent_id, properties in nodes:
             if not isinstance(node_id, int) or node_id in (0, -1) or node_id in tree.nodes:
                 raise ValueError(f"node id {node_id!r} is 0, -1 or used twice")
-            if (parent_id == 0) != (tree.root is None):
+            if (parent_id == 0) != (root is None):
                 raise ValueError(f"node 0x{node_id:x}: only the first node is the root (parent 0)")
             parent = tree.nodes.get(parent_id) if parent_id else None
             if parent_id and parent is None:
@@ -202,11 +207,12 @@ class PromTree:
             node = PromNode(node_id, {k: bytes(v) for k, v in properties.items()}, "", parent)
             tree.nodes[node_id] = node
             if parent is None:
-                tree.root = node
+                root = node
             else:
                 parent.children.append(node)
-        if tree.root is None:
+        if root is None:
             raise ValueError("no nodes")
+        tree.root = root
         return tree
 
     def _add_children(self, parent: PromNode, description: Mapping[str, object]) -> None:
@@ -270,9 +276,10 @@ class PromTree:
             return None
         node = self.root
         for component in filter(None, path.split("/")):
-            node = _child_by_component(node, component)
-            if node is None:
+            child = _child_by_component(node, component)
+            if child is None:
                 return None
+            node = child
         return node
 
     # -- the PROM primitives the drivers call
@@ -347,8 +354,8 @@ class OpioResult:
 
 
 def _open_mode(flags: int) -> tuple[bool, bool]:
-    access = flags & os.O_ACCMODE
-    return access in (os.O_RDONLY, os.O_RDWR), access in (os.O_WRONLY, os.O_RDWR)
+    access = flags & O_ACCMODE
+    return access in (O_RDONLY, O_RDWR), access in (O_WRONLY, O_RDWR)
 
 
 class OpenpromDevice:
@@ -361,7 +368,7 @@ class OpenpromDevice:
     then the lengths of name and value.
     """
 
-    def __init__(self, tree: PromTree, flags: int = os.O_RDONLY):
+    def __init__(self, tree: PromTree, flags: int = O_RDONLY):
         self.tree = tree
         self.readable, self.writable = _open_mode(flags)
 
@@ -446,7 +453,7 @@ class OpenpromDevice:
         return 0 if permitted else errno.EBADF
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -466,7 +473,7 @@ def _check_buflen(buflen: object) -> int:
     return 0 if _is_int(buflen) and buflen >= 0 else errno.EINVAL
 
 
-def _prop_name(raw: bytes) -> str:
+def _prop_name(raw: bytes | bytearray) -> str:
     """Names travel as latin-1, which maps every byte to one character.
 
     A name with a NUL keeps it, so it matches no property: the seed's names
@@ -507,7 +514,7 @@ class SunOpenpromDevice:
     then the name.
     """
 
-    def __init__(self, tree: PromTree, flags: int = os.O_RDONLY):
+    def __init__(self, tree: PromTree, flags: int = O_RDONLY):
         self.tree = tree
         self.readable, self.writable = _open_mode(flags)
         self.current = 0  # OBP_NONODE until the first OPROMNEXT/OPROMCHILD
@@ -633,7 +640,7 @@ class SunOpenpromDevice:
         err = self._read_prologue(bufsize)
         if err:
             return err, None
-        if bufsize < 4 or not _is_int(node) or node == OBP_BADNODE:
+        if not _is_int(bufsize) or bufsize < 4 or not _is_int(node) or node == OBP_BADNODE:
             return errno.EINVAL, None
         if node != 0 and node not in self.tree.nodes:
             return errno.EINVAL, None
@@ -641,7 +648,7 @@ class SunOpenpromDevice:
         return 0, self.current
 
 
-def _is_bytes(value: object) -> bool:
+def _is_bytes(value: object) -> TypeGuard[bytes | bytearray]:
     return isinstance(value, (bytes, bytearray))
 
 

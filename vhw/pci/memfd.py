@@ -1,11 +1,13 @@
-"""Guest physical memory as a device sees it for DMA.
+"""Guest RAM shared by QEMU as memfds: the transport's side of the DMA port.
 
 QEMU shares guest RAM with an out-of-process device as file descriptors
 (memfd) plus (guest physical base, size, offset into the fd); with
 x-pci-proxy-dev every SYNC_SYSMEM carries a complete new set that replaces
 the old one. `GuestMemory` owns those fds and their MAP_SHARED mappings,
 so a DMA read or write is a slice of an mmap, and an address nothing maps
-is a `DmaError` that the device model turns into a failure reply.
+is a `DmaError` that the device model turns into a failure reply.  It
+implements :class:`vhw.pci.dma.Dma`; it lives on the I/O side because it
+maps and closes file descriptors.
 
 Ownership rule: every fd handed to `replace_regions` belongs to this object
 from then on and is closed exactly once, on the next replace or on `close`,
@@ -22,17 +24,9 @@ import os
 from dataclasses import dataclass
 from collections.abc import Iterable
 
+from .dma import DmaError
+
 log = logging.getLogger(__name__)
-
-
-class DmaError(Exception):
-    """A DMA touched guest physical memory that no region maps."""
-
-    def __init__(self, address: int, length: int, reason: str = "unmapped") -> None:
-        self.address = address
-        self.length = length
-        self.reason = reason
-        super().__init__(f"DMA {reason} at gpa {address:#x} (length {length:#x})")
 
 
 @dataclass(frozen=True)

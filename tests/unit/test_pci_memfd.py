@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from vhw.pci.memory import DmaError, GuestMemory, MemoryRegion
+from vhw.pci.dma import DmaError
+from vhw.pci.memfd import GuestMemory, MemoryRegion
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
