@@ -34,13 +34,20 @@ def _load_description(args):
     """The description file (or the defaults) with the command line's overrides, validated once."""
     from .machine.description import parse_description, read_description_data
 
+    from .remote import REMOTE_GUESTS
+
     data = read_description_data(args.machine) if args.machine else {}
     machine = dict(data.get("machine", {}))
     if args.guest:
         machine["guest"] = args.guest
     if args.state:
         machine["state"] = args.state
+    if getattr(args, "access", None):
+        machine["access"] = args.access
     data = {**data, "machine": machine}
+    recipe = REMOTE_GUESTS.get(machine.get("guest", ""))
+    if recipe is not None and recipe.interfaces and "bmc" not in data and args.ipmi is None:
+        data["bmc"] = {"interfaces": list(recipe.interfaces)}  # the interfaces its driver knows
     if args.ipmi is not None or args.bmc_backend or args.bmc_address:
         bmc = dict(data.get("bmc", {}))
         if args.bmc_backend and args.bmc_backend != bmc.get("backend", "vhw"):
@@ -68,23 +75,30 @@ async def _run(args) -> int:
 
     command = args.command[1:] if args.command and args.command[0] == "--" else args.command
     text = command[0] if len(command) == 1 else shlex.join(command)
-    if args.guest in REMOTE_GUESTS or args.guest in MACHINE_OF:
-        # These guests' devices come from their recipes, not from a description.
+    if args.guest in MACHINE_OF:
+        # The SPARC guests' /init is the conformance program; their EEPROM is `vhw prom`'s.
         if args.machine or args.ipmi or args.faults or args.bmc_backend:
-            kind = "a downloaded guest" if args.guest in REMOTE_GUESTS else "a SPARC guest"
-            raise VhwError(f"{args.guest} is {kind}: its devices come from its recipe "
+            raise VhwError(f"{args.guest} is a SPARC guest: its machine comes from its recipe "
                            "(--machine, --ipmi, --faults and --bmc-backend do not apply)")
-        from .guestcli import run_remote, run_sparc
+        from .guestcli import run_sparc
 
-        if args.guest in REMOTE_GUESTS:
-            return await run_remote(REMOTE_GUESTS[args.guest], args, text)
         return await run_sparc(args, text)
-    if args.image:
-        raise VhwError("--image is for downloaded guests (see `vhw guest list`)")
     desc = _load_description(args)
     if not command:
         raise VhwError("nothing to run: give a command after --, e.g. vhw run -- uname -a")
-    machine = Machine(desc, progress=None if args.quiet else _progress, keep_workdir=args.keep)
+    image = None
+    recipe = REMOTE_GUESTS.get(desc.machine.guest)
+    if recipe is not None:
+        from .guestcli import remote_image
+        from .remote import EXIT_SKIPPED, DiskImage
+
+        path = remote_image(recipe, args.image)
+        if path is None:
+            return EXIT_SKIPPED
+        image = DiskImage(recipe, path, own=bool(args.image))
+    elif args.image:
+        raise VhwError("--image is for downloaded guests (see `vhw guest list`)")
+    machine = Machine(desc, image=image, progress=None if args.quiet else _progress, keep_workdir=args.keep)
     async with machine:
         if args.keep:
             _progress(f"[vhw] logs in {machine.workdir}")
@@ -151,8 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="boot a machine, run one command in the guest, print its output",
                          description="Boot a machine (its description, or the default linux-x86 guest), "
-                                     "run CMD in the guest through the agent, print its stdout and stderr, "
-                                     "and exit with its exit status (124 on timeout).")
+                                     "run CMD in the guest (through its agent or over its serial console), "
+                                     "print its stdout and stderr, and exit with its exit status (124 on "
+                                     "timeout; 77 when a downloaded guest cannot be fetched).")
     run.add_argument("--machine", "-m", metavar="FILE", help="machine description (TOML)")
     run.add_argument("--guest", "-g", metavar="NAME", help="guest image (see `vhw guest list`)")
     run.add_argument("--image", metavar="PATH", help="downloaded guests: boot this disk image (e.g. your own build)")
@@ -160,6 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--bmc-backend", choices=("vhw", "qemu", "extern"),
                      help="who plays the BMC: vhw (default), QEMU's ipmi-bmc-sim, or an external BMC")
     run.add_argument("--bmc-address", metavar="ADDR", help="HOST:PORT or unix:PATH of an external BMC")
+    run.add_argument("--access", choices=("agent", "console"),
+                     help="reach the guest through its vhw agent or by logging in on its serial console "
+                          "(downloaded guests: console only)")
     run.add_argument("--state", metavar="DIR",
                      help="keep the BMC's non-volatile state (users, boot flags, ...) in DIR/<machine name>.db")
     run.add_argument("--faults", metavar="SCENARIO",

@@ -45,5 +45,9 @@ class GuestError(VhwError):
     """The guest did not come up, or its agent broke the protocol."""
 
 
+class GuestMismatch(VhwError):
+    """A guest cannot carry what a machine description (or a test) asks for: says what is missing."""
+
+
 class AgentTimeout(GuestError):
     """The guest agent did not answer in time."""

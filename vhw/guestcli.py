@@ -207,26 +207,6 @@ async def _remote_test(recipe, args) -> int:
     return 1 if failed else 0
 
 
-async def run_remote(recipe, args, command: str) -> int:
-    """`vhw run --guest <downloadable guest> -- CMD`: boot, log in, run CMD on the console."""
-    from .machine.guest_test import recipe_description
-    from .machine.launcher import Machine
-    from .remote import EXIT_SKIPPED, DiskImage
-
-    if not command:
-        raise VhwError("nothing to run: give a command after --, e.g. vhw run --guest omnios -- uname -a")
-    image = remote_image(recipe, args.image)
-    if image is None:
-        return EXIT_SKIPPED
-    async with Machine(recipe_description(recipe), image=DiskImage(recipe, image, own=bool(args.image)),
-                       progress=None if args.quiet else _progress) as machine:
-        r = await machine.run(command, timeout=args.timeout)
-    sys.stdout.buffer.write(r.stdout)
-    sys.stderr.buffer.write(r.stderr)
-    sys.stdout.flush()
-    return 124 if r.timed_out else r.returncode
-
-
 async def run_sparc(args, command: str) -> int:
     """`vhw run --guest linux-sparc64|linux-sparc32`: the guest's one program, the OpenPROM conformance run."""
     import json

@@ -16,6 +16,15 @@ plain blocking code while QEMU, the BMC and the IOPs run on an event loop in
 a background thread.  ``vhw_module_machine`` is the same, booted once per
 module (mark the module with ``pytestmark = pytest.mark.vhw(...)``).
 
+Any guest: ``pytest --vhw-guest freebsd-14-amd64 [--vhw-image PATH]`` runs
+the same tests on a downloaded guest (or your own build of it), reached
+over its serial console; ``--vhw-access console`` drives the Linux guest
+that way too.  A test says what it needs with ``needs=[...]`` on its marker
+("agent", "compiler", "os:linux", a path such as "/dev/ipmi0", or a command
+such as "ipmitool") and is skipped, with the reason, where the guest lacks
+it; a guest that cannot carry the marker's machine (an IPMI interface its
+driver does not know, no I2O driver) or cannot be fetched is a skip too.
+
 Every machine records a trace (vhw.trace: ``trace.jsonl`` + ``trace.pcapng``).
 When a test fails, its report carries the console tail, QEMU's stderr and
 the end of the decoded trace; the files are copied next to the test's results
@@ -159,6 +168,35 @@ class VhwMachine:
         """Run a command that must succeed; its stdout as text."""
         return self.run(command, timeout=timeout, check=True).stdout.decode(errors="replace")
 
+    def put(self, path: str, data: bytes, mode: int = 0o644) -> None:
+        """Write a file in the guest (agent or console alike)."""
+        self.call(self.machine.put(path, data, mode))
+
+    def get(self, path: str) -> bytes:
+        """Read a file from the guest."""
+        return self.call(self.machine.get(path))
+
+    @property
+    def access(self) -> str:
+        """How this machine reaches its guest: "agent" or "console"."""
+        return self.machine.desc.machine.access
+
+    @property
+    def os(self) -> str:
+        """The guest's OS family: linux, freebsd, illumos, netbsd."""
+        return guest_os(self.guest)
+
+    def lacks(self, need: str) -> str | None:
+        """Why the running guest does not meet ``need`` (see NEEDS), or None if it does."""
+        command = probe_command(need)
+        if command is None:
+            return None
+        r = self.run(command, timeout=30)
+        if r.returncode == 0:
+            return None
+        what = NEEDS.get(need) or (f"{need} on the guest" if need.startswith("/") else f"the {need} command")
+        return f"needs {what}; {self.guest} has none"
+
     def call(self, coro, timeout: float | None = None):
         """Run a coroutine on the machine's loop and return its result."""
         return self.loop.call(coro, timeout)
@@ -218,8 +256,8 @@ class VhwMachine:
         self.call(self.machine.wait_ready(timeout))
 
     def wait_rebooted(self, timeout: float = 60) -> None:
-        """After a reset inside the same QEMU: wait for the agent's READY again."""
-        self.call(self.machine.agent.wait_ready(timeout))
+        """After a reset inside the same QEMU: wait until the guest is back (agent READY, or logged in again)."""
+        self.call(self.machine.wait_rebooted(timeout))
 
     def console_text(self) -> str:
         path = self.workdir / "console.log"
@@ -292,12 +330,47 @@ def resolve_description(spec, base: Path):
     raise TypeError(f"description must be a dict, a TOML path or a Description, not {spec!r}")
 
 
-def with_guest(desc, guest: str | None):
-    import dataclasses
+#: What a test may ask of its guest (marker ``needs``), besides a path ("/dev/ipmi0") or a command ("ipmitool").
+NEEDS = {
+    "agent": "the vhw agent (binary-exact I/O, background commands)",
+    "compiler": "a C compiler (cc, gcc or clang)",
+}
 
-    if guest is None or guest == desc.machine.guest:
-        return desc
-    return dataclasses.replace(desc, machine=dataclasses.replace(desc.machine, guest=guest))
+
+def guest_os(guest: str) -> str:
+    """The OS family of a guest: "linux" for vhw's built guests, else the recipe's (freebsd, illumos, netbsd)."""
+    from .remote import REMOTE_GUESTS
+
+    recipe = REMOTE_GUESTS.get(guest)
+    return recipe.os if recipe is not None else "linux"
+
+
+def static_lack(need: str, desc) -> str | None:
+    """Why the machine cannot meet ``need`` before it boots, or None (probed after boot, or met)."""
+    guest = desc.machine.guest
+    if need == "agent" and desc.machine.access != "agent":
+        return f"needs the vhw agent; {guest} is reached over its console here"
+    if need.startswith("os:") and guest_os(guest) != need[3:]:
+        return f"needs a {need[3:]} guest; {guest} is {guest_os(guest)}"
+    return None
+
+
+def probe_command(need: str) -> str | None:
+    """The guest command that succeeds when ``need`` is met (None: nothing to probe)."""
+    if need == "compiler":
+        return "command -v cc || command -v gcc || command -v clang"
+    if need.startswith("/"):
+        return f"test -e {need}"
+    if need in NEEDS or need.startswith("os:"):
+        return None
+    return f"command -v {need}"
+
+
+def with_guest(desc, guest: str | None, access: str | None = None):
+    """The marker's machine on the chosen guest and access (GuestMismatch when it cannot be)."""
+    from .machine.description import for_guest
+
+    return for_guest(desc, guest, access)
 
 
 def disks_in(desc, workdir: Path):
@@ -314,22 +387,41 @@ def disks_in(desc, workdir: Path):
     return dataclasses.replace(desc, i2o=iops)
 
 
-def choose_guest(marker, config) -> str | None:
+def marker_value(node, key: str, default=None):
+    """``key`` of the closest ``vhw`` marker that sets it: a test's own marker may add
+    ``needs`` to its module's ``pytestmark`` without repeating the description."""
+    for marker in node.iter_markers("vhw"):
+        if key in marker.kwargs:
+            return marker.kwargs[key]
+    return default
+
+
+def needs_of(node) -> tuple[str, ...]:
+    """Every ``needs`` of the test's ``vhw`` markers (its own, its class's, its module's)."""
+    found: list[str] = []
+    for marker in node.iter_markers("vhw"):
+        needs = marker.kwargs.get("needs", ())
+        for need in (needs,) if isinstance(needs, str) else needs:
+            if need not in found:
+                found.append(need)
+    return tuple(found)
+
+
+def choose_guest(node, config) -> str | None:
     """The marker's ``guest`` pins a test; else ``--vhw-guest``; else the description's."""
-    if marker is not None and marker.kwargs.get("guest"):
-        return marker.kwargs["guest"]
-    return config.getoption("vhw_guest")
+    return marker_value(node, "guest") or config.getoption("vhw_guest")
 
 
-async def start_machine(desc, workdir: Path, trace):
-    """Build the guest image if needed and boot ``desc`` (on the loop thread)."""
-    from .guests import ensure_image
+async def start_machine(desc, workdir: Path, trace, image=None):
+    """Boot ``desc`` (on the loop thread): ``image``, else the guest's (built if needed)."""
+    from .guests import GUESTS
     from .machine.description import SPARC_TYPES
 
-    image = await asyncio.to_thread(ensure_image, desc.machine.guest)
-    if desc.machine.type in SPARC_TYPES:
+    if desc.machine.type in SPARC_TYPES and desc.machine.guest in GUESTS:
+        from .guests import ensure_image
         from .prom.machine import SparcMachine
 
+        image = image or await asyncio.to_thread(ensure_image, desc.machine.guest)
         machine = SparcMachine(desc, image=image, workdir=workdir)
         machine.trace = trace
     else:
@@ -340,33 +432,82 @@ async def start_machine(desc, workdir: Path, trace):
     return machine
 
 
-def _boot(request, workdir: Path) -> VhwMachine:
-    from .errors import VhwError
+_IMAGES = pytest.StashKey[dict]()
+
+
+def session_image(config, guest: str):
+    """What a downloaded ``guest`` boots, resolved once per session (--vhw-image, else the
+    verified download); None for vhw's built guests (the machine builds them on first use).
+    A guest that cannot be fetched (offline, not pinned) skips its tests with the reason."""
+    from .errors import ImageError
     from .guests import GUESTS
+    from .remote import get_remote, is_downloaded, mirrored, offline_message, reachable
+
+    if guest in GUESTS:
+        if config.getoption("vhw_image"):
+            pytest.fail(f"--vhw-image is for the downloaded guests; {guest} is built by vhw", pytrace=False)
+        return None
+    images = config.stash.setdefault(_IMAGES, {})
+    if guest not in images:
+        given = config.getoption("vhw_image")
+        try:
+            if not given:
+                recipe = get_remote(guest)
+                if not is_downloaded(recipe):
+                    ok, why = reachable(mirrored(recipe.url))
+                    if not ok:
+                        raise ImageError(offline_message(recipe, why))
+            from .remote import boot_image
+
+            images[guest] = ("ok", boot_image(guest, given))
+        except ImageError as e:
+            images[guest] = ("skip", str(e))
+    state, value = images[guest]
+    if state == "skip":
+        pytest.skip(f"vhw: {value}")
+    return value
+
+
+def _boot(request, workdir: Path) -> VhwMachine:
+    from .errors import GuestMismatch, VhwError
     from .trace import Trace
 
-    marker = request.node.get_closest_marker("vhw")
-    base = Path(str(request.node.fspath)).parent
+    node = request.node
+    base = Path(str(node.fspath)).parent
+    access = marker_value(node, "access") or request.config.getoption("vhw_access")
     try:
-        desc = with_guest(resolve_description(marker.kwargs.get("description") if marker else None, base),
-                          choose_guest(marker, request.config))
-        desc = disks_in(desc, workdir)
+        desc = resolve_description(marker_value(node, "description"), base)
     except (VhwError, TypeError) as e:
-        pytest.fail(f"vhw marker on {request.node.nodeid}: {e}", pytrace=False)
+        pytest.fail(f"vhw marker on {node.nodeid}: {e}", pytrace=False)
+    try:
+        desc = with_guest(desc, choose_guest(node, request.config), access)
+    except GuestMismatch as e:
+        pytest.skip(f"vhw: {e}")
+    desc = disks_in(desc, workdir)
+    for need in needs_of(node):
+        why = static_lack(need, desc)
+        if why:
+            pytest.skip(f"vhw: {request.node.name} {why}")
     guest = desc.machine.guest
-    if guest not in GUESTS:
-        pytest.skip(f"vhw: guest {guest!r} has no in-process launcher (agent-driven guests: "
-                    f"{', '.join(sorted(GUESTS))}); run it with `vhw guest test {guest}`")
+    image = session_image(request.config, guest)
     workdir.mkdir(parents=True, exist_ok=True)
     loop = LoopThread(f"vhw-{request.node.name}")
     trace = Trace.to_dir(workdir / "trace")
     try:
-        machine = loop.call(start_machine(desc, workdir, trace))
+        machine = loop.call(start_machine(desc, workdir, trace, image))
     except BaseException:
         trace.close()
         loop.close()
         raise
     return VhwMachine(machine, loop, workdir, guest)
+
+
+def _skip_unless_met(request, vm: VhwMachine) -> None:
+    """The marker's needs that only the running guest can answer (commands, paths, a compiler)."""
+    for need in needs_of(request.node):
+        why = static_lack(need, vm.machine.desc) or vm.lacks(need)
+        if why:
+            pytest.skip(f"vhw: {request.node.name} {why}")
 
 
 def _shutdown(vm: VhwMachine) -> None:
@@ -399,8 +540,7 @@ def _use(request, vm: VhwMachine, since: int = 0, started: float | None = None):
 
 
 def _check_kernel(request, vm: VhwMachine, since: int) -> None:
-    marker = request.node.get_closest_marker("vhw")
-    if marker is not None and marker.kwargs.get("allow_oops"):
+    if marker_value(request.node, "allow_oops", False):
         return
     bad = _trouble(vm, since)
     if bad:
@@ -415,6 +555,7 @@ def vhw_machine(request, tmp_path) -> VhwMachine:
     vm = _boot(request, tmp_path / "vhw")
     _use(request, vm, started=started)
     try:
+        _skip_unless_met(request, vm)
         yield vm
         _check_kernel(request, vm, 0)
     finally:
@@ -437,6 +578,7 @@ def vhw_shared(request, vhw_module_machine) -> VhwMachine:
     vm = vhw_module_machine
     since = _console_size(vm)
     _use(request, vm, since)
+    _skip_unless_met(request, vm)
     yield vm
     _check_kernel(request, vm, since)
 
@@ -449,7 +591,14 @@ _MACHINE = pytest.StashKey[tuple]()
 def pytest_addoption(parser) -> None:
     group = parser.getgroup("vhw", "vhw virtual hardware")
     group.addoption("--vhw-guest", dest="vhw_guest", metavar="NAME", default=None,
-                    help="boot this guest for every vhw test that does not pin one (see `vhw guest list`)")
+                    help="boot this guest for every vhw test that does not pin one (see `vhw guest list`): "
+                         "a built one (linux-x86) or a downloaded one (freebsd-14-amd64, omnios, netbsd-10-amd64, ...)")
+    group.addoption("--vhw-image", dest="vhw_image", metavar="PATH", default=None,
+                    help="with a downloaded --vhw-guest: boot this disk image (your own build) instead of "
+                         "the pinned download")
+    group.addoption("--vhw-access", dest="vhw_access", choices=("agent", "console"), default=None,
+                    help="how tests reach the guest: its vhw agent, or a login on its serial console "
+                         "(the only way into the downloaded guests; default: the guest's own)")
     group.addoption("--vhw-results", dest="vhw_results", metavar="DIR", default=DEFAULT_RESULTS,
                     help=f"write one results JSON per vhw test here, for `vhw report` (default {DEFAULT_RESULTS}; "
                          "'' for none)")
@@ -458,9 +607,11 @@ def pytest_addoption(parser) -> None:
 def pytest_configure(config) -> None:
     config.addinivalue_line(
         "markers",
-        "vhw(description=None, guest=None, allow_oops=False): the machine the vhw_machine fixture boots: "
-        "description is a dict, a TOML path relative to the test file, or a Description; guest pins the "
-        "guest; allow_oops keeps a kernel Oops/BUG/panic on the console from failing the test",
+        "vhw(description=None, guest=None, access=None, needs=(), allow_oops=False): the machine the "
+        "vhw_machine fixture boots: description is a dict, a TOML path relative to the test file, or a "
+        "Description; guest pins the guest; access is agent or console; needs names what the test needs of "
+        "the guest (agent, compiler, os:NAME, a path, a command) and skips it where the guest lacks that; "
+        "allow_oops keeps a kernel Oops/BUG/panic on the console from failing the test",
     )
 
 
@@ -544,6 +695,7 @@ def _write_results(item, vm: VhwMachine, bound: tuple) -> None:
         "duration": round(time.monotonic() - started, 3),
         "guest": vm.guest,
         "guest_kernel": _guest_kernel(vm),
+        "access": getattr(vm.machine.desc.machine, "access", "agent"),
         "machine": desc.machine.name,
         "devices": vm.devices(),
         "cases": vm.cases[ncases:],

@@ -81,6 +81,8 @@ class RemoteRecipe:
     cdrom: bool = False
     #: IPMI interfaces this OS's driver finds (guest-linux.md §14).
     interfaces: tuple[str, ...] = ()
+    #: The device node of this OS's I2O pass-through driver (an IOP is offered only then).
+    i2o: str | None = None
     memory: int = 2048
     cpu: str | None = None
     #: Attach a cloud-init NoCloud seed (volume id "cidata") setting the root password.
@@ -171,6 +173,8 @@ REMOTE_GUESTS: dict[str, RemoteRecipe] = {
             url="https://cdn.netbsd.org/pub/NetBSD/images/10.1/NetBSD-10.1-amd64-live.img.gz",
             checksum_url="https://cdn.netbsd.org/pub/NetBSD/images/10.1/SHA512",
             algorithm="sha512", compression="gz", interfaces=("kcs", "bt"),
+            # GENERIC attaches iop(4) to PCI I2O IOPs (sys/arch/amd64/conf/GENERIC), with IOPIOCPT on /dev/iop0.
+            i2o="/dev/iop0",
             # The loader talks to serial but the kernel console defaults to VGA:
             # SPACE stops the countdown, 3 gives the boot prompt, consdev com0 (guest-linux.md §14).
             boot_steps=(ConsoleStep(r"[Cc]hoose an option|seconds", " "),

@@ -9,8 +9,9 @@ import pytest
 
 
 def bmc_on(interface):
+    # The driver names (ipmi_si, ipmi_ssif in lsmod) are Linux's.
     return pytest.mark.vhw(description={"machine": {"name": f"if-{interface}"},
-                                        "bmc": {"backend": "vhw", "interfaces": [interface]}})
+                                        "bmc": {"backend": "vhw", "interfaces": [interface]}}, needs=["os:linux"])
 
 
 @pytest.mark.parametrize("interface,driver", [

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-pytestmark = pytest.mark.vhw(description="bmc-kcs.toml")
+pytestmark = pytest.mark.vhw(description="bmc-kcs.toml", needs=["ipmitool"])
 
 
 def ipmi_conform(vm, *cases, args=""):

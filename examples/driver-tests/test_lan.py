@@ -6,7 +6,7 @@ import pytest
 
 ADMIN = ("admin", "adminpass")
 
-pytestmark = pytest.mark.vhw(description={
+pytestmark = pytest.mark.vhw(needs=["ipmitool"], description={
     "machine": {"name": "lan"},
     "bmc": {"backend": "vhw", "interfaces": ["kcs"], "lan": "127.0.0.1:0",
             "users": [{"id": 2, "name": ADMIN[0], "password": ADMIN[1], "privilege": "administrator"}]},

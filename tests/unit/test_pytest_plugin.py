@@ -7,6 +7,7 @@ detection, module sharing and the thread bridge.
 """
 
 import asyncio
+import importlib
 import json
 import threading
 
@@ -40,6 +41,8 @@ class FakeMachine:
                 f.write(b"[   12.5] BUG: kernel NULL pointer dereference, address: 0000000000000000\n")
         if command.startswith("echo "):
             return RunResult("exit", 0, command[5:].encode() + b"\n", b"")
+        if command == "command -v echo":  # the guest's only command
+            return RunResult("exit", 0, b"echo\n", b"")
         return RunResult("exit", 1, b"", b"sh: not found\n")
 
     async def stop(self):
@@ -50,7 +53,7 @@ class FakeMachine:
 def fake(monkeypatch):
     FakeMachine.started = []
 
-    async def start_machine(desc, workdir, trace):
+    async def start_machine(desc, workdir, trace, image=None):
         m = FakeMachine(desc, workdir, trace)
         FakeMachine.started.append(m)
         return m
@@ -79,8 +82,8 @@ def test_marker_dict_boots_and_results_json_follows_the_schema(pytester, fake):
     """)
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
     r = results(pytester, "test_it")
-    assert set(r) == {"test", "outcome", "duration", "guest", "guest_kernel", "machine", "devices", "cases",
-                      "findings", "artifacts", "faults"}
+    assert set(r) == {"test", "outcome", "duration", "guest", "guest_kernel", "access", "machine", "devices",
+                      "cases", "findings", "artifacts", "faults"}
     assert r["outcome"] == "passed" and r["guest"] == "linux-x86" and r["machine"] == "m1"
     assert r["devices"] == ["bmc:kcs", "bmc:bt"]
     assert [(c["name"], c["outcome"]) for c in r["cases"]] == [
@@ -136,7 +139,7 @@ def test_guest_choice_marker_pin_beats_option_beats_description(pytester, fake):
     pytester.makepyfile(test_d="""
         import pytest
 
-        @pytest.mark.vhw(description={"machine": {"guest": "linux-x86"}, "bmc": {}})
+        @pytest.mark.vhw(description={"machine": {"guest": "linux-x86"}})
         def test_from_option(vhw_machine):
             pass
 
@@ -146,22 +149,104 @@ def test_guest_choice_marker_pin_beats_option_beats_description(pytester, fake):
     """)
     pytester.runpytest("-p", "no:cacheprovider", "--vhw-guest", "linux-sparc64").assert_outcomes(passed=2)
     r = results(pytester)
-    assert r["test_from_option"]["guest"] == "linux-sparc64"
+    assert r["test_from_option"]["guest"] == "linux-sparc64" and r["test_from_option"]["machine"] == "vhw"
+    assert fake.started[0].desc.machine.type == "sun4u" and fake.started[0].desc.prom is not None
     assert r["test_pinned"]["guest"] == "linux-x86"
 
 
-def test_a_guest_without_an_agent_launcher_is_skipped_with_the_command_to_use(pytester, fake):
+def test_a_guest_that_cannot_carry_the_machine_is_skipped_with_what_it_lacks(pytester, fake):
+    """A BMC on a SPARC guest, BT on illumos (its driver knows KCS only), an IOP where there is no
+    I2O driver: skips naming the reason, and nothing boots."""
     pytester.makepyfile(test_e="""
         import pytest
 
-        @pytest.mark.vhw(guest="freebsd-14-amd64")
-        def test_bsd(vhw_machine):
+        @pytest.mark.vhw(description={"bmc": {"interfaces": ["kcs"]}}, guest="linux-sparc64")
+        def test_sparc_bmc(vhw_machine):
+            pass
+
+        @pytest.mark.vhw(description={"bmc": {"interfaces": ["bt"]}}, guest="omnios")
+        def test_illumos_bt(vhw_machine):
+            pass
+
+        @pytest.mark.vhw(description={"i2o": [{}]}, guest="freebsd-14-amd64")
+        def test_freebsd_iop(vhw_machine):
+            pass
+
+        @pytest.mark.vhw(guest="omnios", access="agent")
+        def test_illumos_agent(vhw_machine):
             pass
     """)
     result = pytester.runpytest("-p", "no:cacheprovider", "-rs")
-    result.assert_outcomes(skipped=1)
-    result.stdout.fnmatch_lines(["*guest 'freebsd-14-amd64' has no in-process launcher*vhw guest test*"])
+    result.assert_outcomes(skipped=4)
+    result.stdout.fnmatch_lines_random([
+        "*linux-sparc64 runs on sun4u, which has no IPMI devices*",
+        "*omnios's IPMI driver knows kcs; this machine needs bt*",
+        "*freebsd-14-amd64 has no I2O pass-through driver*",
+        "*omnios has no vhw agent*"])
     assert fake.started == []
+
+
+def test_a_downloaded_guest_that_cannot_be_fetched_is_skipped_with_the_reason(pytester, fake, monkeypatch,
+                                                                               tmp_path):
+    monkeypatch.setenv("VHW_CACHE_DIR", str(tmp_path / "cache"))
+    # The module in sys.modules: pytester's runs drop modules they imported, so `vhw.remote`
+    # reached as an attribute of the package may be a stale copy.
+    monkeypatch.setattr(importlib.import_module("vhw.remote"), "reachable",
+                        lambda url, timeout=5.0: (False, "no route to host"))
+    pytester.makepyfile(test_e="""
+        import pytest
+
+        @pytest.mark.vhw(description={"bmc": {"interfaces": ["kcs"]}})
+        def test_one(vhw_machine):
+            pass
+
+        @pytest.mark.vhw(description={"bmc": {"interfaces": ["kcs"]}})
+        def test_two(vhw_machine):
+            pass
+    """)
+    result = pytester.runpytest("-p", "no:cacheprovider", "-rs", "--vhw-guest", "freebsd-14-amd64")
+    result.assert_outcomes(skipped=2)
+    result.stdout.fnmatch_lines(["*skipped freebsd-14-amd64: download.freebsd.org is unreachable (no route to host)*"
+                                 "--image PATH*"])
+    assert fake.started == []
+
+
+def test_a_downloaded_guest_boots_your_image_on_its_machine_over_its_console(pytester, fake, tmp_path):
+    """--vhw-image: the developer's own build, on the recipe's machine type and memory, SeaBIOS, console access."""
+    from vhw.remote import REMOTE_GUESTS, DiskImage
+
+    disk = tmp_path / "my-freebsd.raw"
+    disk.write_bytes(b"\0" * 4096)
+    images = []
+
+    async def start_machine(desc, workdir, trace, image=None):
+        images.append(image)
+        m = fake(desc, workdir, trace)
+        fake.started.append(m)
+        return m
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(pytest_plugin, "start_machine", start_machine)
+    try:
+        pytester.makepyfile(test_e="""
+            import pytest
+
+            @pytest.mark.vhw(description={"bmc": {"interfaces": ["kcs", "ssif"]}})
+            def test_it(vhw_machine):
+                assert vhw_machine.access == "console" and vhw_machine.os == "freebsd"
+        """)
+        # --opt=value: a separate value token would count as a path when pytest picks its rootdir.
+        result = pytester.runpytest("-p", "no:cacheprovider", "--vhw-guest=freebsd-14-amd64",
+                                    f"--vhw-image={disk}")
+        result.assert_outcomes(passed=1)
+    finally:
+        mp.undo()
+    recipe = REMOTE_GUESTS["freebsd-14-amd64"]
+    (m,) = fake.started
+    assert (m.desc.machine.type, m.desc.machine.memory, m.desc.machine.firmware, m.desc.machine.access) == (
+        recipe.machine_type, recipe.memory, "seabios", "console")
+    assert images == [DiskImage(recipe, disk.resolve(), own=True)]
+    assert results(pytester, "test_it")["access"] == "console"
 
 
 def test_toml_description_is_relative_to_the_test_file_and_disks_to_the_workdir(pytester, fake):
@@ -228,7 +313,8 @@ def test_results_can_be_turned_off(pytester, fake):
 
 def test_the_marker_is_registered(pytester):
     result = pytester.runpytest("--markers")
-    result.stdout.fnmatch_lines(["@pytest.mark.vhw(description=None, guest=None, allow_oops=False)*"])
+    result.stdout.fnmatch_lines(["@pytest.mark.vhw(description=None, guest=None, access=None, needs=(), "
+                                 "allow_oops=False)*"])
 
 
 def test_on_loop_runs_calls_in_the_loop_thread_and_bridges_tasks():
@@ -258,3 +344,37 @@ def test_on_loop_runs_calls_in_the_loop_thread_and_bridges_tasks():
         assert proxy.size == 3                         # plain data as is
     finally:
         loop.close()
+
+
+def test_a_test_is_skipped_with_the_reason_where_the_guest_lacks_what_it_needs(pytester, fake):
+    """needs=[...]: known before boot (agent, os:NAME) skips without booting; a command or a path
+    is probed in the running guest.  A test's own marker adds needs to its module's machine."""
+    pytester.makepyfile(test_n="""
+        import pytest
+
+        pytestmark = pytest.mark.vhw(description={"machine": {"name": "mod"}, "bmc": {}})
+
+        @pytest.mark.vhw(needs=["os:freebsd"])
+        def test_bsd_only(vhw_machine):
+            pass
+
+        @pytest.mark.vhw(needs="agent")
+        def test_agent_only(vhw_machine):
+            pass
+
+        @pytest.mark.vhw(needs=["ipmitool", "/dev/ipmi0"])
+        def test_tools(vhw_machine):
+            pass
+
+        @pytest.mark.vhw(needs=["echo"])
+        def test_met(vhw_machine):
+            assert vhw_machine.machine.desc.machine.name == "mod"
+    """)
+    result = pytester.runpytest("-p", "no:cacheprovider", "-rs", "--vhw-access", "console")
+    result.assert_outcomes(passed=1, skipped=3)
+    result.stdout.fnmatch_lines_random([
+        "*test_bsd_only needs a freebsd guest; linux-x86 is linux*",
+        "*test_agent_only needs the vhw agent; linux-x86 is reached over its console here*",
+        "*test_tools needs the ipmitool command; linux-x86 has none*"])
+    # Two booted: the probed one and the met one; the static skips never booted.
+    assert len(fake.started) == 2 and all(m.stopped for m in fake.started)

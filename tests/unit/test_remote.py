@@ -373,9 +373,22 @@ def test_a_sparc_guest_refuses_a_command_before_booting(capsys):
     assert "linux-sparc64 runs no commands: its /init is the OpenPROM conformance program" in capsys.readouterr().err
 
 
-def test_a_downloaded_guest_refuses_options_that_do_not_apply(capsys):
+def test_a_downloaded_guest_refuses_an_interface_its_driver_does_not_know(capsys):
+    """illumos' ipmi driver is KCS only (guest-linux.md §14): BT is refused before anything boots."""
     assert vhw_main(["run", "--guest", "omnios", "--ipmi", "bt", "--", "uname"]) == 2
-    assert "omnios is a downloaded guest" in capsys.readouterr().err
+    assert "bmc: omnios's IPMI driver knows kcs; this machine needs bt" in capsys.readouterr().err
+
+
+def test_a_downloaded_guest_gets_the_interfaces_its_driver_knows_and_its_console(monkeypatch):
+    import argparse
+
+    from vhw.cli import _load_description
+
+    args = argparse.Namespace(machine=None, guest="freebsd-14-amd64", state=None, access=None, ipmi=None,
+                              bmc_backend=None, bmc_address=None, faults=None)
+    desc = _load_description(args)
+    assert desc.bmc.interfaces == ("kcs", "bt", "ssif") and desc.machine.access == "console"
+    assert (desc.machine.type, desc.machine.firmware) == ("q35", "seabios")
 
 
 def test_a_guest_test_result_is_read_by_vhw_report(tmp_path):

@@ -61,7 +61,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import DescriptionError
+from ..errors import DescriptionError, GuestMismatch
 
 INTERFACES = ("kcs", "bt", "ssif")
 X86_TYPES = ("q35", "pc")
@@ -386,6 +386,7 @@ def parse_description(data: dict, source: str = "<description>") -> Description:
     elif prom is not None:
         raise DescriptionError("prom", f"needs a SPARC machine (type {' or '.join(SPARC_TYPES[:2])}, ...)",
                                source=source)
+    _check_guest_devices(machine.guest, bmc, i2o, source)
     faults = ()
     if "fault" in top.data:
         from ..faults import parse_faults
@@ -394,6 +395,29 @@ def parse_description(data: dict, source: str = "<description>") -> Description:
         _check_faults(faults, bmc, i2o, prom, source)
     top.finish()
     return Description(machine=machine, bmc=bmc, i2o=i2o, prom=prom, source=source, faults=faults)
+
+
+def guest_lacks(guest: str, bmc: BmcSpec | None, i2o: tuple[I2oSpec, ...]) -> str | None:
+    """What a downloaded guest cannot drive of these devices (its recipe says which), or None."""
+    from ..remote import REMOTE_GUESTS
+
+    recipe = REMOTE_GUESTS.get(guest)
+    if recipe is None:
+        return None
+    if bmc is not None:
+        missing = [i for i in bmc.interfaces if i not in recipe.interfaces]
+        if missing:
+            knows = ", ".join(recipe.interfaces) or "no IPMI interface"
+            return f"{guest}'s IPMI driver knows {knows}; this machine needs {', '.join(missing)}"
+    if i2o and recipe.i2o is None:
+        return f"{guest} has no I2O pass-through driver; this machine has an I2O IOP"
+    return None
+
+
+def _check_guest_devices(guest: str, bmc: BmcSpec | None, i2o: tuple[I2oSpec, ...], source: str) -> None:
+    why = guest_lacks(guest, bmc, i2o)
+    if why:
+        raise DescriptionError("bmc" if bmc is not None and "IPMI" in why else "i2o", why, source=source)
 
 
 def _check_faults(faults, bmc: BmcSpec | None, i2o: tuple[I2oSpec, ...], prom: PromSpec | None,
@@ -469,3 +493,52 @@ def default_description(*, guest: str | None = None, interfaces: tuple[str, ...]
     if interfaces:
         data["bmc"] = {"backend": backend, "interfaces": list(interfaces)}
     return parse_description(data, "<defaults>")
+
+
+def for_guest(desc: Description, guest: str | None, access: str | None = None) -> Description:
+    """``desc`` run on ``guest`` (and reached by ``access``), as far as that guest can carry it.
+
+    A downloaded guest boots its own disk on its own machine type, with at
+    least the memory its recipe asks for, and is reached over its console.
+    Raises GuestMismatch naming what the guest lacks: an IPMI interface its
+    driver does not know, an I2O pass-through driver, an agent, x86 vs SPARC.
+    """
+    import dataclasses
+
+    m = desc.machine
+    guest = guest or m.guest
+    if guest == m.guest and access in (None, m.access):
+        return desc
+    from ..guests import GUESTS
+    from ..remote import REMOTE_GUESTS
+
+    if guest not in GUESTS and guest not in REMOTE_GUESTS:
+        known = ", ".join(sorted([*GUESTS, *REMOTE_GUESTS]))
+        raise GuestMismatch(f"unknown guest {guest!r}; known guests: {known}")
+    defaults = guest_defaults(guest)
+    to_sparc = defaults.type in SPARC_TYPES
+    changes: dict = {"guest": guest}
+    extra: dict = {}
+    if to_sparc != (m.type in SPARC_TYPES):
+        if to_sparc and (desc.bmc is not None or desc.i2o):
+            raise GuestMismatch(f"{guest} runs on {defaults.type}, which has no IPMI devices and no "
+                                f"x-pci-proxy-dev; this machine has {'a BMC' if desc.bmc else 'an I2O IOP'}")
+        if not to_sparc and desc.prom is not None and desc.prom.options:
+            raise GuestMismatch(f"{guest} is an x86 guest; this machine is about a SPARC EEPROM ([prom])")
+        changes.update(type=defaults.type, memory=defaults.memory, firmware=defaults.firmware)
+        extra["prom"] = PromSpec() if to_sparc else None
+    if access is None:  # the guest's own way in, or the description's choice between two agent guests
+        access = (m.access if m.guest in AGENT_GUESTS else "agent") if guest in AGENT_GUESTS else "console"
+    if access == "agent" and guest not in AGENT_GUESTS:
+        raise GuestMismatch(f"{guest} has no vhw agent: it is reached over its console")
+    changes["access"] = access
+    recipe = REMOTE_GUESTS.get(guest)
+    if recipe is not None:
+        changes.update(type=recipe.machine_type, memory=max(m.memory, recipe.memory), firmware="seabios",
+                       boot_timeout=max(m.boot_timeout, recipe.boot_timeout))
+        why = guest_lacks(guest, desc.bmc, desc.i2o)
+        if why:
+            raise GuestMismatch(why)
+    elif guest in DEFAULT_TYPES and guest != m.guest:  # one SPARC guest for another: its own machine
+        changes.update(type=defaults.type, memory=defaults.memory)
+    return dataclasses.replace(desc, machine=dataclasses.replace(m, **changes), **extra)
