@@ -19,7 +19,7 @@ DEB_PACKAGES := qemu-system-x86 qemu-system-sparc qemu-system-data qemu-utils \
 	gcc-sparc64-linux-gnu linux-source-6.1 flex bison bc rsync \
 	tshark zstd genisoimage syslinux syslinux-common mtools dosfstools
 
-.PHONY: all deps venv images test unit e2e test-guest demo bench clean help
+.PHONY: all deps venv images test unit e2e test-guest driver-tests-console demo bench clean help
 
 all: test
 
@@ -31,6 +31,8 @@ help:
 	@echo "make bench   run the benchmarks in bench/ (vhw against the reference implementations)"
 	@echo "make deps    install the Debian packages (needs root)"
 	@echo "make unit    only the tests that need no QEMU"
+	@echo "make driver-tests-console"
+	@echo "             examples/driver-tests with the guest reached over its serial console only"
 	@echo "make test-guest GUEST=NAME [IMAGE=PATH]"
 	@echo "             the driver tests against one guest (vhw guest list); downloaded guests"
 	@echo "             (FreeBSD, illumos, NetBSD) need the internet or IMAGE=your-own-build.img"
@@ -62,8 +64,17 @@ images: deps venv
 	@$(VHW) guest build linux-sparc64
 	@$(VHW) guest build linux-sparc32
 
+# The driver tests run twice: over the guest agent, and over the serial console
+# alone (the way into the FreeBSD, illumos and NetBSD guests); both must agree.
 test: deps venv images
+	@rm -rf build/vhw-results build/vhw-results-console  # one run's results each
 	$(PY) -m pytest -n $(JOBS) --dist loadgroup --junitxml=build/junit.xml $(PYTEST_ARGS) tests examples/driver-tests
+	$(MAKE) --no-print-directory driver-tests-console
+	$(VHW) report build/vhw-results --compare build/vhw-results-console
+
+driver-tests-console: deps venv
+	$(PY) -m pytest -n $(JOBS) --dist loadgroup --vhw-access console --vhw-results build/vhw-results-console \
+		--junitxml=build/junit-console.xml $(PYTEST_ARGS) examples/driver-tests
 
 unit: venv
 	$(PY) -m pytest -n $(JOBS) --dist loadgroup -m "not e2e" $(PYTEST_ARGS) tests
@@ -76,6 +87,7 @@ test-guest: deps venv
 e2e: deps venv images
 	$(PY) -m pytest -n $(JOBS) --dist loadgroup -m e2e $(PYTEST_ARGS) tests
 	$(PY) -m pytest -n $(JOBS) --dist loadgroup $(PYTEST_ARGS) examples/driver-tests
+	$(MAKE) --no-print-directory driver-tests-console
 
 # The demo boots only linux-x86 (built on first use, about 10 s); the SPARC
 # kernels are for `make test` and `make images`.

@@ -615,6 +615,10 @@ def pytest_configure(config) -> None:
     )
 
 
+def _results_root(config, target: str) -> Path:
+    return Path(config.rootpath) / target if not Path(target).is_absolute() else Path(target)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
@@ -681,7 +685,7 @@ def _write_results(item, vm: VhwMachine, bound: tuple) -> None:
         return
     _, since, started, ncases, nfindings, nfaults = bound
     outcome, message = item.stash.get(_OUTCOME, ("passed", ""))
-    root = Path(item.config.rootpath) / target if not Path(target).is_absolute() else Path(target)
+    root = _results_root(item.config, target)
     name = _safe_name(item.nodeid)
     artifacts_dir = root / name
     artifacts = _copy_artifacts(vm, artifacts_dir, since)

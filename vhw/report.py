@@ -269,6 +269,29 @@ def load(paths: list[Path]) -> Report:
 # -- writing ---------------------------------------------------------------------
 
 
+def differences(a: Report, b: Report, *, names: tuple[str, str] = ("A", "B")) -> list[str]:
+    """Where two runs of the same tests disagree: a test's outcome, or one of its conformance cases'.
+
+    The same driver tests over the agent and over the console must come out
+    alike; this says, one line each, where they do not."""
+    left = {row.test: row for row in a.tests}
+    right = {row.test: row for row in b.tests}
+    out = []
+    for test in sorted(set(left) | set(right)):
+        if test not in right or test not in left:
+            out.append(f"{test}: only in {names[0] if test in left else names[1]}")
+            continue
+        x, y = left[test], right[test]
+        if x.outcome != y.outcome:
+            out.append(f"{test}: {x.outcome} in {names[0]}, {y.outcome} in {names[1]}")
+        xc, yc = {c.name: c.outcome for c in x.cases}, {c.name: c.outcome for c in y.cases}
+        for case in sorted(set(xc) | set(yc)):
+            if xc.get(case) != yc.get(case):
+                out.append(f"{test} case {case}: {xc.get(case, 'absent')} in {names[0]}, "
+                           f"{yc.get(case, 'absent')} in {names[1]}")
+    return out
+
+
 def _cell(text: str) -> str:
     return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 

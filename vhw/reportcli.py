@@ -11,6 +11,7 @@ USAGE = """examples:
   vhw report                              # build/ (junit.xml, vhw-results/, openprom-report-*.json) as Markdown
   vhw report build -o build/report.html   # the same as one self-contained HTML page
   vhw report build/junit.xml build/vhw-results --format md -o report.md
+  vhw report build/vhw-results --compare build/vhw-results-console   # exit 1 where the two runs differ
 """
 
 
@@ -26,6 +27,9 @@ def add_parser(sub) -> None:
                    help="files or directories to read (default: build)")
     p.add_argument("--format", "-f", choices=("md", "html"), help="output format (default: from -o's suffix, else md)")
     p.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout")
+    p.add_argument("--compare", metavar="PATH", action="append",
+                   help="instead of a page: compare with another run of the same tests (files or directories "
+                        "as PATH above) and exit 1 if any test or conformance case came out differently")
 
 
 def output_format(args) -> str:
@@ -48,6 +52,20 @@ def main(args) -> int:
                        "vhw-results/*.json or openprom-report-*.json; run `make test` first)")
     report = load(paths)
     print(f"[vhw] report: read {len(report.sources)} files, {len(report.tests)} tests", file=sys.stderr)
+    if args.compare:
+        from .report import differences
+
+        other_paths = [Path(p) for p in args.compare]
+        if not input_files(other_paths):
+            raise VhwError(f"report --compare: nothing to read in {', '.join(map(str, other_paths))}")
+        other = load(other_paths)
+        names = (", ".join(map(str, paths)), ", ".join(map(str, other_paths)))
+        diff = differences(report, other, names=names)
+        for line in diff:
+            print(line)
+        print(f"[vhw] report: {len(report.tests)} tests compared; "
+              + (f"{len(diff)} differences" if diff else "the same outcomes"), file=sys.stderr)
+        return 1 if diff else 0
     page = render_html(report) if output_format(args) == "html" else render_markdown(report)
     if args.output:
         out = Path(args.output)

@@ -138,3 +138,27 @@ def test_conformance_output_both_styles():
                                      '"detail": "d"}\nnoise\nSKIP bench: no disk\n')
     assert [(c.name, c.outcome, c.detail) for c in cases] == [
         ("open", "pass", ""), ("msgtfr", "fail", "ReqStatus 0xb"), ("c1", "fail", "d"), ("bench", "skip", "no disk")]
+
+
+def test_compare_says_where_two_runs_of_the_same_tests_differ(tmp_path, capsys):
+    """The driver tests run over the agent and over the console must agree, test by test
+    and conformance case by case; --compare prints each difference and exits 1."""
+    def run(name, outcome, case_outcome, extra=()):
+        d = tmp_path / name / "vhw-results"
+        d.mkdir(parents=True)
+        tests = [("t.py::test_a", "passed", [{"name": "recv_eagain", "outcome": "pass"}]),
+                 ("t.py::test_b", outcome, [{"name": "my_lun", "outcome": case_outcome}]), *extra]
+        for i, (test, out, cases) in enumerate(tests):
+            (d / f"{i}.json").write_text(json.dumps(results(test, outcome=out, cases=cases)))
+        return d
+
+    agent = run("agent", "passed", "pass")
+    same = run("same", "passed", "pass")
+    assert main(parse([str(agent), "--compare", str(same)])) == 0
+    assert capsys.readouterr().out == ""
+    other = run("other", "failed", "fail", extra=[("t.py::test_c", "passed", [])])
+    assert main(parse([str(agent), "--compare", str(other)])) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [f"t.py::test_b: passed in {agent}, failed in {other}",
+                     f"t.py::test_b case my_lun: pass in {agent}, fail in {other}",
+                     f"t.py::test_c: only in {other}"]
