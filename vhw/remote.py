@@ -38,6 +38,7 @@ import tomllib
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -352,7 +353,7 @@ def _say(msg: str) -> None:
 
 @dataclass
 class _Progress:
-    say: object
+    say: Callable[[str], None]
     name: str
     total: int | None = None
     last: float = field(default_factory=time.monotonic)

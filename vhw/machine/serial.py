@@ -357,8 +357,8 @@ class ConsoleChannel:
             out = re.sub(self.login.shell_prompt.encode() + rb"\s*$", b"", out.rstrip(b"\r\n"), flags=re.M)
         stdout = _tty_text(out)
         status = int(match.group(1))
-        err, _ = await d.read_until(re.escape(done).encode() + rb"\r?\n", 60)
-        stderr = _tty_text(err)
+        written, _ = await d.read_until(re.escape(done).encode() + rb"\r?\n", 60)
+        stderr = _tty_text(written)
         if how == "timeout":
             return RunResult("timeout", 9, stdout, stderr)
         return RunResult("exit", status, stdout, stderr)
