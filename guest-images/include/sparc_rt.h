@@ -5,8 +5,10 @@
  * programs use no libc at all: _start, raw Linux system calls (sparc32 trap
  * 0x10, sparc64 trap 0x6d; number in %g1, arguments in %o0-%o5; the kernel
  * sets the carry flag on error and leaves a positive errno in %o0) and the
- * few string helpers gcc may call, and number formatting.  Needs the
- * kernel's uapi headers on the include path (-I <headers_install>/include).
+ * few string helpers gcc may call; number formatting is in rt_text.h.
+ * Needs the kernel's uapi headers on the include path
+ * (-I <headers_install>/include).  hosted_rt.h offers the same rt_* calls
+ * over libc, for the BSDs.
  */
 #ifndef VHW_SPARC_RT_H
 #define VHW_SPARC_RT_H
@@ -134,66 +136,7 @@ size_t strlen(const char *s)
 	return n;
 }
 
-static int rt_strncmp(const char *a, const char *b, size_t n)
-{
-	for (; n; n--, a++, b++) {
-		if (*a != *b)
-			return (unsigned char)*a - (unsigned char)*b;
-		if (!*a)
-			return 0;
-	}
-	return 0;
-}
-
-/* The value of NAME in envp (Linux hands unknown key=value boot args to init). */
-static const char *rt_getenv(char **envp, const char *name)
-{
-	size_t n = strlen(name);
-	for (; envp && *envp; envp++)
-		if (!rt_strncmp(*envp, name, n) && (*envp)[n] == '=')
-			return *envp + n + 1;
-	return 0;
-}
-
-/* Number formatting into BUF (no NUL); returns the number of characters. */
-static inline int rt_fmt_dec(char *buf, long v)
-{
-	char tmp[24];
-	int n = 0, m = 0;
-	unsigned long u = v < 0 ? -(unsigned long)v : (unsigned long)v;
-	do
-		tmp[n++] = '0' + u % 10;
-	while ((u /= 10) && n < 23);
-	if (v < 0)
-		buf[m++] = '-';
-	while (n)
-		buf[m++] = tmp[--n];
-	return m;
-}
-
-static inline int rt_fmt_hex(char *buf, unsigned long v)
-{
-	char tmp[17];
-	int n = 0, m = 0;
-	do
-		tmp[n++] = "0123456789abcdef"[v & 15];
-	while ((v >>= 4) && n < 16);
-	while (n)
-		buf[m++] = tmp[--n];
-	return m;
-}
-
-/* Lowercase hex of N bytes into BUF (2N characters). */
-static inline size_t rt_fmt_bytes(char *buf, const void *p, size_t n)
-{
-	const unsigned char *b = p;
-	size_t i;
-	for (i = 0; i < n; i++) {
-		buf[2 * i] = "0123456789abcdef"[b[i] >> 4];
-		buf[2 * i + 1] = "0123456789abcdef"[b[i] & 15];
-	}
-	return 2 * n;
-}
+#include "rt_text.h"
 
 int main(int argc, char **argv, char **envp);
 

@@ -33,8 +33,17 @@
  *
  * Environment (boot arguments): vhwtoken (default "none"), vhwvar (the
  * option to write, default "vhw-test-var").
+ *
+ * NetBSD and OpenBSD sparc64: an ordinary program (hosted_rt.h; cc in the
+ * guest, guest-images/src/programs.toml) over their openprom(4), the seed's
+ * own 4.4BSD interface (<machine/openpromio.h>).  The lines are the same;
+ * property names come from OPIOCNEXTPROP, which returns names there, the
+ * Sun OPROM* calls are left out (the header has none, a note says so), and
+ * the program exits 0 after the end line instead of halting.  vhwtoken and
+ * vhwvar come from the environment or from NAME=VALUE arguments.
  */
-#ifndef __sparc__
+#if !defined(__sparc__) || \
+	!(defined(__linux__) || defined(__NetBSD__) || defined(__OpenBSD__))
 /* guest-images/linux-x86/build compiles every .c file in src/ for the x86 guest:
  * there is no /dev/openprom there (openprom-sparc.md §10), so say so. */
 #include <stdio.h>
@@ -45,18 +54,35 @@ int main(void)
 	return 1;
 }
 #else
+#if defined(__linux__)
 #include "sparc_rt.h"
 #include <asm/openpromio.h>
+#else
+#include "hosted_rt.h"
+#include <machine/openpromio.h>
+#endif
 
+/* The Sun OPROM* calls exist where the header declares them (Linux). */
+#ifdef OPROMNXTPROP
+#define HAVE_SUN_OPROM 1
+/* What lists property names for the walk. */
+#define NAME_LISTER "OPROMNXTPROP"
+#else
+#define HAVE_SUN_OPROM 0
+#define NAME_LISTER "OPIOCNEXTPROP"
+#endif
+
+#if HAVE_SUN_OPROM
 /* SunOS/illumos OPROMGETPROPLEN is (OIOC | 17), OIOC = 'O' << 8, encoded
  * like the other OPROM* numbers (an _IO: 0x20004F01...); Linux has none. */
 #ifndef OPROMGETPROPLEN
 #define OPROMGETPROPLEN _IO('O', 17)
 #endif
+#define SUN_MAX OPROMMAXPARAM
+#endif
 
 #define FIELD_MAX 1024
 #define BUF 8192
-#define SUN_MAX OPROMMAXPARAM
 #define MAX_OPTIONS 128
 #define NAME_MAX_LEN 64
 
@@ -228,6 +254,7 @@ static int bsd_node(const char *label, const char *ioc, unsigned long cmd, int n
 	return c.rc ? 0 : n;
 }
 
+#if HAVE_SUN_OPROM
 static union {
 	struct openpromio o;
 	char raw[sizeof(unsigned int) + SUN_MAX + 8];
@@ -261,6 +288,7 @@ static int sun_nav(const char *label, const char *ioc, unsigned long cmd, int no
 {
 	return sun_call(label, ioc, cmd, 0, (const char *)&node, 4, 4, 4, 1, node, log);
 }
+#endif
 
 /* ----------------------------------------------------------- the walk */
 
@@ -274,6 +302,7 @@ static char failed_name[NAME_MAX_LEN];
 static long longest_len;
 static char longest_name[NAME_MAX_LEN];
 
+#if HAVE_SUN_OPROM
 /* Property names of a node, by the Sun calls (Linux's OPIOCNEXTPROP returns values). */
 static int prop_names(int node, char names[][NAME_MAX_LEN], int max)
 {
@@ -294,6 +323,31 @@ static int prop_names(int node, char names[][NAME_MAX_LEN], int max)
 	}
 	return n;
 }
+#else
+/*
+ * Property names of a node, by OPIOCNEXTPROP: on the BSDs it returns the
+ * next name in the value field, as the seed says.  NetBSD's
+ * openpromioctl lets OF_nextprop write a whole name (up to 32 bytes) into
+ * a buffer of op_buflen bytes, so the buffer offered is never smaller.
+ */
+static int prop_names(int node, char names[][NAME_MAX_LEN], int max)
+{
+	char prev[NAME_MAX_LEN] = "";
+	int n = 0;
+	while (n < max) {
+		long l = strlen(prev), got;
+		if (bsd_desc("walk", "OPIOCNEXTPROP", OPIOCNEXTPROP, 0, node, prev, l, 256, 0, &got, 0))
+			break;
+		if (got <= 0 || bsd_buf[0] == 0 || got >= NAME_MAX_LEN)
+			break;
+		memcpy(names[n], bsd_buf, got);
+		names[n][got] = 0;
+		memcpy(prev, names[n], got + 1);
+		n++;
+	}
+	return n;
+}
+#endif
 
 static void dump_props(const char *kind, int node, int remember)
 {
@@ -402,7 +456,7 @@ static void checks(void)
 		put_x((unsigned int)failed_node);
 		put(" property ");
 		put(failed_name);
-		put(", listed by OPROMNXTPROP but refused by OPIOCGET in the walk (a value-less property?)");
+		put(", listed by " NAME_LISTER " but refused by OPIOCGET in the walk (a value-less property?)");
 		end_line();
 		get_str("get-empty", failed_node, failed_name, BUF);
 	} else {
@@ -439,6 +493,7 @@ static void checks(void)
 	set_str("set-new-name", 0, newname, "x");
 	get_str("get-new-name", options_node, newname, BUF);
 
+#if HAVE_SUN_OPROM
 	/* the Sun calls */
 	sun_named("sun-getopt", "OPROMGETOPT", OPROMGETOPT, var, 1024);
 	sun_named("sun-getopt-missing", "OPROMGETOPT", OPROMGETOPT, "vhw-no-such-property", 1024);
@@ -463,6 +518,10 @@ static void checks(void)
 		 l + 1 + strlen(setval) + 1, l + 1 + strlen(setval) + 1, 0, 0, 1);
 	sun_call("sun-setopt2", "OPROMSETOPT2", OPROMSETOPT2, 0, sunbuf, l + 1 + strlen(setval),
 		 l + 1 + strlen(setval), l + 1 + strlen(setval), 0, 0, 1);
+#else
+	(void)sunbuf;
+	say("note", "Sun OPROM* calls:", "none in <machine/openpromio.h>, not made");
+#endif
 	get_str("get-final", options_node, var, BUF);
 }
 
@@ -475,6 +534,15 @@ int main(int argc, char **argv, char **envp)
 		token = v;
 	if ((v = rt_getenv(envp, "vhwvar")) && *v)
 		var = v;
+#ifdef RT_HOSTED
+	/* A hosted run also takes them as NAME=VALUE arguments. */
+	for (int i = 1; i < argc; i++) {
+		if (!rt_strncmp(argv[i], "vhwtoken=", 9) && argv[i][9])
+			token = argv[i] + 9;
+		else if (!rt_strncmp(argv[i], "vhwvar=", 7) && argv[i][7])
+			var = argv[i] + 7;
+	}
+#endif
 	/* Keep kernel messages (KERN_EMERG aside, e.g. "reboot: System halted")
 	 * off the console, so that none lands inside an @@vhw line. */
 	rt_console_loglevel(1);
@@ -520,6 +588,11 @@ int main(int argc, char **argv, char **envp)
 	rt_tcdrain(out_fd);
 	rt_sync();
 	rt_halt();
+#ifdef RT_HOSTED
+	/* A hosted run ends: 0 once the end line is out, 1 after a fatal line. */
+	rt_exit(fd_rw < 0 || fd_ro < 0 || root_node == 0);
+#else
 	rt_exit(0);
+#endif
 }
 #endif /* __sparc__ */

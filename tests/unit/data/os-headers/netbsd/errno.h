@@ -1,0 +1,32 @@
+/*
+ * NetBSD <errno.h> (sys/sys/errno.h): errno through __errno(), and the
+ * values the guest programs name (4.4BSD numbering; ENOTSUP is its own, 86).
+ */
+#ifndef SHIM_ERRNO_H
+#define SHIM_ERRNO_H
+int *__errno(void);
+#define errno (*__errno())
+
+#define EPERM		1
+#define ENOENT		2
+#define EINTR		4
+#define EIO		5
+#define ENXIO		6
+#define E2BIG		7
+#define EBADF		9
+#define ENOMEM		12
+#define EACCES		13
+#define EFAULT		14
+#define EBUSY		16
+#define ENODEV		19
+#define EINVAL		22
+#define ENOTTY		25
+#define EFBIG		27
+#define EAGAIN		35
+#define EWOULDBLOCK	EAGAIN
+#define EMSGSIZE	40
+#define EOPNOTSUPP	45
+#define ETIMEDOUT	60
+#define ENAMETOOLONG	63
+#define ENOTSUP		86
+#endif
