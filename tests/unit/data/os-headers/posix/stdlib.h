@@ -6,8 +6,10 @@
 void *malloc(size_t);
 void free(void *);
 int atoi(const char *);
+long atol(const char *);
 double atof(const char *);
 long strtol(const char *, char **, int);
+unsigned long strtoul(const char *, char **, int);
 char *getenv(const char *);
 void exit(int) __attribute__((noreturn));
 #endif
