@@ -663,9 +663,9 @@ static void einval_cases(int iop, int numiops, int frame_bytes)
 
 	/* A message as long as the frame passes the length check, but then
 	 * no SGL element fits (iop_msg_map: EFBIG); one word more is EINVAL. */
-	PT_BASE(); pt_fill(&pt, msg, fb, reply, 128, d, 2);
+	pt_fill(&pt, msg, fb, reply, 128, d, 2);
 	PT_EXPECT(EFBIG, "efbig_message_fills_frame");
-	PT_BASE(); pt_fill(&pt, msg, fb + 4, reply, 128, d, 2);
+	pt_fill(&pt, msg, fb + 4, reply, 128, d, 2);
 	PT_EXPECT(EINVAL, "einval_message_longer_than_frame");
 	PT_BASE(); pt.pt_msglen = sizeof(msg);
 	PT_EXPECT(EINVAL, "einval_message_4096_bytes");
