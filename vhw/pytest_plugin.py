@@ -157,12 +157,19 @@ class VhwMachine:
         #: Filled by the test (``case``, ``finding``) for the results JSON.
         self.cases: list[dict] = []
         self.findings: list[dict] = []
+        #: Conformance programs found or built in this guest (program), by name.
+        self._programs: dict[str, str] = {}
 
     # guest
     def run(self, command: str, timeout: float = 120, check: bool = False, **kw):
         """Run a shell command in the guest (vhw.machine.agent.RunResult)."""
         result = self.call(self.machine.run(command, timeout=timeout, **kw))
         return result.check(command) if check else result
+
+    def run_background(self, command: str, timeout: float = 120, **kw) -> concurrent.futures.Future:
+        """Start a guest command and return at once; ``.result(seconds)`` is its RunResult.
+        Over the console the guest runs one command at a time: others wait until it ends."""
+        return self.loop.submit(self.machine.run(command, timeout=timeout, **kw))
 
     def sh(self, command: str, timeout: float = 120) -> str:
         """Run a command that must succeed; its stdout as text."""
@@ -175,6 +182,20 @@ class VhwMachine:
     def get(self, path: str) -> bytes:
         """Read a file from the guest."""
         return self.call(self.machine.get(path))
+
+    def program(self, name: str) -> str:
+        """The command that runs vhw's conformance program ``name`` (ipmi_conform, ptosm_conform,
+        openprom_conform) in this guest: prebuilt on vhw's Linux guests, else built in the guest now
+        (vhw.machine.programs).  Skips the test, with the reason, where the OS has nothing for the
+        program or the guest no compiler; a program that does not build fails it."""
+        from .machine import programs
+
+        if name not in self._programs:
+            try:
+                self._programs[name] = self.call(programs.ensure(self.machine, name, self.os))
+            except programs.ProgramUnavailable as e:
+                pytest.skip(f"vhw: {e}")
+        return self._programs[name]
 
     @property
     def access(self) -> str:
@@ -258,6 +279,35 @@ class VhwMachine:
     def wait_rebooted(self, timeout: float = 60) -> None:
         """After a reset inside the same QEMU: wait until the guest is back (agent READY, or logged in again)."""
         self.call(self.machine.wait_rebooted(timeout))
+
+    def wait_for(self, condition, timeout: float = 30, what: str = "the condition"):
+        """Poll ``condition()`` (every 50 ms) until it returns something true, and return that;
+        fail the test, naming ``what``, if it does not within ``timeout`` seconds.  Instead of
+        sleeping for a guess: wait for the trace to show what the test waits for."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = condition()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                pytest.fail(f"vhw: no {what} within {timeout:g} s", pytrace=False)
+            time.sleep(0.05)
+
+    def requests(self, channel: str, netfn: int, cmd: int, since: float = 0.0) -> list[dict]:
+        """The trace records of requests with ``netfn``/``cmd`` the BMC read on ``channel``
+        (e.g. "ipmi-kcs") from time ``since``."""
+        return self._messages(channel, "in", netfn, cmd, since)
+
+    def responses(self, channel: str, netfn: int, cmd: int, since: float = 0.0) -> list[dict]:
+        """The trace records of responses (``netfn`` is the response's, the request's + 1) the BMC wrote."""
+        return self._messages(channel, "out", netfn, cmd, since)
+
+    def _messages(self, channel: str, direction: str, netfn: int, cmd: int, since: float) -> list[dict]:
+        def matches(fields: dict) -> bool:
+            return fields.get("netfn") == netfn and fields.get("cmd") == cmd
+
+        return [r for r in self.trace.records(channel, direction)
+                if r["t"] >= since and (matches(r) or any(matches(f) for f in r.get("frames", ())))]
 
     def console_text(self) -> str:
         path = self.workdir / "console.log"

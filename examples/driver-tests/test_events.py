@@ -14,8 +14,12 @@ def test_a_burst_of_events_is_drained_by_the_driver_in_order(vhw_machine):
     answers 80h "buffer empty", and queues each to users that enabled events. Five
     events posted at once reach the driver in order, none lost while the one-entry
     buffer is busy, and the first one reaches the waiting program."""
-    reader = vhw_machine.background(vhw_machine.machine.run("ipmi_conform -i kcs -c events -e 20", timeout=60))
-    time.sleep(3)                                  # let the program enable events first
+    conform = vhw_machine.program("ipmi_conform")
+    started = time.time()
+    reader = vhw_machine.run_background(f"{conform} -i kcs -c events -e 20", timeout=60)
+    # Listening: having enabled events the program sends one Get Device ID (App 06h, cmd 01h).
+    vhw_machine.wait_for(lambda: vhw_machine.requests("ipmi-kcs", 0x06, 0x01, since=started), 30,
+                         "Get Device ID from the event receiver")
     posted = time.time()
     assert vhw_machine.faults.bmc.flood_events(5) == 5   # also logged in the SEL
     r = reader.result(90)
@@ -47,6 +51,6 @@ def test_a_stuck_attention_line_neither_wedges_the_driver_nor_invents_messages(v
              if r.get("netfn") == 0x07 and r.get("cmd") == 0x31 and r.get("cc") == 0 and held <= r["t"] < held + 4]
     assert len(flags) >= 2, flags                              # asked again and again while held
     assert all(f[4] & 0x0B == 0 for f in flags), flags          # and was told: nothing there
-    r = vhw_machine.run("ipmi_conform -i kcs -c recv_eagain", timeout=60)
+    r = vhw_machine.run(f"{vhw_machine.program('ipmi_conform')} -i kcs -c recv_eagain", timeout=60)
     vhw_machine.conformance(r.stdout)
     assert r.returncode == 0, r.stdout.decode()

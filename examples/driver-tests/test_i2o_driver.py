@@ -10,7 +10,7 @@ pytestmark = pytest.mark.vhw(description="i2o.toml")
 
 
 def ptosm_conform(vm):
-    r = vm.run("ptosm_conform --iops 1", timeout=120)
+    r = vm.run(f"{vm.program('ptosm_conform')} --iops 1", timeout=120)
     return r, vm.conformance(r.stdout)
 
 

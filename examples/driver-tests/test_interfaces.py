@@ -21,7 +21,7 @@ def bmc_on(interface):
 def test_default_conformance_cases_pass(vhw_machine, interface, driver):
     """Seed 000 ipmi(7D) through each driver: ipmi_conform's default cases all pass
     (Linux deviations from the seed are recorded as findings, not failures)."""
-    r = vhw_machine.run(f"ipmi_conform -i {interface}", timeout=180)
+    r = vhw_machine.run(f"{vhw_machine.program('ipmi_conform')} -i {interface}", timeout=180)
     cases = vhw_machine.conformance(r.stdout)
     failed = [c for c in cases if c["outcome"] == "fail"]
     assert cases and not failed, failed

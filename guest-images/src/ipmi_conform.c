@@ -2245,6 +2245,11 @@ static void case_events(struct result *r)
 	}
 	note(r, "waiting up to %d s for an event%s", g_event_secs,
 	     nudge ? " (nudging with Get Device ID every 1 s)" : "");
+	/* One Get Device ID now: the BMC (a test host watching its trace)
+	 * learns from it that this receiver is listening. */
+	rc = send_si(fd, NETFN_APP, CMD_GET_DEVICE_ID, NULL, 0, NUDGE_MSGID);
+	if (rc)
+		note(r, "ready announcement -> %s", ename(rc));
 	t0 = now_ms();
 	deadline = t0 + (long long)g_event_secs * 1000;
 	next_nudge = t0 + 1000;

@@ -3,9 +3,12 @@
 The guest (FreeBSD, illumos, NetBSD) boots in an ordinary Machine reached
 over its serial console, with vhw's BMC on the interfaces its driver knows
 and chassis commands acting on this QEMU through QMP.  ``run_recipe`` loads
-the driver, runs the recipe's checks, builds ``ipmi_raw`` inside the guest
-where it has a compiler, and writes a results file in the pytest plugin's
-schema, so `vhw report` shows it beside the driver tests.
+the driver, runs the recipe's checks, builds ``ipmi_raw`` and vhw's
+conformance programs (ipmi_conform, and ptosm_conform or openprom_conform
+where the OS has their driver) inside the guest where it has a compiler,
+and writes a results file in the pytest plugin's schema, with each
+program's cases and the OS's deviations as findings, so `vhw report` shows
+it beside the driver tests.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ def recipe_description(recipe: RemoteRecipe, *, name: str | None = None):
 async def run_recipe(machine, recipe: RemoteRecipe, *, results: Path | None = None) -> list[StepResult]:
     """The recipe's whole test on a started (logged-in) machine; one StepResult per step."""
     steps: list[StepResult] = [StepResult("login", "pass", f"{machine.boot.to_ready:.0f} s to a shell")]
+    findings: list[dict] = []
     started = time.monotonic()
     try:
         for command in recipe.setup:
@@ -54,10 +58,41 @@ async def run_recipe(machine, recipe: RemoteRecipe, *, results: Path | None = No
                                     else f"exit status {r.returncode}: {out.strip()[-300:]}"))
         if recipe.build_ipmi_raw:
             steps += await _ipmi_raw(machine)
+        for name in ("ipmi_conform", "ptosm_conform", "openprom_conform"):
+            steps += await _conformance(machine, recipe, name, findings)
     except GuestError as e:
         steps.append(StepResult("console", "fail", str(e)[-600:]))
     if results is not None:
-        write_results(results, recipe, steps, time.monotonic() - started, machine.workdir)
+        write_results(results, recipe, steps, time.monotonic() - started, machine.workdir, findings=findings)
+    return steps
+
+
+async def _conformance(machine, recipe: RemoteRecipe, name: str, findings: list[dict]) -> list[StepResult]:
+    """Build one of vhw's conformance programs in the guest, run it, its cases as steps (``name:case``)."""
+    from . import programs
+
+    spec = programs.program(name).os.get(recipe.os)
+    if spec is None:
+        return []  # nothing to test on this OS (no such driver)
+    r = await machine.run(f"test -e {spec.device}", timeout=60)
+    if r.returncode != 0:
+        return [StepResult(name, "skip", f"no {spec.device} in the guest")]
+    try:
+        command = await programs.ensure(machine, name, recipe.os)
+    except programs.ProgramUnavailable as e:
+        return [StepResult(name, "skip", str(e))]
+    except programs.ProgramError as e:
+        return [StepResult(f"build-{name}", "fail", str(e)[-600:])]
+    r = await machine.run(" ".join([command, *spec.args]), timeout=900)
+    text = r.stdout.decode(errors="replace")
+    if r.returncode == programs.EXIT_NOTHING_TO_TEST:
+        return [StepResult(name, "skip", text.strip()[-300:] or "nothing to test on this OS")]
+    cases, found = programs.results(spec.output, text)
+    findings += [{"severity": f.severity, "summary": f"{name} {f.summary}", "evidence": f.evidence} for f in found]
+    steps = [StepResult(f"{name}:{c.name}", c.outcome, c.detail) for c in cases]
+    if not cases:
+        steps.append(StepResult(name, "fail", f"exit status {r.returncode}, no cases: "
+                                f"{(r.stdout + r.stderr).decode(errors='replace').strip()[-300:]}"))
     return steps
 
 
@@ -92,7 +127,7 @@ def _last_line(text: str) -> str:
 
 
 def write_results(path: Path, recipe: RemoteRecipe, steps: list[StepResult], duration: float,
-                  workdir: Path) -> Path:
+                  workdir: Path, *, findings: list[dict] = ()) -> Path:
     """A results file in the pytest plugin's schema, so `vhw report` shows the guest test."""
     failed = any(s.outcome == "fail" for s in steps)
     data = {
@@ -105,7 +140,7 @@ def write_results(path: Path, recipe: RemoteRecipe, steps: list[StepResult], dur
         "devices": [f"bmc:{i}" for i in recipe.interfaces],
         "cases": [{"name": s.name, "outcome": s.outcome, "detail": s.detail} for s in steps],
         "findings": [{"severity": "error", "summary": f"{s.name} failed", "evidence": s.detail}
-                     for s in steps if s.outcome == "fail"],
+                     for s in steps if s.outcome == "fail"] + list(findings),
         # The keys the pytest plugin's results files use.
         "artifacts": {"console": str(workdir / "console.log"), "qemu_stderr": str(workdir / "qemu.stderr"),
                       "qemu.argv": str(workdir / "qemu.argv")},
