@@ -60,13 +60,13 @@ class InProcessBmc:
     def __init__(self, *, with_power: bool):
         self.desc = load_description(EXAMPLE)
         self.bmc = create_bmc(self.desc.bmc.config)
-        self.runner = BmcRunner.of(self.bmc)
+        self.runner = BmcRunner(self.bmc)
         self.power = None
         if with_power:
             self.power = ChassisPowerPort(self.bmc, self.runner)
             self.runner.power_port = self.power
         self.loop = asyncio.new_event_loop()
-        self.server = LanServer(lan_context(self.bmc))
+        self.server = LanServer(lan_context(self.bmc), self.runner)
         self.port = 0
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._ready = threading.Event()

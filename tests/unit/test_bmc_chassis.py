@@ -12,6 +12,7 @@ from vhw.errors import DescriptionError
 from vhw.ipmi import chassis as chassis_mod
 from vhw.ipmi import watchdog as watchdog_mod
 from vhw.ipmi.actions import Power, PowerOp
+from vhw.ipmi.assemble import command_table
 from vhw.ipmi.bmc import CC, Bmc, Context, NetFn, Privilege
 from vhw.ipmi.chassis import ChassisConfig, IdentifyState, RestartCause
 
@@ -29,7 +30,7 @@ class FakeMessaging:
 
 
 def make_bmc(**config) -> Bmc:
-    bmc = Bmc()
+    bmc = Bmc(table=command_table())
     bmc.parts["chassis"] = chassis_mod.create_part(bmc, SimpleNamespace(chassis=ChassisConfig(**config)))
     bmc.parts["watchdog"] = watchdog_mod.create_part(bmc, None)
     return bmc
@@ -357,7 +358,7 @@ def test_power_off_stops_the_watchdog_but_reset_does_not():
 
 
 def test_create_part_tolerates_no_config():
-    bmc = Bmc()
+    bmc = Bmc(table=command_table())
     chassis = chassis_mod.create_part(bmc, None)
     assert chassis.config == ChassisConfig()
     assert chassis_mod.create_part(bmc, SimpleNamespace(chassis=None)).config == ChassisConfig()

@@ -9,6 +9,7 @@ from pyipmi.msgs import bmc as pyipmi_bmc
 import vhw.ipmi.commands  # noqa: F401  (registers the handlers)
 from vhw.ipmi import chassis as chassis_mod
 from vhw.ipmi import watchdog as watchdog_mod
+from vhw.ipmi.assemble import command_table
 from vhw.ipmi.bmc import CC, Bmc, Context, NetFn, Privilege
 from vhw.ipmi.chassis import RestartCause
 
@@ -32,7 +33,7 @@ class ResettablePart:
 
 
 def make_bmc() -> Bmc:
-    bmc = Bmc()
+    bmc = Bmc(table=command_table())
     bmc.parts["chassis"] = chassis_mod.create_part(bmc, None)
     bmc.parts["watchdog"] = watchdog_mod.create_part(bmc, None)
     bmc.parts["other"] = ResettablePart()

@@ -10,18 +10,20 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vhw.ipmi.assemble import create_bmc
-from vhw.ipmi.bmc import COMMANDS, Context, Privilege, Response
+from vhw.ipmi.assemble import command_table, create_bmc
+from vhw.ipmi.bmc import Context, Privilege, Response
 from vhw.ipmi.config import BmcConfig
 
+#: Every command the assembled BMC answers: the table is built from the
+#: command modules, without a configuration parsed first.
+REGISTERED = [(c.netfn, c.cmd) for c in command_table()]
 CONFIG = BmcConfig.from_dict({"satellites": [{"address": 0x40}, {"address": 0x72}]})
-REGISTERED = [(c.netfn, c.cmd) for c in COMMANDS] or [(0x06, 0x01)]
 
 contexts = st.builds(
     Context,
     channel=st.sampled_from([0x00, 0x01, 0x0F, 0x05]),
     privilege=st.sampled_from(list(Privilege)),
-    interface=st.sampled_from(["kcs", "bt", "ssif", "lan"]),
+    interface=st.sampled_from(["kcs", "bt", "ssif", "lan", "lanplus", "serial"]),
     lun=st.integers(0, 3),
     session_id=st.one_of(st.none(), st.integers(0, 2**32 - 1)),
 )
@@ -60,3 +62,9 @@ def test_sequences_keep_attention_consistent_with_the_flags(requests):
         assert valid_cc(bmc.handle(netfn, cmd, data, Context(), 0.0).cc)
     flags = bmc.parts["messaging"].flags()
     assert (bmc.attention_state().value == "none") == (flags == 0)
+
+
+def test_the_fuzzer_draws_from_the_whole_table():
+    """The targets are every row of the assembled BMC's table, known before any BMC exists."""
+    assert sorted(REGISTERED) == sorted((c.netfn, c.cmd) for c in create_bmc(CONFIG).table)
+    assert {(0x06, 0x01), (0x00, 0x02), (0x0A, 0x40), (0x06, 0x3B), (0x2C, 0x01)} <= set(REGISTERED)

@@ -9,6 +9,7 @@ import vhw.ipmi.commands  # noqa: F401  (registers the handlers)
 from vhw.ipmi import chassis as chassis_mod
 from vhw.ipmi import watchdog as watchdog_mod
 from vhw.ipmi.actions import Attention, AttentionState, Power, PowerOp
+from vhw.ipmi.assemble import command_table
 from vhw.ipmi.bmc import CC, Bmc, Context, NetFn, Privilege
 from vhw.ipmi.chassis import RestartCause
 from vhw.ipmi.watchdog import WATCHDOG_SENSOR_NUMBER, WATCHDOG_SENSOR_TYPE
@@ -48,7 +49,7 @@ class FakeSel:
 
 
 def make_bmc(*, messaging=False, sel=False, power_on=True) -> Bmc:
-    bmc = Bmc()
+    bmc = Bmc(table=command_table())
     bmc.parts["chassis"] = chassis_mod.create_part(bmc, None)
     bmc.parts["watchdog"] = watchdog_mod.create_part(bmc, None)
     if messaging:
@@ -354,7 +355,7 @@ def test_expiry_with_the_system_off_asks_for_nothing():
 
 
 def test_no_chassis_part_still_emits_the_action():
-    bmc = Bmc()
+    bmc = Bmc(table=command_table())
     bmc.parts["watchdog"] = watchdog_mod.create_part(bmc, None)
     call(bmc, SET, set_data(action=3, countdown=10))
     call(bmc, RESET)

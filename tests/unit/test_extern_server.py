@@ -534,9 +534,9 @@ async def test_power_port_gets_power_instead_of_extern():
 async def test_shared_bmc_fans_attention_and_powers_once():
     """Several ExternServers on one Bmc: attention reaches every interface
     (§11), a power action is sent exactly once."""
-    bmc = make_bmc()
-    async with ExternServer(bmc, "kcs") as kcs, ExternServer(bmc, "bt") as bt:
-        assert kcs.runner is bt.runner
+    runner = BmcRunner(make_bmc())
+    async with ExternServer(runner, "kcs") as kcs, ExternServer(runner, "bt") as bt:
+        assert kcs.runner is bt.runner is runner
         q_kcs, _ = await serve_pair(kcs)
         q_bt, _ = await serve_pair(bt)
         for q in (q_kcs, q_bt):
@@ -666,11 +666,10 @@ def test_interface_is_validated():
 
 def test_one_power_port_per_bmc():
     """DESIGN: power actions go to exactly one power port."""
-    bmc = make_bmc()
-    kcs = ExternServer(bmc, power_port=RecordingPowerPort())
-    assert ExternServer(bmc, "ssif", power_port=kcs.runner.power_port).runner is kcs.runner
+    kcs = ExternServer(make_bmc(), power_port=RecordingPowerPort())
+    assert ExternServer(kcs.runner, "ssif", power_port=kcs.runner.power_port).runner is kcs.runner
     with pytest.raises(ValueError):
-        ExternServer(bmc, "bt", power_port=RecordingPowerPort())
+        ExternServer(kcs.runner, "bt", power_port=RecordingPowerPort())
 
 
 @run
@@ -693,11 +692,11 @@ async def test_extern_power_port_skips_disconnected_and_incapable():
     assert [p.sent for p in peers] == [[], [], [ControlOp.POWEROFF], []]
 
 
-def test_runner_is_one_per_bmc():
-    """Actions must be routed once: every transport of a Bmc shares its runner."""
+def test_the_runner_is_the_one_handed_in():
+    """Actions must be routed once: the transports of a Bmc share the runner they are given,
+    and a bare Bmc gets one of its own (no registry behind the scenes)."""
     bmc = make_bmc()
-    assert BmcRunner.of(bmc) is BmcRunner.of(bmc)
-    assert BmcRunner.of(make_bmc()) is not BmcRunner.of(bmc)
-    other = make_bmc()
-    made = BmcRunner(other)
-    assert ExternServer(other, "bt").runner is made
+    runner = BmcRunner(bmc)
+    assert ExternServer(runner, "bt").runner is runner
+    own = ExternServer(make_bmc(), "kcs").runner
+    assert own is not runner and ExternServer(own.bmc, "ssif").runner is not own

@@ -18,6 +18,7 @@ from scapy.layers.inet import IP, UDP  # noqa: E402
 from scapy.packet import Raw, fuzz  # noqa: E402
 from scapy.volatile import RandBin, RandByte, RandShort  # noqa: E402
 
+from vhw.ipmi import ipmb
 from vhw.ipmi.assemble import create_bmc  # noqa: E402
 from vhw.ipmi.config import BmcConfig  # noqa: E402
 from vhw.ipmi.lan import rmcp, rmcpplus, session15  # noqa: E402
@@ -36,7 +37,7 @@ AUTH_CAPS = dict(netfn=6, cmd=0x38, data=b"\x8e\x04")
 
 
 def test_v15_packet_both_ways():
-    msg = session15.encode_request(6, 0x38, b"\x8e\x04", rq_seq=5)
+    msg = ipmb.encode_request(6, 0x38, b"\x8e\x04", rq_seq=5)
     for auth_type, sid in ((0, 0), (2, 0x11223344), (4, 0xDEADBEEF)):
         raw = session15.encode_packet(auth_type, 7, sid, msg, b"password".ljust(16, b"\0"))
         p = RMCP(raw)
@@ -57,7 +58,7 @@ def test_v15_packet_both_ways():
 
 
 def test_v15_legacy_pad_is_padding():
-    msg = session15.encode_request(6, 0x38, b"\x8e\x04")
+    msg = ipmb.encode_request(6, 0x38, b"\x8e\x04")
     p = RMCP(session15.encode_packet(0, 0, 0, msg) + b"\x00")
     assert p[IPMIMessage].data == b"\x8e\x04" and p[IPMIMessage].checksum2 == msg[-1]
 
@@ -96,7 +97,6 @@ def test_rmcpplus_setup_both_ways():
     """Scapy-built Open Session Request and RAKP 1 go through vhw's RmcpPlus; its answers dissect."""
     bmc = create_bmc(BmcConfig.from_dict({"users": USERS}, machine="t"))
     lan = lan_context(bmc)
-    lan.runner.now = lambda: 0.0
     rp = rmcpplus.RmcpPlus(lan)
     peer = ("127.0.0.1", 40000)
     (rsp,) = rp.handle(bytes(_open_session_request()), peer, 0.0)
@@ -233,7 +233,7 @@ def test_scapy_fuzz_does_not_crash_or_leak(caplog):
             assert rp is not None
             assert not [s for s in rp.sessions() if s.active]
             assert not [s for s in lan.sessions if s.kind == "v15"]
-            rp.expire(lan.now() + rmcpplus.SETUP_TIMEOUT + 1)
+            rp.expire(service.runner.now() + rmcpplus.SETUP_TIMEOUT + 1)
             assert lan.sessions.count() == 0
             assert lan.stats.get("datagrams", 0) > 0
         finally:

@@ -3,6 +3,7 @@
 import asyncio
 import socket
 
+from vhw.ipmi import ipmb
 from vhw.ipmi.config import BmcConfig
 from vhw.ipmi.lan import rmcp, session15
 from vhw.ipmi.service import BmcService
@@ -26,7 +27,7 @@ def test_server_ping_auth_caps_and_garbage():
                 sock.sendto(junk, addr)
             pong = await _exchange(sock, addr, rmcp.ping(tag=9))
             assert pong[8] == 0x40 and pong[9] == 9
-            msg = session15.encode_request(6, 0x38, b"\x8e\x04", rq_seq=1)
+            msg = ipmb.encode_request(6, 0x38, b"\x8e\x04", rq_seq=1)
             out = await _exchange(sock, addr, session15.encode_packet(0, 0, 0, msg))
             header, body = session15.parse_packet(rmcp.parse(out)[1])
             assert body[6] == 0 and body[7] == 1

@@ -25,7 +25,6 @@ USERS = [{"id": 2, "name": "admin", "password": "password"},
 def make(rmcpplus=None):
     bmc = create_bmc(BmcConfig.from_dict({"users": USERS, "rmcpplus": rmcpplus or {}}, machine="t"))
     lan = lan_context(bmc)
-    lan.runner.now = lambda: bmc.now  # no event loop in these sans-I/O tests
     return bmc, lan, RmcpPlus(lan)
 
 

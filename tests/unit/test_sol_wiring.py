@@ -16,6 +16,7 @@ from vhw.ipmi.assemble import create_bmc
 from vhw.ipmi.bmc import Context, Privilege
 from vhw.ipmi.config import BmcConfig
 from vhw.ipmi.lan.server import LanServer
+from vhw.ipmi.runner import BmcRunner
 from vhw.ipmi.lan.sessions import lan_context
 from vhw.ipmi.lan.sol import ST_DEACTIVATING
 
@@ -93,7 +94,7 @@ def test_lan_server_gives_sol_a_sender_and_its_port():
     sol = bmc.parts["sol"]
 
     async def main():
-        server = LanServer(lan_context(bmc), rmcpplus=None)
+        server = LanServer(lan_context(bmc), BmcRunner(bmc), rmcpplus=None)
         host, port = await server.start("127.0.0.1:0")
         console = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         console.bind(("127.0.0.1", 0))

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from vhw.ipmi import ipmb
 from vhw import cli
 from vhw.ipmi.config import BmcConfig
 from vhw.ipmi.extern import encode_control, encode_request, encode_response
@@ -229,7 +230,7 @@ def test_tshark_decodes_the_pcapng(tmp_path):
     trace = Trace.to_dir(tmp_path, clock=ticking(step=0.001))
     trace.record("ipmi-bt", "in", encode_request(9, 6, 0, 1))
     trace.record("ipmi-bt", "out", encode_response(9, 6, 0, 1, GET_DEVICE_ID_RSP))
-    msg = session15.encode_request(6, 0x38, b"\x8e\x04", rq_seq=1)
+    msg = ipmb.encode_request(6, 0x38, b"\x8e\x04", rq_seq=1)
     trace.record("lan", "in", session15.encode_packet(0, 0, 0, msg),
                  peer="127.0.0.1:40000", local="127.0.0.1:623")
     trace.close()
@@ -361,7 +362,7 @@ def make_fixture(path: Path) -> None:
     lan = {"peer": "127.0.0.1:40000", "local": "127.0.0.1:623"}
     t.record("lan", "in", rmcp.ping(tag=7), **lan)
     t.record("lan", "out", rmcp.pack(rmcp.CLASS_ASF, rmcp.pong(7)), **lan)
-    msg = session15.encode_request(6, 0x38, b"\x8e\x04", rq_seq=1)
+    msg = ipmb.encode_request(6, 0x38, b"\x8e\x04", rq_seq=1)
     t.record("lan", "in", session15.encode_packet(0, 0, 0, msg), **lan)
     t.record("mpqemu", "in", HEADER.pack(4, 0, 24) + struct.pack("<QQI?3x", 0xFEBB0040, 0x1F000, 4, True),
              dev="i2o0", cmd="BAR_WRITE", addr=0xFEBB0040, val=0x1F000, size=4, memory=True, bar=0, offset=0x40)

@@ -1,6 +1,8 @@
 """Build a working Bmc from a BmcConfig: the command table plus every part.
 
-Each subsystem module exposes ``create_part(bmc, config)``; parts are made in
+The command table is built here, explicitly, from the handlers that the
+modules of COMMAND_MODULES declare (``vhw.ipmi.bmc.command``); importing a
+module registers nothing.  Each subsystem module exposes ``create_part(bmc, config)``; parts are made in
 the order of PARTS, so later ones find earlier ones in ``bmc.parts`` (the
 watchdog posts into "messaging", the chassis tells the watchdog about power).
 Non-volatile state goes to ``bmc.store`` (vhw.store.Store; in memory unless
@@ -12,7 +14,7 @@ from __future__ import annotations
 import importlib
 
 from ..store import Store
-from .bmc import Bmc
+from .bmc import Bmc, CommandTable
 from .channels import Channels
 from .config import BmcConfig
 from .messaging import Messaging
@@ -34,10 +36,34 @@ PARTS = (
 )
 
 
-def create_bmc(config: BmcConfig, store: Store | None = None) -> Bmc:
-    import vhw.ipmi.commands  # noqa: F401  (registers every command module)
+#: The modules whose declared handlers make the command table, one per NetFn
+#: (or command group).
+COMMAND_MODULES = (
+    "vhw.ipmi.commands.app",
+    "vhw.ipmi.commands.chassis",
+    "vhw.ipmi.commands.device",
+    "vhw.ipmi.commands.watchdog",
+    "vhw.ipmi.commands.storage",
+    "vhw.ipmi.commands.users",
+    "vhw.ipmi.commands.bootopts",
+    "vhw.ipmi.commands.dcmi",
+    "vhw.ipmi.commands.sensor",
+    "vhw.ipmi.commands.sdr",
+    "vhw.ipmi.commands.session",
+    "vhw.ipmi.commands.cipher",
+    "vhw.ipmi.commands.lanconfig",
+    "vhw.ipmi.commands.payload",
+)
 
-    bmc = Bmc(config=config)
+
+def command_table(modules: tuple[str, ...] = COMMAND_MODULES) -> CommandTable:
+    """A fresh table of every command the ``modules`` declare."""
+    return CommandTable.from_modules(importlib.import_module(name) for name in modules)
+
+
+def create_bmc(config: BmcConfig, store: Store | None = None, *, table: CommandTable | None = None) -> Bmc:
+    """A Bmc with every part of ``config`` and the full command table (or ``table``)."""
+    bmc = Bmc(config=config, table=table if table is not None else command_table())
     bmc.store = store if store is not None else Store(None)
     bmc.parts["messaging"] = Messaging(bmc.emit)
     bmc.parts["channels"] = Channels(config.channels, config.interfaces, store=bmc.store)

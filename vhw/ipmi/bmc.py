@@ -18,8 +18,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from enum import IntEnum
+from collections.abc import Callable, Iterable, Iterator
+from types import ModuleType
 from typing import Any
-from collections.abc import Callable, Iterable
 
 from pyipmi.errors import DecodingError, EncodingError
 from pyipmi.msgs.message import Message
@@ -104,6 +105,9 @@ class IpmiError(Exception):
 class Context:
     """Who is asking: the channel, the session's privilege, the interface.
 
+    ``interface`` names the transport: "kcs", "bt", "ssif" (the system
+    interfaces), "lan" (IPMI v1.5 LAN), "lanplus" (RMCP+), "serial".
+
     The system interface is sessionless and has no privilege limit (IPMI 2.0
     section 6.8: commands from system software are not privilege-checked),
     so its default privilege is ADMINISTRATOR.
@@ -119,6 +123,8 @@ class Context:
     #: (0x81 = system software ID 0x40<<1|1, IPMI 2.0 section 5.5).
     requester_address: int = 0x81
     requester_lun: int = 0
+    #: The LAN peer's (host, port), for the session commands; None elsewhere.
+    peer: Any = None
 
     @property
     def is_system_interface(self) -> bool:
@@ -131,10 +137,16 @@ class Context:
 
 @dataclass(frozen=True)
 class Response:
-    """A completion code and the response data after it."""
+    """A completion code and the response data after it.
+
+    ``refused`` names the access rule that answered instead of the handler
+    ("session": a command that needs a session came outside one), so a
+    transport whose spec drops such requests (RMCP+, section 13.14) can.
+    """
 
     cc: int
     data: bytes = b""
+    refused: str | None = None
 
     def to_bytes(self) -> bytes:
         return bytes([self.cc]) + self.data
@@ -142,10 +154,14 @@ class Response:
 
 Handler = Callable[["Bmc", Context, Any], Any]
 
+#: ``Context.interface`` of the transports that carry sessions: IPMI v1.5
+#: LAN and RMCP+.  Outside a session only ``sessionless`` commands pass.
+SESSION_INTERFACES = frozenset({"lan", "lanplus"})
+
 
 @dataclass(frozen=True)
 class Command:
-    """One row of the command table."""
+    """One row of the command table: everything the dispatcher checks."""
 
     netfn: int
     cmd: int
@@ -161,56 +177,106 @@ class Command:
     #: "system" and "session" are symbolic: the system interface, or any
     #: channel carrying a session.
     channels: frozenset[str] | None = None
+    #: Accepted on a LAN channel outside a session (IPMI 2.0 sections 13.14,
+    #: 22.13-22.16: the commands that set a session up).
+    sessionless: bool = False
+    #: The transports (``Context.interface``) that may carry it; None: all.
+    interfaces: frozenset[str] | None = None
+    #: Parts (``bmc.parts`` names) the handler uses; a BMC without one of
+    #: them does not implement the command (C1h).
+    requires: tuple[str, ...] = ()
+
+
+#: Attribute of a handler function that holds the rows ``command`` declared.
+DECLARED = "ipmi_commands"
+
+
+def command(
+    netfn: int,
+    cmd: int,
+    *,
+    privilege: Privilege,
+    request: type[Message] | None = None,
+    response: type[Message] | None = None,
+    channels: Iterable[str] | None = None,
+    sessionless: bool = False,
+    interfaces: Iterable[str] | None = None,
+    requires: Iterable[str] = (),
+    name: str | None = None,
+) -> Callable[[Handler], Handler]:
+    """Declare ``handler`` as the answer to (NetFn, command).
+
+    Nothing is registered anywhere: the row is kept on the function and
+    ``CommandTable.from_modules`` (called by ``vhw.ipmi.assemble``) puts the
+    rows of the modules it is given into a table.
+    """
+
+    def declare(handler: Handler) -> Handler:
+        row = Command(
+            netfn=int(netfn),
+            cmd=int(cmd),
+            name=name or handler.__name__,
+            privilege=privilege,
+            handler=handler,
+            request=request,
+            response=response,
+            channels=frozenset(channels) if channels is not None else None,
+            sessionless=sessionless,
+            interfaces=frozenset(interfaces) if interfaces is not None else None,
+            requires=tuple(requires),
+        )
+        rows = getattr(handler, DECLARED, None)
+        if rows is None:
+            rows = []
+            setattr(handler, DECLARED, rows)
+        rows.append(row)
+        return handler
+
+    return declare
 
 
 class CommandTable:
-    """Commands keyed by (NetFn, command); filled by ``@table.command``."""
+    """Commands keyed by (NetFn, command), built from declared handlers."""
 
-    def __init__(self) -> None:
+    def __init__(self, commands: Iterable[Command] = ()) -> None:
         self._commands: dict[tuple[int, int], Command] = {}
+        for row in commands:
+            self.add(row)
 
-    def command(
-        self,
-        netfn: int,
-        cmd: int,
-        *,
-        privilege: Privilege,
-        request: type[Message] | None = None,
-        response: type[Message] | None = None,
-        channels: Iterable[str] | None = None,
-        name: str | None = None,
-    ) -> Callable[[Handler], Handler]:
-        def register(handler: Handler) -> Handler:
-            key = (int(netfn), int(cmd))
-            if key in self._commands:
-                raise ValueError(f"command NetFn 0x{netfn:02X} cmd 0x{cmd:02X} registered twice")
-            self._commands[key] = Command(
-                netfn=int(netfn),
-                cmd=int(cmd),
-                name=name or handler.__name__,
-                privilege=privilege,
-                handler=handler,
-                request=request,
-                response=response,
-                channels=frozenset(channels) if channels is not None else None,
-            )
+    @classmethod
+    def from_modules(cls, modules: Iterable[ModuleType]) -> CommandTable:
+        """Every row declared (``@command``) by the functions of ``modules``."""
+        table = cls()
+        for module in modules:
+            for value in vars(module).values():
+                for row in getattr(value, DECLARED, ()) if callable(value) else ():
+                    table.add(row)
+        return table
+
+    def add(self, row: Command) -> None:
+        key = (row.netfn, row.cmd)
+        if key in self._commands:
+            raise ValueError(f"command NetFn 0x{row.netfn:02X} cmd 0x{row.cmd:02X} registered twice")
+        self._commands[key] = row
+
+    def command(self, netfn: int, cmd: int, *, privilege: Privilege, **options: Any) -> Callable[[Handler], Handler]:
+        """``@table.command(...)``: declare a handler and add it to this table (tests, small tables)."""
+
+        def add(handler: Handler) -> Handler:
+            command(netfn, cmd, privilege=privilege, **options)(handler)
+            self.add(getattr(handler, DECLARED)[-1])
             return handler
 
-        return register
+        return add
 
     def get(self, netfn: int, cmd: int) -> Command | None:
         return self._commands.get((netfn, cmd))
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Command]:
         return iter(sorted(self._commands.values(), key=lambda c: (c.netfn, c.cmd)))
 
     def __len__(self) -> int:
         return len(self._commands)
-
-
-#: The one command table.  Modules under vhw.ipmi.commands register into it
-#: when imported (vhw.ipmi.commands imports them all).
-COMMANDS = CommandTable()
 
 
 def _channel_allowed(command: Command, ctx: Context) -> bool:
@@ -239,7 +305,8 @@ class Bmc:
     """
 
     config: Any = None
-    table: CommandTable = field(default_factory=lambda: COMMANDS)
+    #: The commands this BMC answers (``vhw.ipmi.assemble.command_table``).
+    table: CommandTable = field(default_factory=CommandTable)
     _actions: list[act.Action] = field(default_factory=list, repr=False)
     #: Counters for observability and tests: requests, errors by CC, ...
     stats: dict[str, int] = field(default_factory=dict, repr=False)
@@ -308,14 +375,38 @@ class Bmc:
             self._count(f"cc_{rsp.cc:02x}")
         return rsp
 
-    def _dispatch(self, netfn: int, cmd: int, data: bytes, ctx: Context) -> Response:
-        command = self.table.get(netfn, cmd)
+    def refusal(self, command: Command | None, ctx: Context) -> Response | None:
+        """The access policy, in one place: the answer when ``ctx`` may not run ``command``.
+
+        Unknown, not on this transport, not on this channel, or a part the
+        BMC lacks: C1h (IPMI 2.0 table 5-2, "invalid command").  On a LAN
+        transport outside a session only the session-setup commands pass
+        (sections 13.14, 22.13-22.16), whatever the context's privilege;
+        others get D4h, marked ``refused="session"``.  Below the command's privilege: D4h.
+        """
         if command is None:
+            return Response(CC.INVALID_COMMAND)
+        if command.interfaces is not None and ctx.interface not in command.interfaces:
             return Response(CC.INVALID_COMMAND)
         if not _channel_allowed(command, ctx):
             return Response(CC.INVALID_COMMAND)
+        missing = [part for part in command.requires if part not in self.parts]
+        if missing:
+            log.debug("%s: this BMC has no %s part", command.name, missing[0])
+            return Response(CC.INVALID_COMMAND)
+        if ctx.interface in SESSION_INTERFACES and not ctx.has_session:
+            # No session, no privilege yet: a session-setup command runs as is.
+            return None if command.sessionless else Response(CC.INSUFFICIENT_PRIVILEGE, refused="session")
         if ctx.privilege < command.privilege:
             return Response(CC.INSUFFICIENT_PRIVILEGE)
+        return None
+
+    def _dispatch(self, netfn: int, cmd: int, data: bytes, ctx: Context) -> Response:
+        command = self.table.get(netfn, cmd)
+        refusal = self.refusal(command, ctx)
+        if refusal is not None:
+            return refusal
+        assert command is not None
         if command.request is not None:
             if data and not getattr(command.request, "__fields__", ()):
                 # python-ipmi's _decode skips its "extra bytes" check for a

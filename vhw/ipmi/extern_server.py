@@ -337,8 +337,9 @@ def _describe_peer(transport: asyncio.BaseTransport) -> str:
 class ExternServer:
     """Serves one VM's ipmi-bmc-extern chardev for a Bmc.
 
-    ``bmc`` is a Bmc (its shared runner is found with ``BmcRunner.of``) or a
-    BmcRunner.  ``interface`` is the guest interface QEMU puts in front of the
+    ``bmc`` is the BmcRunner of the Bmc to serve (share it with the other
+    transports of that Bmc), or a bare Bmc, which gets a runner of its own.
+    ``interface`` is the guest interface QEMU puts in front of the
     BMC; nothing on the wire says which it is (§9), so the configuration does.
     Without a ``power_port``, power actions become extern control commands.
     """
@@ -363,7 +364,7 @@ class ExternServer:
             if power_port is not None:
                 self.runner.power_port = power_port
         else:
-            self.runner = BmcRunner.of(bmc, power_port=power_port)
+            self.runner = BmcRunner(bmc, power_port=power_port)
         self.bmc = self.runner.bmc
         self.interface = interface
         self.max_frame = max_frame

@@ -7,13 +7,16 @@ it to handle requests, it takes the Bmc's actions, fans attention and
 interrupt-enable changes out to every attached system-interface transport,
 sends power actions to exactly one power port, and runs the Bmc's timers
 (watchdog, ...) by calling ``bmc.poll`` at ``bmc.next_deadline()``.
+
+Whoever owns the Bmc makes its runner and hands it to every transport
+(``BmcService`` does for a machine); a second runner for one Bmc would act
+on its actions twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from typing import Any, Protocol, runtime_checkable
 from collections.abc import Iterable
 
@@ -98,14 +101,10 @@ class ExternPowerPort:
 class BmcRunner:
     """Owns a Bmc in the running loop: requests, timers and action routing.
 
-    Use ``BmcRunner.of(bmc)`` to get the one runner of a Bmc, so that
-    transports built independently on the same Bmc still share it.  The
-    runner starts with its first attached transport and stops when the last
-    one detaches; it may start again later (in another loop, too).
+    One per Bmc, passed to each transport that serves it.  The runner starts
+    with its first attached transport and stops when the last one detaches;
+    it may start again later (in another loop, too).
     """
-
-    #: id(bmc) -> its runner; weak so a forgotten runner does not pin its Bmc.
-    _by_bmc: weakref.WeakValueDictionary[int, BmcRunner] = weakref.WeakValueDictionary()
 
     def __init__(self, bmc: Bmc, *, power_port: PowerPort | None = None) -> None:
         self.bmc = bmc
@@ -123,21 +122,6 @@ class BmcRunner:
         self._armed_deadline: float | None = None
         self._power_queue: asyncio.Queue[Power] | None = None
         self._power_task: asyncio.Task | None = None
-        other = BmcRunner._by_bmc.get(id(bmc))
-        if other is not None and other.bmc is bmc:
-            log.warning("a second BmcRunner for one Bmc: its actions may be acted on twice; use BmcRunner.of")
-        else:
-            BmcRunner._by_bmc[id(bmc)] = self
-
-    @classmethod
-    def of(cls, bmc: Bmc, *, power_port: PowerPort | None = None) -> BmcRunner:
-        """The runner of ``bmc``, made on first use; one per Bmc."""
-        runner = cls._by_bmc.get(id(bmc))
-        if runner is None or runner.bmc is not bmc:
-            runner = cls(bmc, power_port=power_port)
-        elif power_port is not None:
-            runner.power_port = power_port
-        return runner
 
     # -- power port -------------------------------------------------------
     @property
@@ -210,6 +194,14 @@ class BmcRunner:
         if self.bmc.next_deadline() != self._armed_deadline:
             self.kick()  # the request armed, moved or stopped a timer
         return rsp
+
+    def settle(self) -> None:
+        """After requests a transport gave to ``Bmc.handle`` itself (the LAN
+        session layers), once the answers are out: act on the actions they
+        queued, and re-arm the timer if they moved a deadline."""
+        self.flush_actions()
+        if self.bmc.next_deadline() != self._armed_deadline:
+            self.kick()
 
     def kick(self) -> None:
         """Re-read the Bmc's deadline and actions soon (after outside changes)."""

@@ -103,7 +103,7 @@ class BmcService:
         if machine is not None:
             chassis_config = getattr(self.config, "chassis", None)
             port = MachinePowerPort(machine, getattr(chassis_config, "power_cycle_interval", 1.0))
-        self.runner = BmcRunner.of(self.bmc, power_port=port)
+        self.runner = BmcRunner(self.bmc, power_port=port)
         if faults is not None:
             faults.bmc.bind(self)  # immediate faults act through this service
         self.servers: dict[str, ExternServer] = {}
@@ -121,7 +121,7 @@ class BmcService:
             raise VhwError("no LAN address: give one or set lan = \"HOST:PORT\" in [bmc]")
         if self.lan_server is not None:
             raise VhwError("this BMC already listens on LAN")
-        server = LanServer(lan_context(self.bmc), trace=self.trace)
+        server = LanServer(lan_context(self.bmc), self.runner, trace=self.trace)
         try:
             bound = await server.start(address)
         except OSError as e:

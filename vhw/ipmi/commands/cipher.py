@@ -11,7 +11,7 @@ number alone, which ends the client's loop.
 
 from __future__ import annotations
 
-from ..bmc import CC, COMMANDS, Bmc, Context, IpmiError, NetFn, Privilege
+from ..bmc import CC, command, Bmc, Context, IpmiError, NetFn, Privilege
 from ..lan.crypto import CIPHER_SUITES
 
 CMD_GET_CHANNEL_PAYLOAD_SUPPORT = 0x4E
@@ -59,8 +59,8 @@ def supported_algorithms(suites: tuple[int, ...]) -> bytes:
     return bytes(auth + integ + conf)
 
 
-@COMMANDS.command(NetFn.APP, CMD_GET_CHANNEL_CIPHER_SUITES, privilege=Privilege.CALLBACK,
-                  name="Get Channel Cipher Suites")
+@command(NetFn.APP, CMD_GET_CHANNEL_CIPHER_SUITES, privilege=Privilege.CALLBACK, sessionless=True,
+         name="Get Channel Cipher Suites")
 def get_channel_cipher_suites(bmc: Bmc, ctx: Context, data: bytes) -> bytes:
     """Section 22.15, tables 22-18/22-19: byte 1 channel, byte 2 payload type,
     byte 3 [7] list by cipher suite (else supported algorithms), [5:0] list index."""
@@ -75,8 +75,8 @@ def get_channel_cipher_suites(bmc: Bmc, ctx: Context, data: bytes) -> bytes:
     return bytes([channel]) + listing[index * CHUNK:(index + 1) * CHUNK]
 
 
-@COMMANDS.command(NetFn.APP, CMD_GET_CHANNEL_PAYLOAD_SUPPORT, privilege=Privilege.USER,
-                  name="Get Channel Payload Support")
+@command(NetFn.APP, CMD_GET_CHANNEL_PAYLOAD_SUPPORT, privilege=Privilege.USER,
+         name="Get Channel Payload Support")
 def get_channel_payload_support(bmc: Bmc, ctx: Context, data: bytes) -> bytes:
     """Section 24.8, table 24-9: standard payloads (bit 0 IPMI, bit 1 SOL when
     a SOL part exists), session setup payloads 10h-15h, no OEM payloads."""

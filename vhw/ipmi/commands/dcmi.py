@@ -29,7 +29,7 @@ from collections.abc import Mapping
 
 from ...errors import DescriptionError
 from ...store import Store
-from ..bmc import CC, COMMANDS, Bmc, Context, IpmiError, NetFn, Privilege
+from ..bmc import CC, command, Bmc, Context, IpmiError, NetFn, Privilege
 
 GROUP_ID = 0xDC
 #: DCMI specification conformance 1.5 (major, minor) and parameter revision 02h.
@@ -201,10 +201,7 @@ def create_part(bmc: Any, config: Any) -> Dcmi:
 
 
 def _dcmi(bmc: Bmc) -> Dcmi:
-    part = bmc.parts.get("dcmi")
-    if part is None:
-        raise IpmiError(CC.INVALID_COMMAND, "this BMC has no DCMI part")
-    return part
+    return bmc.parts["dcmi"]  # the row\'s ``requires`` checked it is there
 
 
 def _body(data: bytes, *lengths: int) -> bytes:
@@ -222,8 +219,8 @@ def _read_chunk(value: bytes, offset: int, count: int) -> bytes:
     return bytes([GROUP_ID, len(value)]) + value[offset:offset + count]
 
 
-def _dcmi_command(cmd: int, privilege: Privilege, name: str):
-    return COMMANDS.command(NetFn.GROUP_EXTENSION, cmd, privilege=privilege, name=name)
+def _dcmi_command(cmd: int, privilege: Privilege, name: str, **options):
+    return command(NetFn.GROUP_EXTENSION, cmd, privilege=privilege, name=name, **options)
 
 
 @_dcmi_command(CMD_GET_CAPABILITY_INFO, Privilege.USER, "DCMI Get Capability Info")
@@ -261,7 +258,7 @@ def get_capability_info(bmc: Bmc, ctx: Context, data: bytes) -> bytes:
     return bytes([GROUP_ID]) + CONFORMANCE + bytes([PARAMETER_REVISION]) + payload
 
 
-@_dcmi_command(CMD_GET_POWER_READING, Privilege.USER, "DCMI Get Power Reading")
+@_dcmi_command(CMD_GET_POWER_READING, Privilege.USER, "DCMI Get Power Reading", requires=("dcmi",))
 def get_power_reading(bmc: Bmc, ctx: Context, data: bytes) -> bytes:
     """DCMI 1.5 section 6.6.1: mode 01h (system power statistics; 02h, the
     enhanced statistics, is not offered: CCh), then current, minimum, maximum
@@ -281,7 +278,7 @@ def get_power_reading(bmc: Bmc, ctx: Context, data: bytes) -> bytes:
     return bytes(out)
 
 
-@_dcmi_command(CMD_GET_ASSET_TAG, Privilege.USER, "DCMI Get Asset Tag")
+@_dcmi_command(CMD_GET_ASSET_TAG, Privilege.USER, "DCMI Get Asset Tag", requires=("dcmi",))
 def get_asset_tag(bmc: Bmc, ctx: Context, data: bytes) -> bytes:
     """DCMI 1.5 section 6.4.2: offset, count (<= 16) -> total length, bytes.
     Count 0 just reports the length (ipmitool's first read)."""
@@ -289,7 +286,7 @@ def get_asset_tag(bmc: Bmc, ctx: Context, data: bytes) -> bytes:
     return _read_chunk(_dcmi(bmc).asset_tag, offset, count)
 
 
-@_dcmi_command(CMD_SET_ASSET_TAG, Privilege.ADMINISTRATOR, "DCMI Set Asset Tag")
+@_dcmi_command(CMD_SET_ASSET_TAG, Privilege.ADMINISTRATOR, "DCMI Set Asset Tag", requires=("dcmi",))
 def set_asset_tag(bmc: Bmc, ctx: Context, data: bytes) -> bytes:
     """DCMI 1.5 section 6.4.3: offset, count, bytes -> total length.  The tag
     ends where the write ends, so a shorter new tag written from offset 0
@@ -300,7 +297,7 @@ def set_asset_tag(bmc: Bmc, ctx: Context, data: bytes) -> bytes:
     return bytes([GROUP_ID, _dcmi(bmc).write_asset_tag(body[0], body[2:])])
 
 
-@_dcmi_command(CMD_GET_MC_ID_STRING, Privilege.USER, "DCMI Get Management Controller Identifier String")
+@_dcmi_command(CMD_GET_MC_ID_STRING, Privilege.USER, "DCMI Get Management Controller Identifier String", requires=("dcmi",))
 def get_mc_id_string(bmc: Bmc, ctx: Context, data: bytes) -> bytes:
     """DCMI 1.5 section 6.4.6: offset, count (<= 16) -> string length
     (without the NUL), bytes."""
@@ -308,7 +305,7 @@ def get_mc_id_string(bmc: Bmc, ctx: Context, data: bytes) -> bytes:
     return _read_chunk(_dcmi(bmc).mc_id, offset, count)
 
 
-@_dcmi_command(CMD_SET_MC_ID_STRING, Privilege.ADMINISTRATOR, "DCMI Set Management Controller Identifier String")
+@_dcmi_command(CMD_SET_MC_ID_STRING, Privilege.ADMINISTRATOR, "DCMI Set Management Controller Identifier String", requires=("dcmi",))
 def set_mc_id_string(bmc: Bmc, ctx: Context, data: bytes) -> bytes:
     """DCMI 1.5 section 6.4.7: offset, count, bytes (the last chunk carries
     the NUL) -> the string's length; 64 bytes with the NUL at most."""

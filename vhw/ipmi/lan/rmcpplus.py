@@ -14,10 +14,13 @@ The packet (section 13.6, table 13-8), after the 4-byte RMCP header::
 Session setup (13.17-13.24): Open Session Request/Response (payloads 10h/11h),
 RAKP 1/2 (12h/13h), RAKP 3/4 (14h/15h), all outside a session (ID 0).  Inside
 an active session, IPMI payloads (00h) go through the BMC's one dispatcher
-(``BmcRunner.handle``) with the session's privilege; SOL payloads (01h) go to
-``lan_context.sol_handler`` when one is set.  Outside a session, only Get
-Channel Authentication Capabilities and Get Channel Cipher Suites are
-answered (ipmitool asks for the latter first, section 22.15).
+(``Bmc.handle``) with the session's privilege; SOL payloads (01h) go to
+``lan_context.sol_handler`` when one is set.  Outside a session, the
+dispatcher answers only the commands its table marks sessionless (Get
+Channel Authentication Capabilities and Get Channel Cipher Suites here:
+ipmitool asks for the latter first, section 22.15); what it refuses for
+want of a session is dropped (13.14).  The transport acts on the actions
+the requests queued once the packets are out.
 
 The configuration is the ``[bmc.rmcpplus]`` table (``RmcpPlusConfig``):
 enabled cipher suites (suite 0 only if listed), anonymous (null user name)
@@ -40,7 +43,8 @@ from collections.abc import Mapping
 
 from vhw.errors import DescriptionError
 
-from ..bmc import CC, Context, NetFn, Privilege, Response
+from ..bmc import Context, Privilege, Response
+from ..ipmb import IpmbFrameError, IpmbRequest
 from . import crypto
 from .crypto import CIPHER_SUITES, CipherSuite, SessionKeys
 
@@ -72,11 +76,6 @@ ST_ILLEGAL_PARAMETER = 0x12
 
 #: Role byte bit 4 of RAKP 1 (table 13-18): 1 = name-only lookup.
 NAME_ONLY_LOOKUP = 0x10
-
-#: Commands answered outside a session (section 13.14; 22.13, 22.15).
-SESSIONLESS_COMMANDS = frozenset({(NetFn.APP, 0x38), (NetFn.APP, 0x54)})
-CMD_SET_SESSION_PRIVILEGE = 0x3B
-CMD_CLOSE_SESSION = 0x3C
 
 #: Sequence number window (section 6.12.13 for RMCP+ sessions): packets up to
 #: this many ahead of the highest seen are accepted, and older ones not yet
@@ -241,23 +240,8 @@ class RmcpPlusSession:
         return self.state == ACTIVE and not self.closed
 
 
-@dataclass
-class _Inflight:
-    """What the session commands see of the packet being dispatched (``lan.inflight``)."""
-
-    peer: Any
-    session: Any = None
-    header: Any = None
-    challenge: Any = None
-    new_session: Any = None
-
-
 def _host(peer: Any) -> Any:
     return peer[0] if isinstance(peer, tuple) and peer else peer
-
-
-def _checksum(data: bytes) -> int:
-    return (-sum(data)) & 0xFF
 
 
 # -- the protocol ------------------------------------------------------------------------
@@ -271,13 +255,8 @@ class RmcpPlus:
 
     # -- context accessors ---------------------------------------------------------------
     @property
-    def runner(self) -> Any:
-        return self.ctx.runner
-
-    @property
     def bmc(self) -> Any:
-        bmc = getattr(self.ctx, "bmc", None)
-        return bmc if bmc is not None else self.runner.bmc
+        return self.ctx.bmc
 
     @property
     def config(self) -> RmcpPlusConfig:
@@ -620,105 +599,35 @@ class RmcpPlus:
         return [out]
 
     # -- IPMI payloads -------------------------------------------------------------------------
-    @staticmethod
-    def _parse_ipmi(p: bytes) -> tuple[int, int, int, int, int, int, bytes] | None:
-        """(rsSA, netFn, rsLUN, rqSA, rqSeq, rqLUN, cmd+data) of a LAN request (13.8), or None."""
-        if len(p) < 7 or _checksum(p[:2]) != p[2] or _checksum(p[3:-1]) != p[-1]:
+    def _parse_ipmi(self, p: bytes) -> IpmbRequest | None:
+        try:
+            return IpmbRequest.parse(p, requests_only=False)
+        except IpmbFrameError as e:
+            log.debug("RMCP+ IPMI message dropped: %s", e)
             return None
-        return p[0], p[1] >> 2, p[1] & 3, p[3], p[4] >> 2, p[4] & 3, p[5:-1]
-
-    @staticmethod
-    def _ipmi_response(rs_sa: int, netfn: int, rq_lun: int, rq_sa: int, rq_seq: int, rs_lun: int, cmd: int,
-                       rsp: Response) -> bytes:
-        head = bytes([rq_sa, ((netfn | 1) << 2) | rq_lun])
-        body = bytes([rs_sa, (rq_seq << 2) | rs_lun, cmd]) + rsp.to_bytes()
-        return head + bytes([_checksum(head)]) + body + bytes([_checksum(body)])
 
     def _sessionless_ipmi(self, p: bytes, peer: Any, now: float) -> list[bytes]:
-        msg = self._parse_ipmi(p)
-        if msg is None:
+        req = self._parse_ipmi(p)
+        if req is None:
             return self._drop("bad IPMI message")
-        rs_sa, netfn, rs_lun, rq_sa, rq_seq, rq_lun, body = msg
-        cmd = body[0]
-        if (netfn, cmd) not in SESSIONLESS_COMMANDS:
-            return self._drop(f"NetFn {netfn:#x} cmd {cmd:#x} needs a session")
-        self._count(f"sessionless_{cmd:02x}")
-        ctx = Context(channel=self.channel, privilege=Privilege.CALLBACK, interface="lan",
-                      requester_address=rq_sa, requester_lun=rq_lun)
-        command = self.bmc.table.get(netfn, cmd)
-        if command is not None:
-            ctx = Context(channel=self.channel, privilege=Privilege(max(Privilege.CALLBACK, command.privilege)),
-                          interface="lan", requester_address=rq_sa, requester_lun=rq_lun)
-        rsp = self._dispatch(netfn, cmd, body[1:], ctx, _Inflight(peer))
-        self.runner.flush_actions()
-        out = self._ipmi_response(rs_sa, netfn, rq_lun, rq_sa, rq_seq, rs_lun, cmd, rsp)
-        return [self._setup_packet(PT_IPMI, out)]
+        ctx = Context(channel=self.channel, privilege=Privilege.CALLBACK, interface="lanplus",
+                      requester_address=req.rq_addr, requester_lun=req.rq_lun, peer=peer)
+        rsp = self.bmc.handle(req.netfn, req.cmd, req.data, ctx, now)
+        if rsp.refused == "session":
+            return self._drop(f"NetFn {req.netfn:#x} cmd {req.cmd:#x} needs a session")
+        self._count(f"sessionless_{req.cmd:02x}")
+        return [self._setup_packet(PT_IPMI, req.response(rsp.cc, rsp.data))]
 
     def _session_ipmi(self, session: RmcpPlusSession, p: bytes, now: float) -> list[bytes]:
-        msg = self._parse_ipmi(p)
-        if msg is None:
+        req = self._parse_ipmi(p)
+        if req is None:
             return self._drop("bad IPMI message")
-        rs_sa, netfn, rs_lun, rq_sa, rq_seq, rq_lun, body = msg
-        cmd, data = body[0], body[1:]
-        close = False
-        local = self._local_command(session, netfn, cmd, data)
-        if local is not None:
-            rsp, close = local
-        else:
-            ctx = Context(channel=session.channel, privilege=Privilege(session.privilege), interface="lan",
-                          session_id=session.session_id, user_id=session.user_id,
-                          requester_address=rq_sa, requester_lun=rq_lun)
-            rsp = self._dispatch(netfn, cmd, data, ctx, _Inflight(session.peer, session.base))
-        out = encode_payload(session, PT_IPMI,
-                             self._ipmi_response(rs_sa, netfn, rq_lun, rq_sa, rq_seq, rs_lun, cmd, rsp))
-        if local is None:
-            self.runner.flush_actions()
-        if close or session.closed or self.table.get(session.session_id) is not session.base:
-            self._remove(session)  # closed by Close Session (ours or commands/session.py)
+        ctx = session.base.context(session.channel, req.rq_addr, req.rq_lun)
+        rsp: Response = self.bmc.handle(req.netfn, req.cmd, req.data, ctx, now)
+        out = encode_payload(session, PT_IPMI, req.response(rsp.cc, rsp.data))
+        if session.closed or self.table.get(session.session_id) is not session.base:
+            self._remove(session)  # closed by Close Session (commands/session.py)
         return [out]
-
-    def _dispatch(self, netfn: int, cmd: int, data: bytes, ctx: Context, inflight: _Inflight) -> Response:
-        self.ctx.inflight = inflight
-        try:
-            return self.runner.handle(netfn, cmd, data, ctx)
-        finally:
-            self.ctx.inflight = None
-
-    def _local_command(self, session: RmcpPlusSession, netfn: int, cmd: int,
-                       data: bytes) -> tuple[Response, bool] | None:
-        """Set Session Privilege Level and Close Session when the dispatcher has none."""
-        if netfn != NetFn.APP or cmd not in (CMD_SET_SESSION_PRIVILEGE, CMD_CLOSE_SESSION):
-            return None
-        table = getattr(self.bmc, "table", None)
-        if table is not None and table.get(netfn, cmd) is not None:
-            return None  # the shared session commands (commands/session.py) answer
-        if cmd == CMD_SET_SESSION_PRIVILEGE:
-            if len(data) != 1:
-                return Response(CC.REQUEST_LENGTH_INVALID), False
-            want = data[0] & 0x0F
-            if want == 0:
-                return Response(CC.OK, bytes([session.privilege])), False
-            if want < Privilege.USER and want != Privilege.CALLBACK or want > Privilege.OEM:
-                return Response(0x80), False  # level not available
-            if want > session.max_privilege:
-                return Response(0x81), False  # exceeds the user's or channel's limit
-            session.privilege = want
-            return Response(CC.OK, bytes([want])), False
-        if len(data) not in (4, 5):
-            return Response(CC.REQUEST_LENGTH_INVALID), False
-        target = struct.unpack_from("<I", data, 0)[0]
-        if target in (0, session.session_id):
-            return Response(CC.OK), True
-        other = self.table.get(target)
-        if other is None:
-            return Response(0x87), False  # invalid session ID
-        if session.privilege < Privilege.ADMINISTRATOR:
-            return Response(CC.INSUFFICIENT_PRIVILEGE), False
-        rp = other.attrs.get("rmcpplus") if hasattr(other, "attrs") else None
-        if isinstance(rp, RmcpPlusSession):
-            rp.closed = True
-        self.table.close(target)
-        return Response(CC.OK), False
 
 
 def encode_payload(session: RmcpPlusSession, payload_type: int, data: bytes) -> bytes:

@@ -6,7 +6,9 @@ authentication type byte (IPMI 2.0 section 13.6): 06h is RMCP+ and goes to
 ``vhw.ipmi.lan.rmcpplus.RmcpPlus(lan_context).handle(packet, peer, now)``;
 every other type is IPMI v1.5 (``session15``).
 Nothing a peer sends can raise out of here: a failure is logged and the
-datagram dropped.  Idle sessions are expired every few seconds.
+datagram dropped.  Idle sessions are expired every few seconds.  The Bmc's
+runner, handed in, acts on what the requests of a datagram set in motion
+once the replies are sent.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from . import rmcp
 from .rmcpplus import RmcpPlus
 from .session15 import V15Handler
 from .sessions import LanContext
+from ..runner import BmcRunner
 from ...trace import NULL_TRACE, Trace
 
 log = logging.getLogger(__name__)
@@ -90,18 +93,17 @@ class _Protocol(asyncio.DatagramProtocol):
         if trace.enabled:
             trace.record("lan", "in", data, peer=_hostport(addr), local=server.local)
         try:
-            replies = server.router.handle(data, addr, server.lan.now())
+            replies = server.router.handle(data, addr, server.runner.now())
             for reply in replies:
+                assert self.transport is not None
                 self.transport.sendto(reply, addr)
                 if trace.enabled:
                     trace.record("lan", "out", reply, peer=_hostport(addr), local=server.local)
         except Exception:  # never let a datagram end the endpoint
             log.exception("LAN datagram from %s failed", addr)
-        sol = server.sol
-        if sol is not None and sol.active is not None:
-            # A SOL packet may have armed or moved a stream timer (15.10
-            # accumulation, retries): let the runner re-read the deadline.
-            server.lan.runner.kick()
+        # After the replies: a power-off must not overtake its own answer; a
+        # SOL packet may have armed or moved a stream timer (15.10).
+        server.runner.settle()
 
     def error_received(self, exc) -> None:
         log.debug("LAN socket error: %s", exc)
@@ -120,8 +122,9 @@ class LanServer:
     "lan", with the peer's and the BMC's addresses.
     """
 
-    def __init__(self, lan: LanContext, *, rmcpplus: Any = "auto", trace: Trace | None = None):
+    def __init__(self, lan: LanContext, runner: BmcRunner, *, rmcpplus: Any = "auto", trace: Trace | None = None):
         self.lan = lan
+        self.runner = runner
         self.trace = trace if trace is not None else NULL_TRACE
         #: The bound address as "HOST:PORT", once started (for the trace).
         self.local = "?"
@@ -165,7 +168,7 @@ class LanServer:
             self.sol.lan_port = self.address[1]
             self.sol.console_sender = self.send_sol
             self.lan.sol_handler = self.sol.sol_handler
-        self.lan.runner.attach(self)
+        self.runner.attach(self)
         self._expiry = loop.create_task(self._expire_loop(), name="lan-session-expiry")
         log.info("IPMI LAN listening on %s:%d", *self.address)
         return self.address
@@ -174,7 +177,7 @@ class LanServer:
         while True:
             await asyncio.sleep(EXPIRY_PERIOD)
             try:
-                self.lan.sessions.expire(self.lan.now())
+                self.lan.sessions.expire(self.runner.now())
             except Exception:
                 log.exception("session expiry failed")
 
@@ -192,4 +195,4 @@ class LanServer:
         if self._transport is not None:
             self._transport.close()
             self._transport = None
-            await self.lan.runner.detach(self)
+            await self.runner.detach(self)

@@ -13,7 +13,10 @@ Authentication codes (section 22.17.1): MD5(password + session ID + message
 with MD2 (pycryptodome's, since OpenSSL 3 has none).
 
 Everything here is sans-I/O: ``V15Handler.handle(body, peer, now)`` takes the
-bytes after the RMCP header and returns whole datagrams to send back.
+bytes after the RMCP header and returns whole datagrams to send back; the
+requests go to ``Bmc.handle`` and the transport acts on the actions they
+queued once the datagrams are out.  Which commands may come outside a
+session is the dispatcher's rule (``Command.sessionless``), not this layer's.
 """
 
 from __future__ import annotations
@@ -21,31 +24,26 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import secrets
 import struct
 from dataclasses import dataclass
 
 from Crypto.Hash import MD2
 
 from ..bmc import CC, Context, NetFn, Privilege
+from ..ipmb import IpmbFrameError, IpmbRequest
+from ..wire_errors import WireError
 from . import rmcp
-from .sessions import AUTH_MD2, AUTH_MD5, AUTH_NONE, AUTH_PASSWORD, SUPPORTED_AUTH_TYPES, LanContext, Session
+from .sessions import AUTH_MD2, AUTH_MD5, AUTH_NONE, AUTH_PASSWORD, SUPPORTED_AUTH_TYPES, Challenge, LanContext, Session
 
 log = logging.getLogger(__name__)
 
-BMC_SA = 0x20
-#: Commands a LAN client may send outside a session (section 13.14, 13.20):
-#: Get Channel Authentication Capabilities, Get Session Challenge, Get Channel
-#: Cipher Suites.  Activate Session comes with the temporary session ID.
-SESSIONLESS = frozenset({(NetFn.APP, 0x38), (NetFn.APP, 0x39), (NetFn.APP, 0x54)})
 ACTIVATE_SESSION = (NetFn.APP, 0x3A)
-#: How many Get Session Challenge answers may wait for their Activate Session,
-#: and for how long (seconds).
-MAX_CHALLENGES = 64
-CHALLENGE_LIFETIME = 30.0
+
+#: The IPMI message inside a v1.5 packet (section 13.8).
+Request = IpmbRequest
 
 
-class PacketError(ValueError):
+class PacketError(WireError):
     """A class-7 body that is not a well-formed IPMI v1.5 packet (dropped, counted)."""
 
 
@@ -55,23 +53,6 @@ class SessionHeader:
     seq: int
     session_id: int
     auth_code: bytes | None = None
-
-
-@dataclass(frozen=True)
-class Request:
-    rs_addr: int
-    netfn: int
-    rs_lun: int
-    rq_addr: int
-    rq_seq: int
-    rq_lun: int
-    cmd: int
-    data: bytes
-
-
-def checksum(data: bytes) -> int:
-    """2's complement checksum (section 13.8): the bytes plus it sum to 0 mod 256."""
-    return (-sum(data)) & 0xFF
 
 
 def parse_packet(body: bytes) -> tuple[SessionHeader, bytes]:
@@ -100,26 +81,15 @@ def parse_packet(body: bytes) -> tuple[SessionHeader, bytes]:
 
 
 def parse_request(msg: bytes) -> Request:
-    if len(msg) < 7:
-        raise PacketError(f"IPMI message of {len(msg)} bytes: shorter than 7")
-    if checksum(msg[:2]) != msg[2]:
-        raise PacketError("header checksum mismatch")
-    if checksum(msg[3:-1]) != msg[-1]:
-        raise PacketError("data checksum mismatch")
-    return Request(msg[0], msg[1] >> 2, msg[1] & 3, msg[3], msg[4] >> 2, msg[4] & 3, msg[5], bytes(msg[6:-1]))
-
-
-def encode_request(netfn: int, cmd: int, data: bytes = b"", rq_seq: int = 0, rq_addr: int = 0x81,
-                   rs_addr: int = BMC_SA, rq_lun: int = 0, rs_lun: int = 0) -> bytes:
-    head = bytes([rs_addr, (netfn << 2) | rs_lun])
-    rest = bytes([rq_addr, ((rq_seq & 0x3F) << 2) | rq_lun, cmd]) + bytes(data)
-    return head + bytes([checksum(head)]) + rest + bytes([checksum(rest)])
+    """The IPMI request message of a v1.5 packet; PacketError if it does not parse."""
+    try:
+        return IpmbRequest.parse(msg, requests_only=False)
+    except IpmbFrameError as e:
+        raise PacketError(str(e)) from None
 
 
 def encode_response(req: Request, cc: int, data: bytes = b"") -> bytes:
-    head = bytes([req.rq_addr, ((req.netfn | 1) << 2) | req.rq_lun])
-    rest = bytes([req.rs_addr, (req.rq_seq << 2) | req.rs_lun, req.cmd, cc & 0xFF]) + bytes(data)
-    return head + bytes([checksum(head)]) + rest + bytes([checksum(rest)])
+    return req.response(cc, data)
 
 
 def password16(password: bytes) -> bytes | None:
@@ -145,46 +115,6 @@ def encode_packet(auth_type: int, seq: int, session_id: int, msg: bytes, passwor
     if auth_type != AUTH_NONE:
         body += auth_code(auth_type, password or bytes(16), session_id, msg, seq)
     return rmcp.pack(rmcp.CLASS_IPMI, body + bytes([len(msg)]) + msg)
-
-
-@dataclass
-class Challenge:
-    """A Get Session Challenge answer waiting for its Activate Session (section 22.16)."""
-
-    temp_id: int
-    user_id: int
-    auth_type: int
-    challenge: bytes
-    peer: object
-    created: float
-
-
-@dataclass
-class Inflight:
-    """What session commands need to know about the packet being dispatched."""
-
-    peer: object
-    header: SessionHeader
-    challenge: Challenge | None = None
-    session: Session | None = None
-    #: Set by Activate Session when it created a session.
-    new_session: Session | None = None
-
-
-def new_challenge(lan: LanContext, user_id: int, auth_type: int, peer, now: float) -> Challenge:
-    """Remember a Get Session Challenge answer; bounded, oldest dropped first."""
-    pending = lan.challenges
-    for tid in [t for t, c in pending.items() if now - c.created > CHALLENGE_LIFETIME]:
-        del pending[tid]
-    while len(pending) >= MAX_CHALLENGES:
-        pending.pop(next(iter(pending)))
-    while True:
-        tid = secrets.randbits(32)
-        if tid not in (0, 0xFFFFFFFF) and tid not in pending and lan.sessions.get(tid) is None:
-            break
-    c = Challenge(tid, user_id, auth_type, secrets.token_bytes(16), peer, now)
-    pending[tid] = c
-    return c
 
 
 class V15Handler:
@@ -219,7 +149,7 @@ class V15Handler:
             log.debug("v1.5 packet from %s dropped: %s", peer, e)
             return []
         if header.session_id == 0:
-            return self._sessionless(header, req, peer)
+            return self._sessionless(header, req, peer, now)
         challenge = lan.challenges.get(header.session_id)
         if challenge is not None and (req.netfn, req.cmd) == ACTIVATE_SESSION:
             return self._activate(header, msg, req, challenge, peer, now)
@@ -229,37 +159,27 @@ class V15Handler:
             return []
         return self._in_session(session, header, msg, req, peer, now)
 
-    def _dispatch(self, req: Request, ctx: Context, inflight: Inflight) -> tuple[int, bytes]:
-        lan = self.lan
-        lan.inflight = inflight
-        try:
-            rsp = lan.runner.handle(req.netfn, req.cmd, req.data, ctx)
-        finally:
-            lan.inflight = None
+    def _dispatch(self, req: Request, ctx: Context, now: float) -> tuple[int, bytes]:
+        rsp = self.lan.bmc.handle(req.netfn, req.cmd, req.data, ctx, now)
         return rsp.cc, rsp.data
 
-    def _sessionless(self, header: SessionHeader, req: Request, peer) -> list[bytes]:
+    def _sessionless(self, header: SessionHeader, req: Request, peer, now: float) -> list[bytes]:
         if header.auth_type != AUTH_NONE:
             self.lan.count("v15_sessionless_auth")
             return []
-        if (req.netfn, req.cmd) not in SESSIONLESS:
-            out = encode_response(req, CC.INSUFFICIENT_PRIVILEGE)
-            return [encode_packet(AUTH_NONE, 0, 0, out)]
-        command = self.lan.bmc.table.get(req.netfn, req.cmd)
-        priv = command.privilege if command is not None else Privilege.CALLBACK
-        ctx = Context(channel=self.lan.channel, privilege=Privilege(priv), interface="lan",
-                      requester_address=req.rq_addr, requester_lun=req.rq_lun)
-        cc, data = self._dispatch(req, ctx, Inflight(peer, header))
-        out = [encode_packet(AUTH_NONE, 0, 0, encode_response(req, cc, data))]
-        self.lan.runner.flush_actions()
-        return out
+        # No session: the dispatcher runs only the session-setup commands
+        # (and answers D4h to the others).
+        ctx = Context(channel=self.lan.channel, privilege=Privilege.CALLBACK, interface="lan",
+                      requester_address=req.rq_addr, requester_lun=req.rq_lun, peer=peer)
+        cc, data = self._dispatch(req, ctx, now)
+        return [encode_packet(AUTH_NONE, 0, 0, encode_response(req, cc, data))]
 
     def _activate(self, header, msg, req, challenge: Challenge, peer, now: float) -> list[bytes]:
         lan = self.lan
         password = self._password(challenge.user_id)
-        del lan.challenges[challenge.temp_id]  # one attempt per challenge
 
         def refuse(cc: int) -> list[bytes]:
+            lan.challenges.pop(challenge.temp_id, None)  # one attempt per challenge
             return [encode_packet(AUTH_NONE, 0, header.session_id, encode_response(req, cc))]
 
         if lan.login_guard.blocked(peer, challenge.user_id, now):
@@ -270,18 +190,22 @@ class V15Handler:
             lan.login_guard.failed(peer, challenge.user_id, now)
             log.info("LAN v1.5 login of user %d from %s refused: authentication failed", challenge.user_id, peer)
             return refuse(CC.INSUFFICIENT_PRIVILEGE)
+        # Authenticated with the challenge's user's password: Activate Session
+        # (commands/session.py) uses the challenge up and makes the session
+        # under the temporary ID.
         ctx = Context(channel=lan.channel, privilege=Privilege.CALLBACK, interface="lan",
                       session_id=challenge.temp_id, user_id=challenge.user_id,
-                      requester_address=req.rq_addr, requester_lun=req.rq_lun)
-        inflight = Inflight(peer, header, challenge=challenge)
-        cc, data = self._dispatch(req, ctx, inflight)
-        if cc == CC.OK and inflight.new_session is not None:
+                      requester_address=req.rq_addr, requester_lun=req.rq_lun, peer=peer)
+        cc, data = self._dispatch(req, ctx, now)
+        lan.challenges.pop(challenge.temp_id, None)  # one attempt per challenge
+        session = lan.sessions.get(challenge.temp_id) if cc == CC.OK else None
+        if session is not None:
             lan.login_guard.succeeded(peer, challenge.user_id)
         out = encode_response(req, cc, data)
         auth = challenge.auth_type if password is not None else AUTH_NONE
         # The Activate Session response carries the console's initial outbound
         # sequence number (section 22.17); later ones count up from it.
-        seq = inflight.new_session.outbound_seq if inflight.new_session is not None else 0
+        seq = session.outbound_seq if session is not None else 0
         return [encode_packet(auth, seq, challenge.temp_id, out, password)]
 
     def _in_session(self, session: Session, header, msg, req, peer, now: float) -> list[bytes]:
@@ -296,8 +220,6 @@ class V15Handler:
         session.touch(now)
         session.peer = peer
         ctx = session.context(lan.channel, req.rq_addr, req.rq_lun)
-        cc, data = self._dispatch(req, ctx, Inflight(peer, header, session=session))
+        cc, data = self._dispatch(req, ctx, now)
         out = encode_response(req, cc, data)
-        pkt = encode_packet(session.auth_type, session.next_outbound_seq(), session.id, out, password)
-        lan.runner.flush_actions()
-        return [pkt]
+        return [encode_packet(session.auth_type, session.next_outbound_seq(), session.id, out, password)]

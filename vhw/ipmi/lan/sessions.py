@@ -6,10 +6,10 @@ CONTRACT for the LAN transports (IPMI v1.5 in ``session15.py``, RMCP+ in
 ``LanContext`` -- one per Bmc, made by ``lan_context(bmc)`` (idempotent, kept
 in ``bmc.parts["lan"]``); its attributes:
 
-- ``bmc``       the one ``Bmc`` (the single truth; in-band and LAN share it)
-- ``runner``    ``BmcRunner.of(bmc)``: every request goes
-                ``runner.handle(netfn, cmd, data, ctx)`` then, once the answer
-                is out, ``runner.flush_actions()``
+- ``bmc``       the one ``Bmc`` (the single truth; in-band and LAN share it):
+                every request goes ``bmc.handle(netfn, cmd, data, ctx, now)``;
+                the transport acts on the actions it queued once the answer
+                is out (``BmcRunner.settle``)
 - ``users``     ``bmc.parts["users"]`` (``find_by_name``, ``password(uid)``
                 16/20 bytes NUL padded, ``privilege_limit(uid, channel)``,
                 ``enabled(uid)``, ``access(uid, channel).ipmi_messaging``)
@@ -22,7 +22,9 @@ in ``bmc.parts["lan"]``); its attributes:
                 LAN configuration parameter 2 (table 23-4) reads and writes it
 - ``stats``     counters (``"rmcp_malformed"``, ``"auth_failed"``, ...);
                 ``count(key)`` bumps one
-- ``now()``     the runner's monotonic clock
+- ``challenges`` pending Get Session Challenge answers (temporary session ID
+                -> ``Challenge``), made by ``new_challenge(...)``, used up by
+                Activate Session
 - ``login_guard``  ``LoginGuard``: ``blocked(peer, user_id, now)`` and
                 ``failed(...)``/``succeeded(...)`` -- the per (peer IP, user)
                 exponential backoff for wrong passwords; RAKP uses it too.
@@ -55,6 +57,8 @@ lower, section 22.17), ``privilege_max``, ``peer`` ((ip, port)),
 ``attrs["sik"]``, ``attrs["k1"]``, ``attrs["console_session_id"]``), and
 ``touch(now)``.  ``Context`` for a request inside a session is
 ``session.context(channel, rq_addr, rq_lun)``.
+
+Nothing here has a clock: every operation that depends on time takes ``now``.
 """
 
 from __future__ import annotations
@@ -92,6 +96,10 @@ DEFAULT_TIMEOUT = 60.0
 WINDOW = 8
 
 LAN_CHANNEL = 1
+#: How many Get Session Challenge answers may wait for their Activate Session,
+#: and for how long (seconds).
+MAX_CHALLENGES = 64
+CHALLENGE_LIFETIME = 30.0
 
 
 class SequenceWindow:
@@ -159,9 +167,23 @@ class Session:
         return self.outbound_seq
 
     def context(self, channel: int = LAN_CHANNEL, rq_addr: int = 0x81, rq_lun: int = 0) -> Context:
-        return Context(channel=channel, privilege=Privilege(self.privilege), interface="lan",
+        """The dispatcher's Context for a request inside this session."""
+        return Context(channel=channel, privilege=Privilege(self.privilege),
+                       interface="lanplus" if self.kind == "v20" else "lan",
                        session_id=self.id, user_id=self.user_id,
-                       requester_address=rq_addr, requester_lun=rq_lun)
+                       requester_address=rq_addr, requester_lun=rq_lun, peer=self.peer)
+
+
+@dataclass
+class Challenge:
+    """A Get Session Challenge answer waiting for its Activate Session (section 22.16)."""
+
+    temp_id: int
+    user_id: int
+    auth_type: int
+    challenge: bytes
+    peer: object
+    created: float
 
 
 class SessionTable:
@@ -274,21 +296,15 @@ class LanContext:
 
     def __init__(self, bmc, *, channel: int = LAN_CHANNEL, max_sessions: int = DEFAULT_MAX_SESSIONS,
                  timeout: float = DEFAULT_TIMEOUT, auth_none: bool = False):
-        from ..runner import BmcRunner
-
         self.bmc = bmc
-        self.runner = BmcRunner.of(bmc)
         self.channel = channel
         self.sessions = SessionTable(max_sessions=max_sessions, timeout=timeout)
         mask = DEFAULT_AUTH_MASK | ((1 << AUTH_NONE) if auth_none else 0)
         self.auth_type_enables: dict[int, int] = {int(p): mask for p in Privilege}
         self.stats: dict[str, int] = {}
         self.login_guard = LoginGuard()
-        #: Pending Get Session Challenge answers (temporary session ID -> Challenge); session15.
-        self.challenges: dict[int, Any] = {}
-        #: The request being dispatched: set by the transport around runner.handle
-        #: so session commands know the peer and packet (asyncio: one at a time).
-        self.inflight: Any = None
+        #: Pending Get Session Challenge answers (temporary session ID -> Challenge).
+        self.challenges: dict[int, Challenge] = {}
         #: When the RMCP+ layer next looks for half-open and idle sessions
         #: (at most once a second, not on every packet).
         self.next_expiry = 0.0
@@ -319,11 +335,20 @@ class LanContext:
     def channels(self):
         return self.bmc.parts.get("channels")
 
-    def now(self) -> float:
-        try:
-            return self.runner.now()
-        except RuntimeError:  # no running loop (unit tests): the Bmc's clock
-            return self.bmc.now
+    def new_challenge(self, user_id: int, auth_type: int, peer: Any, now: float) -> Challenge:
+        """Remember a Get Session Challenge answer; bounded, oldest dropped first."""
+        pending = self.challenges
+        for tid in [t for t, c in pending.items() if now - c.created > CHALLENGE_LIFETIME]:
+            del pending[tid]
+        while len(pending) >= MAX_CHALLENGES:
+            pending.pop(next(iter(pending)))
+        while True:
+            tid = secrets.randbits(32)
+            if tid not in (0, 0xFFFFFFFF) and tid not in pending and self.sessions.get(tid) is None:
+                break
+        c = Challenge(tid, user_id, auth_type, secrets.token_bytes(16), peer, now)
+        pending[tid] = c
+        return c
 
     def count(self, key: str) -> None:
         self.stats[key] = self.stats.get(key, 0) + 1

@@ -1,6 +1,6 @@
 """Serial over LAN (IPMI 2.0 chapters 15 and 26): configuration, payload, model.
 
-Three layers, the first two sans-I/O (time is passed in):
+Two layers, both sans-I/O (time is passed in):
 
 - ``SolStream``: one active SOL payload instance, the packet protocol of
   sections 15.9-15.10.  Two sides: the remote console (SOL payload data in
@@ -18,18 +18,15 @@ Three layers, the first two sans-I/O (time is passed in):
   payload type 1 (it returns finished packets, made with
   ``rmcpplus.encode_payload``) and ``console_sender`` / ``serial_writer``
   callables for what the stream produces later (timers, serial input).
-- ``SerialLink``: asyncio glue between ``Sol`` and the host end of the
-  socketpair QEMU's second serial port (or the console) is on.
 
-Only ``SerialLink`` touches sockets; it is used only when the description
-has a ``[bmc.sol]`` table.
+``vhw.ipmi.lan.sol_link.SerialLink`` is the asyncio glue between ``Sol`` and
+the host end of the socketpair QEMU's second serial port is on; it is used
+only when the description has a ``[bmc.sol]`` table.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import socket
 import struct
 from dataclasses import dataclass, field
 from typing import Any
@@ -530,73 +527,3 @@ def create_part(bmc, config) -> Sol | None:
     if lan is None:
         return None
     return Sol(bmc.store, channel=lan, spec=getattr(config, "sol", None), bmc=bmc)
-
-
-# -- asyncio glue: the machine's serial port ------------------------------------------------
-
-
-class SerialLink:
-    """Connects ``Sol`` to the host end of a QEMU serial chardev socketpair.
-
-    ``guest_socket()`` makes a fresh socketpair for each QEMU launch and
-    returns the end QEMU gets (the launcher passes its fd and closes it);
-    the host end is read here.  ``runner`` is the BmcRunner whose timers
-    call ``Sol.poll`` (``kick`` after serial input re-arms them).
-    """
-
-    def __init__(self, sol: Sol, runner: Any = None):
-        self.sol = sol
-        self.runner = runner
-        self._host: socket.socket | None = None
-        self._task: asyncio.Task | None = None
-        sol.serial_writer = self._write
-
-    def guest_socket(self) -> socket.socket:
-        self._close_host()
-        host, guest = socket.socketpair()
-        host.setblocking(False)
-        self._host = host
-        self._task = asyncio.get_running_loop().create_task(self._read(host))
-        self.sol.set_serial_connected(True)
-        return guest
-
-    def _now(self) -> float:
-        return self.runner.now() if self.runner is not None else asyncio.get_running_loop().time()
-
-    async def _read(self, host: socket.socket) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            while True:
-                data = await loop.sock_recv(host, 4096)
-                if not data:
-                    break
-                self.sol.from_serial(data, self._now())
-                if self.runner is not None:
-                    self.runner.kick()
-        except (OSError, asyncio.CancelledError):
-            pass
-        finally:
-            self.sol.set_serial_connected(False)
-
-    def _write(self, data: bytes) -> None:
-        host = self._host
-        if host is None:
-            return
-        try:
-            host.send(data)
-        except (BlockingIOError, OSError) as e:
-            log.debug("SOL: %d characters for the serial port dropped: %s", len(data), e)
-
-    def _close_host(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
-        if self._host is not None:
-            self._host.close()
-            self._host = None
-
-    async def close(self) -> None:
-        task = self._task
-        self._close_host()
-        if task is not None:
-            await asyncio.gather(task, return_exceptions=True)
