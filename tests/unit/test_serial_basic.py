@@ -10,20 +10,20 @@ from vhw.ipmi.assemble import create_bmc
 from vhw.ipmi.bmc import CC, Context, Privilege, Response
 from vhw.ipmi.config import BmcConfig
 from vhw.ipmi.serial import SerialConfig, SerialLogin
+from vhw.ipmi.ipmb import checksum
 from vhw.ipmi.serial.basic import (
     ESCAPED,
     HANDSHAKE,
     BasicCodec,
     BasicMode,
     BasicRequest,
-    checksum,
     encode_packet,
     encode_request,
     encode_response,
     escape,
 )
 
-GET_DEVICE_ID = BasicRequest(rs_addr=0x20, netfn=0x06, rs_lun=0, rq_addr=0x81, seq=1, rq_lun=0, cmd=0x01)
+GET_DEVICE_ID = BasicRequest(rs_addr=0x20, netfn=0x06, rs_lun=0, rq_addr=0x81, rq_seq=1, rq_lun=0, cmd=0x01)
 
 
 def make_mode(**serial) -> tuple[BasicMode, list[Context]]:
@@ -72,7 +72,7 @@ def test_framing_start_and_stop():
 
 def test_ipmb_checksums():
     """14.4.2: the message is IPMB format -- chk1 covers rsAddr and NetFn, chk2 rqAddr through the data."""
-    msg = GET_DEVICE_ID.to_message()
+    msg = GET_DEVICE_ID.encode()
     assert msg == bytes.fromhex("20 18 C8 81 04 01 7A")
     assert sum(msg[:3]) % 256 == 0 and sum(msg[3:]) % 256 == 0
     assert checksum(b"\x20\x18") == 0xC8

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
+from .set_in_progress import SetInProgress
 from .bmc import CC, IpmiError
 from .chassis import RestartCause
 from ..store import Store
@@ -37,7 +38,6 @@ STORE_NAMESPACE = "bootopts"
 
 #: Command-specific completion codes (sections 28.12/28.13).
 CC_PARAMETER_NOT_SUPPORTED = 0x80
-CC_SET_IN_PROGRESS_CLAIMED = 0x81
 CC_READ_ONLY = 0x82
 
 
@@ -116,7 +116,7 @@ class BootOptions:
 
     def __init__(self, store: Store):
         self.store = store
-        self.set_in_progress = 0
+        self.set_in_progress = SetInProgress(reserved_bits_refused=True)
         self.boot_info_ack = 0x00
         saved = store.items(STORE_NAMESPACE)
         self.service_partition_selector = int(saved.get("service_partition_selector", 0))
@@ -132,7 +132,7 @@ class BootOptions:
     def get(self, param: int, set_selector: int, block_selector: int) -> bytes:
         """Parameter data for Get System Boot Options (after version and selector)."""
         if param == Param.SET_IN_PROGRESS:
-            return bytes([self.set_in_progress])
+            return self.set_in_progress.get()
         if param == Param.SERVICE_PARTITION_SELECTOR:
             return bytes([self.service_partition_selector])
         if param == Param.SERVICE_PARTITION_SCAN:
@@ -169,7 +169,7 @@ class BootOptions:
 
     def _set_data(self, param: Param, data: bytes) -> None:
         if param == Param.SET_IN_PROGRESS:
-            self._set_in_progress(data)
+            self.set_in_progress.set(data)
             return
         if param == Param.BOOT_INITIATOR_MAILBOX:
             if not 2 <= len(data) <= 1 + MAILBOX_BLOCK:
@@ -201,17 +201,6 @@ class BootOptions:
     def _put(self, name: str, value: Any) -> None:
         setattr(self, name, value)
         self.store.put(STORE_NAMESPACE, name, value.hex() if isinstance(value, bytes) else value)
-
-    def _set_in_progress(self, data: bytes) -> None:
-        if len(data) != 1:
-            raise IpmiError(CC.REQUEST_LENGTH_INVALID, "set in progress takes one byte")
-        state = data[0] & 0x03
-        if data[0] & 0xFC or state == 3:
-            raise IpmiError(CC.INVALID_DATA_FIELD, f"set in progress value {data[0]:#x}")
-        if state == 1 and self.set_in_progress == 1:
-            raise IpmiError(CC_SET_IN_PROGRESS_CLAIMED, "another party holds set in progress")
-        # No rollback: writes take effect at once, "commit write" ends the phase.
-        self.set_in_progress = 1 if state == 1 else 0
 
     # -- the boot itself (the machine layer playing the BIOS) ----------------------
     def boot_request(self, cause: RestartCause = RestartCause.UNKNOWN) -> BootRequest | None:
@@ -245,11 +234,11 @@ class BootOptions:
     # -- resets ------------------------------------------------------------------
     def system_reset(self) -> None:
         """System reset or power down: an open 'set in progress' goes back to 'set complete'."""
-        self.set_in_progress = 0
+        self.set_in_progress.reset()
 
     def cold_reset(self) -> None:
         """BMC reset: set in progress and boot info acknowledge start over."""
-        self.set_in_progress = 0
+        self.set_in_progress.reset()
         self.boot_info_ack = 0x00
 
 

@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass
 from enum import Enum, IntEnum, IntFlag
 
+from .ipmb import checksum
+
 log = logging.getLogger(__name__)
 
 #: Ends an IPMI message (request or response).
@@ -143,11 +145,6 @@ Event = Request | Response | Control
 
 
 # -- encoding ---------------------------------------------------------------
-
-
-def checksum(data: bytes) -> int:
-    """Two's complement of the byte sum, so the frame sums to 0 mod 256 (§3)."""
-    return -sum(data) & 0xFF
 
 
 def escape(data: bytes) -> bytes:

@@ -321,7 +321,8 @@ def _trace_fields(events: list) -> dict:
 def corrupt_response(seq: int, netfn_req: int, lun: int, cmd: int, cc_and_data: bytes) -> bytes:
     """``encode_response`` with a wrong checksum byte (fault injection): QEMU
     drops such a frame silently and the guest gets 0xC3 after 4 s (§4)."""
-    from .extern import MSG_END, checksum, escape
+    from .extern import MSG_END, escape
+    from .ipmb import checksum
 
     unescaped = bytes((seq, (netfn_req | 1) << 2 | lun, cmd)) + bytes(cc_and_data)
     return escape(unescaped + bytes(((checksum(unescaped) + 0x55) & 0xFF,))) + bytes((MSG_END,))

@@ -29,6 +29,7 @@ from typing import Any
 
 from ..errors import DescriptionError
 from .bmc import CC, IpmiError
+from .ipmb import checksum
 
 NAMESPACE = "fru"
 #: The BMC's own FRU device (section 34: FRU device ID 0 is the management controller's).
@@ -65,11 +66,6 @@ POWER_SUPPLY_RECORD = 0x00
 
 
 # -- encoding -------------------------------------------------------------------
-def zero_checksum(data: bytes) -> int:
-    """The byte that makes ``data`` plus itself sum to 0 mod 256 (section 8)."""
-    return -sum(data) & 0xFF
-
-
 def _pack_6bit_ascii(text: str) -> bytes:
     """6-bit packed ASCII (section 13.3): 4 characters in 3 bytes, LSB first."""
     codes = [ord(c) - 0x20 for c in text]
@@ -106,7 +102,7 @@ def _finish_area(body: bytes) -> bytes:
     units = -(-length // AREA_UNIT)
     area = bytes([FORMAT_VERSION, units & 0xFF]) + fields  # > 255 units: build_image refuses it
     area += bytes(units * AREA_UNIT - 1 - len(area))
-    return area + bytes([zero_checksum(area)])
+    return area + bytes([checksum(area)])
 
 
 # -- the description ----------------------------------------------------------------
@@ -172,8 +168,8 @@ class MultiRecord:
 
     def encode(self, last: bool) -> bytes:
         version = MULTIRECORD_FORMAT_VERSION | (END_OF_LIST if last else 0)
-        header = bytes([self.type_id, version, len(self.payload), zero_checksum(self.payload)])
-        return header + bytes([zero_checksum(header)]) + self.payload
+        header = bytes([self.type_id, version, len(self.payload), checksum(self.payload)])
+        return header + bytes([checksum(header)]) + self.payload
 
 
 def _strings(*texts: str) -> bytes:
@@ -250,7 +246,7 @@ def build_image(chassis: ChassisInfo | None, board: BoardInfo | None, product: P
     if max(offsets) > 0xFF:
         raise ImageDoesNotFit("", "the areas start beyond the 2040 bytes the common header can point to")
     header = bytes([FORMAT_VERSION, *offsets, 0])
-    image[0:8] = header + bytes([zero_checksum(header)])
+    image[0:8] = header + bytes([checksum(header)])
     if size is None:
         size = max(DEFAULT_SIZE, len(image))
     if len(image) > size:

@@ -35,10 +35,12 @@ def checksum(data: bytes) -> int:
 
 
 class IpmbFrameError(WireError):
-    """An IPMB-format message that does not parse; ``cc`` is the answer to it."""
+    """An IPMB-format message that does not parse; ``cc`` is the answer to it,
+    ``reason`` a short name for counters ("too_short", "bad_checksum1", ...)."""
 
-    def __init__(self, cc: int, why: str):
+    def __init__(self, cc: int, why: str, reason: str = "malformed"):
         self.cc = cc
+        self.reason = reason
         super().__init__(why)
 
 
@@ -60,14 +62,16 @@ class IpmbRequest:
         """Decode and check a request message (length, both checksums, and with
         ``requests_only`` an even NetFn); IpmbFrameError says why not."""
         if len(frame) < MIN_REQUEST:
-            raise IpmbFrameError(CC.REQUEST_LENGTH_INVALID, f"IPMB request of {len(frame)} bytes, need {MIN_REQUEST}")
+            raise IpmbFrameError(CC.REQUEST_LENGTH_INVALID, f"IPMB request of {len(frame)} bytes, need {MIN_REQUEST}",
+                                 "too_short")
         if checksum(frame[0:2]) != frame[2]:
-            raise IpmbFrameError(CC.INVALID_DATA_FIELD, "IPMB header checksum mismatch")
+            raise IpmbFrameError(CC.INVALID_DATA_FIELD, "IPMB header checksum mismatch", "bad_checksum1")
         if checksum(frame[3:-1]) != frame[-1]:
-            raise IpmbFrameError(CC.INVALID_DATA_FIELD, "IPMB data checksum mismatch")
+            raise IpmbFrameError(CC.INVALID_DATA_FIELD, "IPMB data checksum mismatch", "bad_checksum2")
         netfn = frame[1] >> 2
         if requests_only and netfn & 1:
-            raise IpmbFrameError(CC.INVALID_DATA_FIELD, "encapsulated message is a response, not a request")
+            raise IpmbFrameError(CC.INVALID_DATA_FIELD, "encapsulated message is a response, not a request",
+                                 "response")
         return cls(frame[0], netfn, frame[1] & 3, frame[3], frame[4] >> 2, frame[4] & 3, frame[5], bytes(frame[6:-1]))
 
     def encode(self) -> bytes:

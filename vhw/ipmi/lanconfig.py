@@ -38,6 +38,7 @@ from typing import Any
 from collections.abc import Mapping
 
 from ..errors import DescriptionError
+from .set_in_progress import SetInProgress
 from .lan.sessions import DEFAULT_AUTH_MASK, SUPPORTED_AUTH_TYPES
 
 STORE_NAMESPACE = "lan"
@@ -46,10 +47,8 @@ PARAMETER_REVISION = 0x11
 
 # Completion codes of Get/Set LAN Configuration Parameters (sections 23.1/23.2).
 CC_PARAMETER_NOT_SUPPORTED = 0x80
-CC_SET_IN_PROGRESS = 0x81
 CC_READ_ONLY = 0x82
 
-SET_COMPLETE, SET_IN_PROGRESS, COMMIT_WRITE = 0, 1, 2
 
 #: IPMI 1.5 authentication types the LAN core computes, and its default
 #: enables (no "none" unless configured): one truth, in vhw.ipmi.lan.sessions.
@@ -189,7 +188,7 @@ class LanConfig:
         self.channel = channel
         self.bmc = bmc
         self.cipher_suites = tuple(cipher_suites if cipher_suites is not None else _cipher_suites())[:MAX_CIPHER_SUITES]
-        self.set_in_progress = SET_COMPLETE
+        self.set_in_progress = SetInProgress()
         s = self.spec
         self._defaults: dict[str, bytes] = {
             str(P_AUTH_ENABLES): bytes([DEFAULT_AUTH_ENABLES] * 5),
@@ -280,7 +279,7 @@ class LanConfig:
         if param not in SUPPORTED:
             raise LanConfigError(CC_PARAMETER_NOT_SUPPORTED, f"LAN parameter {param} not supported")
         if param == P_SET_IN_PROGRESS:
-            return bytes([self.set_in_progress])
+            return self.set_in_progress.get()
         if param == P_AUTH_SUPPORT:
             return bytes([AUTH_TYPE_SUPPORT])
         if param == P_DEST_COUNT:
@@ -305,16 +304,7 @@ class LanConfig:
         if param in _READ_ONLY:
             raise LanConfigError(CC_READ_ONLY, f"LAN parameter {param} is read only")
         if param == P_SET_IN_PROGRESS:
-            if len(data) != 1:
-                raise LanConfigError(0xC7, "set in progress takes 1 byte")
-            value = data[0] & 0x03
-            if value == 3:
-                raise LanConfigError(0xCC, "set in progress value 11b is reserved")
-            if value == SET_IN_PROGRESS and self.set_in_progress != SET_COMPLETE:
-                raise LanConfigError(CC_SET_IN_PROGRESS, "parameters already claimed (set in progress)")
-            # Values are applied as they are set, so "commit write" has
-            # nothing left to do and returns to "set complete".
-            self.set_in_progress = SET_IN_PROGRESS if value == SET_IN_PROGRESS else SET_COMPLETE
+            self.set_in_progress.set(data)
             return
         want = _LENGTHS[param]
         if len(data) != want:

@@ -20,6 +20,7 @@ from enum import IntEnum
 from typing import Any
 
 from .bmc import IpmiError
+from .set_in_progress import SetInProgress
 
 #: Parameter revision: MSN present, LSN oldest compatible ("11h for
 #: parameters in this specification").
@@ -41,15 +42,8 @@ NON_VOLATILE_PARAMS = (Param.SYSTEM_FIRMWARE_VERSION, Param.SYSTEM_NAME, Param.P
 STORE_NAMESPACE = "sysinfo"
 
 
-class SetInProgress(IntEnum):
-    COMPLETE = 0
-    IN_PROGRESS = 1
-    COMMIT_WRITE = 2
-
-
 #: Completion codes of Set/Get System Info Parameters.
 CC_PARAMETER_NOT_SUPPORTED = 0x80
-CC_SET_IN_PROGRESS_CLAIMED = 0x81
 CC_READ_ONLY = 0x82
 
 
@@ -70,7 +64,7 @@ class SystemInfo:
     def __init__(self, strings: dict[Param, str] | None = None, *, max_blocks: int = 16, store: Any = None):
         self.max_blocks = max_blocks
         self.store = store
-        self.set_in_progress = SetInProgress.COMPLETE
+        self.set_in_progress = SetInProgress(reserved_bits_refused=True)
         self._blocks: dict[Param, bytearray] = {p: bytearray(BLOCK) for p in STRING_PARAMS}
         for param, text in (strings or {}).items():
             raw = encode_string(text)
@@ -92,7 +86,7 @@ class SystemInfo:
     def get(self, param: int, set_selector: int, block_selector: int) -> bytes:
         """Parameter data for Get System Info Parameters (after the revision)."""
         if param == Param.SET_IN_PROGRESS:
-            return bytes([self.set_in_progress])
+            return self.set_in_progress.get()
         if param not in STRING_PARAMS:
             raise IpmiError(CC_PARAMETER_NOT_SUPPORTED, f"parameter {param}")
         if set_selector >= self.max_blocks:
@@ -105,18 +99,7 @@ class SystemInfo:
     def set(self, param: int, data: bytes) -> None:
         """Apply Set System Info Parameters parameter data."""
         if param == Param.SET_IN_PROGRESS:
-            if len(data) != 1:
-                raise IpmiError(0xC7, "set in progress takes one byte")
-            if data[0] & 0xFC:
-                raise IpmiError(0xCC, "reserved bits of set in progress")
-            state = data[0] & 3
-            if state == 3:
-                raise IpmiError(0xCC, "set in progress value 11b is reserved")
-            if state == SetInProgress.IN_PROGRESS and self.set_in_progress == SetInProgress.IN_PROGRESS:
-                raise IpmiError(CC_SET_IN_PROGRESS_CLAIMED, "another party holds set in progress")
-            # No rollback: writes take effect at once, so "commit write" just
-            # ends the set-in-progress phase.
-            self.set_in_progress = SetInProgress.IN_PROGRESS if state == 1 else SetInProgress.COMPLETE
+            self.set_in_progress.set(data)
             return
         if param not in STRING_PARAMS:
             raise IpmiError(CC_PARAMETER_NOT_SUPPORTED, f"parameter {param}")
@@ -138,4 +121,4 @@ class SystemInfo:
     def system_reset(self) -> None:
         """System reset or power down: the volatile OS name is forgotten."""
         self._blocks[Param.OS_NAME] = bytearray(BLOCK)
-        self.set_in_progress = SetInProgress.COMPLETE
+        self.set_in_progress.reset()

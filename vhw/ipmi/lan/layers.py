@@ -54,6 +54,8 @@ from scapy.fields import (
 from scapy.layers.inet import UDP
 from scapy.packet import Packet, Raw, bind_layers
 
+from ..ipmb import checksum
+
 RMCP_PORT = 623
 
 RMCP_CLASSES = {0x06: "ASF", 0x07: "IPMI", 0x08: "OEM"}
@@ -62,10 +64,6 @@ AUTH_TYPES = {0x0: "none", 0x1: "MD2", 0x2: "MD5", 0x4: "password", 0x5: "OEM", 
 PAYLOAD_TYPES = {0x00: "IPMI", 0x01: "SOL", 0x02: "OEM", 0x10: "open_session_request",
                  0x11: "open_session_response", 0x12: "RAKP1", 0x13: "RAKP2", 0x14: "RAKP3", 0x15: "RAKP4"}
 PRIVILEGES = {0: "highest", 1: "callback", 2: "user", 3: "operator", 4: "administrator", 5: "OEM"}
-
-
-def _checksum(data: bytes) -> int:
-    return (-sum(data)) & 0xFF
 
 
 class _AllButLastField(StrField):
@@ -173,9 +171,9 @@ class IPMIMessage(Packet):
 
     def post_build(self, p, pay):
         if self.checksum1 is None:
-            p = p[:2] + bytes([_checksum(p[:2])]) + p[3:]
+            p = p[:2] + bytes([checksum(p[:2])]) + p[3:]
         if self.checksum2 is None:
-            p = p[:-1] + bytes([_checksum(p[3:-1])])
+            p = p[:-1] + bytes([checksum(p[3:-1])])
         return p + pay
 
 

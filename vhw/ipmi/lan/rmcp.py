@@ -15,6 +15,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from ..wire_errors import WireError
+
 RMCP_VERSION = 0x06
 SEQ_NO_ACK = 0xFF
 CLASS_ASF = 0x06
@@ -32,7 +34,7 @@ ENTITIES_IPMI = 0x81
 INTERACTIONS = 0x00
 
 
-class RmcpError(ValueError):
+class RmcpError(WireError):
     """A datagram that is not a well-formed RMCP message (dropped, counted)."""
 
 

@@ -33,6 +33,7 @@ from typing import Any
 from collections.abc import Callable, Mapping
 
 from ...errors import DescriptionError
+from ..set_in_progress import SetInProgress
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ ST_BREAK = 0x04
 P_SET_IN_PROGRESS, P_ENABLE, P_AUTH, P_ACCUMULATE, P_RETRY = 0, 1, 2, 3, 4
 P_NV_BIT_RATE, P_V_BIT_RATE, P_CHANNEL, P_PORT = 5, 6, 7, 8
 BIT_RATES = frozenset({0, 6, 7, 8, 9, 10})
-CC_PARAMETER_NOT_SUPPORTED, CC_SET_IN_PROGRESS, CC_READ_ONLY = 0x80, 0x81, 0x82
+CC_PARAMETER_NOT_SUPPORTED, CC_READ_ONLY = 0x80, 0x82
 _LENGTHS = {P_ENABLE: 1, P_AUTH: 1, P_ACCUMULATE: 2, P_RETRY: 2, P_NV_BIT_RATE: 1, P_V_BIT_RATE: 1, P_PORT: 2}
 _DEFAULTS = {
     P_ENABLE: b"\x01",
@@ -318,7 +319,7 @@ class Sol:
         self.channel = channel
         self.spec = spec
         self.bmc = bmc
-        self.set_in_progress = 0
+        self.set_in_progress = SetInProgress()
         self._memory: dict[int, bytes] = {}
         self.volatile_bit_rate = self.get(P_NV_BIT_RATE)
         self.active: Activation | None = None
@@ -347,7 +348,7 @@ class Sol:
 
     def get(self, param: int) -> bytes:
         if param == P_SET_IN_PROGRESS:
-            return bytes([self.set_in_progress])
+            return self.set_in_progress.get()
         if param == P_V_BIT_RATE:
             return self.volatile_bit_rate
         if param == P_CHANNEL:
@@ -362,14 +363,7 @@ class Sol:
         if param == P_CHANNEL:
             raise SolError(CC_READ_ONLY, "the SOL payload channel is read only")
         if param == P_SET_IN_PROGRESS:
-            if len(data) != 1:
-                raise SolError(0xC7, "set in progress takes 1 byte")
-            value = data[0] & 0x03
-            if value == 3:
-                raise SolError(0xCC, "set in progress value 11b is reserved")
-            if value == 1 and self.set_in_progress != 0:
-                raise SolError(CC_SET_IN_PROGRESS, "parameters already claimed (set in progress)")
-            self.set_in_progress = 1 if value == 1 else 0
+            self.set_in_progress.set(data)
             return
         if param not in _LENGTHS:
             raise SolError(CC_PARAMETER_NOT_SUPPORTED, f"SOL parameter {param} not supported")

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from collections.abc import Callable
 
 from ..bmc import CC, Privilege, Response
+from ..ipmb import MIN_REQUEST, IpmbFrameError, IpmbRequest
 from . import SerialLogin
 
 START, STOP, HANDSHAKE, ESCAPE, ESC = 0xA0, 0xA5, 0xA6, 0xAA, 0x1B
@@ -38,14 +39,9 @@ ESCAPED = {START: 0xB0, STOP: 0xB5, HANDSHAKE: 0xB6, ESCAPE: 0xBA, ESC: 0x3B}
 UNESCAPED = {v: k for k, v in ESCAPED.items()}
 BMC_ADDRESS = 0x20
 #: Smallest message: rsAddr NetFn chk1 rqAddr rqSeq Cmd chk2.
-MIN_MESSAGE = 7
+MIN_MESSAGE = MIN_REQUEST
 #: Longest message kept; every serial BMC takes 40-byte messages (14.4.2).
 MAX_MESSAGE = 255
-
-
-def checksum(data: bytes) -> int:
-    """The IPMB two's-complement checksum: ``sum(data) + checksum == 0 (mod 256)``."""
-    return (-sum(data)) & 0xFF
 
 
 def escape(raw: bytes) -> bytes:
@@ -63,43 +59,25 @@ def encode_packet(message: bytes) -> bytes:
     return bytes([START]) + escape(message) + bytes([STOP])
 
 
-@dataclass(frozen=True)
-class BasicRequest:
-    rs_addr: int
-    netfn: int
-    rs_lun: int
-    rq_addr: int
-    seq: int
-    rq_lun: int
-    cmd: int
-    data: bytes = b""
-
-    def to_message(self) -> bytes:
-        head = bytes([self.rs_addr, (self.netfn << 2) | self.rs_lun])
-        body = bytes([self.rq_addr, (self.seq << 2) | self.rq_lun, self.cmd]) + self.data
-        return head + bytes([checksum(head)]) + body + bytes([checksum(body)])
+#: A Basic Mode packet carries one IPMB-format request (14.4.2).
+BasicRequest = IpmbRequest
 
 
 def encode_request(req: BasicRequest) -> bytes:
-    return encode_packet(req.to_message())
+    return encode_packet(req.encode())
 
 
 def encode_response(req: BasicRequest, rsp: Response) -> bytes:
     """The response packet to ``req`` (14.4.3): addresses and LUNs swapped, NetFn+1."""
-    head = bytes([req.rq_addr, ((req.netfn | 1) << 2) | req.rq_lun])
-    body = bytes([req.rs_addr, (req.seq << 2) | req.rs_lun, req.cmd, rsp.cc & 0xFF]) + rsp.data
-    return encode_packet(head + bytes([checksum(head)]) + body + bytes([checksum(body)]))
+    return encode_packet(req.response(rsp.cc, rsp.data))
 
 
 def decode_message(msg: bytes) -> BasicRequest | str:
     """An unescaped message -> a request, or the reason it is dropped."""
-    if len(msg) < MIN_MESSAGE:
-        return "dropped_too_short"
-    if sum(msg[:3]) & 0xFF:
-        return "dropped_bad_checksum1"
-    if sum(msg[3:]) & 0xFF:
-        return "dropped_bad_checksum2"
-    return BasicRequest(msg[0], msg[1] >> 2, msg[1] & 3, msg[3], msg[4] >> 2, msg[4] & 3, msg[5], bytes(msg[6:-1]))
+    try:
+        return IpmbRequest.parse(msg, requests_only=False)
+    except IpmbFrameError as e:
+        return f"dropped_{e.reason}"
 
 
 class BasicCodec:
