@@ -36,7 +36,7 @@ from .ipmi.bmc import Bmc
 from .ipmi.config import BmcConfig
 from .ipmi.lan.server import EXPIRY_PERIOD, LanServer, parse_address
 from .ipmi.lan.sessions import lan_context
-from .ipmi.runner import BmcRunner
+from .ipmi.runner import BmcRunner, host_clock_base
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -180,7 +180,7 @@ class Fleet:
     async def _start_one(self, i: int) -> FleetMember:
         name = f"fleet-{i}"
         store = Store(self.state_dir / f"{name}.db") if self.state_dir is not None else Store(None)
-        bmc = create_bmc(self._config(i), store=store)
+        bmc = create_bmc(self._config(i), store=store, host_clock_base=host_clock_base())
         port = ChassisPowerPort(bmc)
         runner = port.runner = BmcRunner(bmc, power_port=port)
         server = _FleetLanServer(lan_context(bmc), runner)

@@ -17,6 +17,8 @@ from vhw.store import Store
 
 DCMI = 0x2C
 SI = Context()
+#: The host's UTC time at now = 0 (2024-01-01), as the transport side would read it.
+HOST_CLOCK_BASE = 1704067200.0
 LAN_OPERATOR = Context(channel=1, privilege=Privilege.OPERATOR, interface="lan", session_id=1)
 
 
@@ -26,7 +28,7 @@ def make_bmc(dcmi=None, sensors=None, store=None, machine="rack7-node3"):
         table["dcmi"] = dcmi
     if sensors is not None:
         table["sensors"] = sensors
-    return create_bmc(BmcConfig.from_dict(table, machine=machine), store=store)
+    return create_bmc(BmcConfig.from_dict(table, machine=machine), store=store, host_clock_base=HOST_CLOCK_BASE)
 
 
 def call(bmc, cmd, data, now=0.0, ctx=SI):
@@ -77,7 +79,7 @@ def test_power_reading_from_the_description_value():
     assert rsp.cc == 0 and len(rsp.data) == 18
     watts, timestamp, period_ms, state = power(rsp)
     assert watts == [180, 180, 180, 180] and period_ms == 15000 and state == 0x40
-    assert timestamp > 0x20000000  # the SEL clock: real time, not pre-init
+    assert timestamp == HOST_CLOCK_BASE + 25  # the SEL clock: the host's time, not pre-init
 
 
 def test_power_reading_follows_a_power_sensor():

@@ -61,9 +61,16 @@ def command_table(modules: tuple[str, ...] = COMMAND_MODULES) -> CommandTable:
     return CommandTable.from_modules(importlib.import_module(name) for name in modules)
 
 
-def create_bmc(config: BmcConfig, store: Store | None = None, *, table: CommandTable | None = None) -> Bmc:
-    """A Bmc with every part of ``config`` and the full command table (or ``table``)."""
-    bmc = Bmc(config=config, table=table if table is not None else command_table())
+def create_bmc(config: BmcConfig, store: Store | None = None, *, table: CommandTable | None = None,
+               host_clock_base: float = 0.0) -> Bmc:
+    """A Bmc with every part of ``config`` and the full command table (or ``table``).
+
+    ``host_clock_base`` is the host's UTC time at ``now`` = 0 (the SEL's
+    "host" clock counts from it); the transport side reads it from the real
+    clocks (``vhw.ipmi.runner.host_clock_base``).
+    """
+    bmc = Bmc(config=config, table=table if table is not None else command_table(),
+              host_clock_base=host_clock_base)
     bmc.store = store if store is not None else Store(None)
     bmc.parts["messaging"] = Messaging(bmc.emit)
     bmc.parts["channels"] = Channels(config.channels, config.interfaces, store=bmc.store)

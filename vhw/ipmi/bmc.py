@@ -315,6 +315,10 @@ class Bmc:
     #: Non-volatile state (vhw.store.Store); None in bare test BMCs.
     store: Any = field(default=None, repr=False)
     now: float = 0.0
+    #: The host's UTC time at ``now`` = 0, for the parts whose clocks follow
+    #: the host's (the SEL's "host" clock); read by the transport side
+    #: (``vhw.ipmi.runner.host_clock_base``), 0 in a bare BMC.
+    host_clock_base: float = 0.0
 
     # -- actions ---------------------------------------------------------
     def emit(self, action: act.Action) -> None:

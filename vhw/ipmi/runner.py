@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any, Protocol, runtime_checkable
 from collections.abc import Iterable
 
@@ -25,6 +26,12 @@ from .bmc import CC, Bmc, Context, Response
 from .extern import ControlOp
 
 log = logging.getLogger(__name__)
+
+
+def host_clock_base() -> float:
+    """The host's UTC time at monotonic time 0: what ``create_bmc`` is given
+    when ``now`` is the loop's clock (``time.monotonic``)."""
+    return time.time() - time.monotonic()
 
 
 @runtime_checkable

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import datetime
 import struct
-import time as _time
 from dataclasses import dataclass
 from typing import Any
 from collections.abc import Callable
@@ -315,20 +314,11 @@ class Sel:
         self._partial = None
 
 
-def host_clock_base() -> float:
-    """SEL time at monotonic 0 for a clock that follows the host's UTC time.
-
-    Assumes ``now`` is ``time.monotonic()`` (what the runner's asyncio loop
-    uses).  Assembly reads the clocks here once; the Sel model never does.
-    """
-    return _time.time() - _time.monotonic()
-
-
 def create_part(bmc: Any, config: Any) -> Sel:
     """The part for ``bmc.parts["sel"]``; ``config`` is a BmcConfig or None."""
     sel_config = getattr(config, "sel", None) or SelConfig()
     if sel_config.clock == "host":
-        base, relative = host_clock_base(), False
+        base, relative = bmc.host_clock_base, False
     elif sel_config.clock == "pre-init":
         base, relative = 0.0, True
     else:

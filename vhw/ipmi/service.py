@@ -32,7 +32,7 @@ from .assemble import create_bmc
 from .bmc import Context, Privilege, Response
 from .config import BmcConfig
 from .extern_server import ExternServer
-from .runner import BmcRunner
+from .runner import BmcRunner, host_clock_base
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ class BmcService:
         #: vhw.trace.Trace for in-band and LAN messages; vhw.faults injector; None: neither.
         self.trace = trace
         self.faults = faults
-        self.bmc = create_bmc(self.config, store=store)
+        self.bmc = create_bmc(self.config, store=store, host_clock_base=host_clock_base())
         #: Boot flags handed to the machine layer and not yet reported used.
         self._boot_in_flight = False
         port = None
