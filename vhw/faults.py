@@ -49,6 +49,7 @@ from typing import Any
 from collections.abc import Callable
 
 from .errors import DescriptionError, VhwError
+from .tables import Table
 
 log = logging.getLogger(__name__)
 
@@ -125,9 +126,7 @@ _HEX_KEYS = ("netfn", "cmd", "cc", "function", "tid", "status", "detail")
 
 def parse_fault(data: Any, path: str, source: str) -> FaultSpec:
     """One ``[[fault]]`` table -> FaultSpec; DescriptionError names the key and why."""
-    from .machine.description import _Table
-
-    t = _Table(data, path, source)
+    t = Table(data, path, source)
     device = t.take("device", None, str)
     if device is None:
         raise t.fail("device", f"is required: one of {', '.join(DEVICES)}")

@@ -22,6 +22,7 @@ from enum import IntEnum
 from typing import Any
 
 from ..errors import DescriptionError
+from ..tables import Table
 from .actions import Power, PowerOp
 
 log = logging.getLogger(__name__)
@@ -93,16 +94,9 @@ class ChassisConfig:
         """Validate a ``[bmc.chassis]`` table; DescriptionError names the bad key."""
         if d is None:
             return cls()
-        if not isinstance(d, dict):
-            raise DescriptionError(key, f"must be a table, not {type(d).__name__}")
-        known = {f.name: f for f in fields(cls)}
-        values: dict[str, Any] = {}
-        for name, value in d.items():
-            where = f"{key}.{name}"
-            f = known.get(name)
-            if f is None:
-                raise DescriptionError(where, f"unknown key (known: {', '.join(sorted(known))})")
-            values[f.name] = _check(f.name, value, where)
+        t = Table(d, key)
+        t.expect(f.name for f in fields(cls))
+        values = {name: _check(name, value, t.key(name)) for name, value in d.items()}
         return cls(**values)
 
 

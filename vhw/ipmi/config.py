@@ -15,6 +15,7 @@ from typing import Any
 from collections.abc import Mapping
 
 from vhw.errors import DescriptionError
+from vhw.tables import Table
 
 #: The BMC's own IPMB slave address (IPMI 2.0 section 5.5, table 5-4).
 BMC_ADDRESS = 0x20
@@ -144,20 +145,20 @@ class BmcConfig:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None, key: str = "bmc", *, machine: str = "vhw") -> BmcConfig:
         """Validate a description table; ``machine`` seeds the default GUIDs."""
-        r = _Reader(d if d is not None else {}, key)
+        r = Table(d, key)
         identity = _identity(r, defaults=DeviceIdentity())
         device_guid = r.guid("device_guid", derive_guid(machine, "device"))
         system_guid = r.guid("system_guid", derive_guid(machine, "system"))
-        interfaces = tuple(r.list_of_choices("interfaces", INTERFACES, default=["kcs"]))
+        interfaces = tuple(r.list_of_choices("interfaces", ["kcs"], INTERFACES))
         if not interfaces:
-            raise DescriptionError(r.path("interfaces"), "must name at least one of " + ", ".join(INTERFACES))
+            raise DescriptionError(r.key("interfaces"), "must name at least one of " + ", ".join(INTERFACES))
         channels = _channels(r)
         satellites = _satellites(r, channels)
         strings = {}
         for name in ("system_firmware_version", "system_name", "primary_os_name"):
             strings[name] = r.string(name, "")
             if len(_system_info_bytes(strings[name])) > SYSTEM_INFO_MAX_BYTES - 2:
-                raise DescriptionError(r.path(name), f"longer than {SYSTEM_INFO_MAX_BYTES - 2} bytes")
+                raise DescriptionError(r.key(name), f"longer than {SYSTEM_INFO_MAX_BYTES - 2} bytes")
         chassis = _chassis(r)
         users = _users(r)
         dcmi = _dcmi(r, machine)
@@ -166,14 +167,14 @@ class BmcConfig:
         sensors = _sensors(r)
         from vhw.ipmi.lanconfig import LanConfigSpec  # owned by the LAN configuration module
         from vhw.ipmi.lan.sol import SolSpec  # owned by the SOL module
-        lan_config = LanConfigSpec.from_dict(r.raw("lan_config", None), r.path("lan_config"), machine=machine)
-        sol = SolSpec.from_dict(r.raw("sol", None), r.path("sol"))
+        lan_config = LanConfigSpec.from_dict(r.raw("lan_config", None), r.key("lan_config"), machine=machine)
+        sol = SolSpec.from_dict(r.raw("sol", None), r.key("sol"))
         lan = _lan_address(r)
         from vhw.ipmi.lan.rmcpplus import RmcpPlusConfig  # owned by the RMCP+ module
-        rmcpplus = RmcpPlusConfig.from_dict(r.raw("rmcpplus", None), r.path("rmcpplus"))
+        rmcpplus = RmcpPlusConfig.from_dict(r.raw("rmcpplus", None), r.key("rmcpplus"))
         from vhw.ipmi.serial import SerialConfig  # owned by the serial module
-        serial = SerialConfig.from_dict(r.raw("serial", None), r.path("serial")) if r.has("serial") else None
-        r.no_unknown_keys()
+        serial = SerialConfig.from_dict(r.raw("serial", None), r.key("serial")) if r.has("serial") else None
+        r.finish()
         return cls(
             identity=identity,
             serial=serial,
@@ -196,16 +197,16 @@ class BmcConfig:
         )
 
 
-def _lan_address(r: _Reader) -> str | None:
+def _lan_address(r: Table) -> str | None:
     """``lan = "127.0.0.1:9623"``: where the BMC listens for IPMI over LAN (UDP)."""
     v = r.raw("lan", None)
     if v is None:
         return None
     if not isinstance(v, str):
-        raise DescriptionError(r.path("lan"), 'must be a string "HOST:PORT"')
+        raise DescriptionError(r.key("lan"), 'must be a string "HOST:PORT"')
     host, sep, port = v.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535 or not host.strip("[]"):
-        raise DescriptionError(r.path("lan"), f'must be "HOST:PORT" (port 0..65535), not {v!r}')
+        raise DescriptionError(r.key("lan"), f'must be "HOST:PORT" (port 0..65535), not {v!r}')
     return v
 
 
@@ -224,94 +225,10 @@ def _system_info_bytes(text: str) -> bytes:
 # -- validation helpers ---------------------------------------------------------
 
 
-class _Reader:
-    """Reads keys of one table, remembering which were read."""
-
-    def __init__(self, d: Any, key: str):
-        if not isinstance(d, Mapping):
-            raise DescriptionError(key, f"must be a table, not {type(d).__name__}")
-        self.d = d
-        self.key = key
-        self.seen: set[str] = set()
-
-    def path(self, name: str) -> str:
-        return f"{self.key}.{name}"
-
-    def has(self, name: str) -> bool:
-        return name in self.d
-
-    def raw(self, name: str, default: Any) -> Any:
-        self.seen.add(name)
-        return self.d.get(name, default)
-
-    def integer(self, name: str, default: int, lo: int, hi: int) -> int:
-        v = self.raw(name, default)
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise DescriptionError(self.path(name), f"must be an integer {lo:#x}..{hi:#x}")
-        if not lo <= v <= hi:
-            raise DescriptionError(self.path(name), f"must be {lo:#x}..{hi:#x}, not {v:#x}")
-        return v
-
-    def boolean(self, name: str, default: bool) -> bool:
-        v = self.raw(name, default)
-        if not isinstance(v, bool):
-            raise DescriptionError(self.path(name), "must be true or false")
-        return v
-
-    def string(self, name: str, default: str) -> str:
-        v = self.raw(name, default)
-        if not isinstance(v, str):
-            raise DescriptionError(self.path(name), "must be a string")
-        return v
-
-    def choice(self, name: str, choices: Mapping[str, int] | tuple[str, ...], default: str) -> str:
-        v = self.string(name, default)
-        if v not in choices:
-            raise DescriptionError(self.path(name), f"must be one of {', '.join(choices)}, not {v!r}")
-        return v
-
-    def list_of_choices(self, name: str, choices: tuple[str, ...] | Mapping[str, int], default: list[str]) -> list[str]:
-        v = self.raw(name, default)
-        if not isinstance(v, list):
-            raise DescriptionError(self.path(name), "must be a list")
-        out: list[str] = []
-        for i, item in enumerate(v):
-            if item not in choices:
-                raise DescriptionError(f"{self.path(name)}[{i}]", f"must be one of {', '.join(choices)}, not {item!r}")
-            if item in out:
-                raise DescriptionError(f"{self.path(name)}[{i}]", f"{item!r} listed twice")
-            out.append(item)
-        return out
-
-    def tables(self, name: str) -> list[_Reader] | None:
-        if name not in self.d:
-            self.seen.add(name)
-            return None
-        v = self.raw(name, None)
-        if not isinstance(v, list):
-            raise DescriptionError(self.path(name), "must be a list of tables")
-        return [_Reader(item, f"{self.path(name)}[{i}]") for i, item in enumerate(v)]
-
-    def guid(self, name: str, default: uuid.UUID) -> uuid.UUID:
-        if name not in self.d:
-            self.seen.add(name)
-            return default
-        v = self.string(name, "")
-        try:
-            return uuid.UUID(v)
-        except ValueError:
-            raise DescriptionError(self.path(name), f"must be a UUID like 12345678-1234-5678-9abc-def012345678, not {v!r}") from None
-
-    def no_unknown_keys(self) -> None:
-        for k in self.d:
-            if k not in self.seen:
-                raise DescriptionError(self.path(str(k)), "unknown key")
-
-
-def _identity(r: _Reader, defaults: DeviceIdentity) -> DeviceIdentity:
+def _identity(r: Table, defaults: DeviceIdentity) -> DeviceIdentity:
     support = defaults.additional_support
     if r.has("additional_support"):
-        names = r.list_of_choices("additional_support", ADDITIONAL_SUPPORT_BITS, default=[])
+        names = r.list_of_choices("additional_support", [], ADDITIONAL_SUPPORT_BITS)
         support = 0
         for n in names:
             support |= ADDITIONAL_SUPPORT_BITS[n]
@@ -319,7 +236,7 @@ def _identity(r: _Reader, defaults: DeviceIdentity) -> DeviceIdentity:
     if r.has("aux_firmware"):
         v = r.raw("aux_firmware", None)
         if not (isinstance(v, list) and len(v) == 4 and all(isinstance(b, int) and not isinstance(b, bool) and 0 <= b <= 255 for b in v)):
-            raise DescriptionError(r.path("aux_firmware"), "must be a list of 4 bytes (0..255)")
+            raise DescriptionError(r.key("aux_firmware"), "must be a list of 4 bytes (0..255)")
         aux = bytes(v)
     return DeviceIdentity(
         device_id=r.integer("device_id", defaults.device_id, 0, 0xFF),
@@ -335,88 +252,87 @@ def _identity(r: _Reader, defaults: DeviceIdentity) -> DeviceIdentity:
     )
 
 
-def _channels(r: _Reader) -> tuple[ChannelConfig, ...]:
+def _channels(r: Table) -> tuple[ChannelConfig, ...]:
     readers = r.tables("channels")
     if readers is None:
         return _default_channels()
     out: list[ChannelConfig] = []
     for cr in readers:
         if not cr.has("number"):
-            raise DescriptionError(cr.path("number"), "required: 0..0x0B (0x0E and 0x0F are not configurable)")
+            raise DescriptionError(cr.key("number"), "required: 0..0x0B (0x0E and 0x0F are not configurable)")
         number = cr.integer("number", 0, 0, 0x0B)
         if any(c.number == number for c in out):
-            raise DescriptionError(cr.path("number"), f"channel {number} defined twice")
+            raise DescriptionError(cr.key("number"), f"channel {number} defined twice")
         if not cr.has("medium"):
-            raise DescriptionError(cr.path("medium"), "required: " + " or ".join(CHANNEL_MEDIA))
-        medium = cr.choice("medium", CHANNEL_MEDIA, "ipmb")
-        access_mode = ACCESS_MODES[cr.choice("access_mode", ACCESS_MODES, "always")]
-        privilege_limit = PRIVILEGES[cr.choice("privilege_limit", PRIVILEGES, "administrator")]
+            raise DescriptionError(cr.key("medium"), "required: " + " or ".join(CHANNEL_MEDIA))
+        medium = cr.choice("medium", "ipmb", CHANNEL_MEDIA)
         if medium == "ipmb" and (cr.has("access_mode") or cr.has("privilege_limit")):
             bad = "access_mode" if cr.has("access_mode") else "privilege_limit"
-            raise DescriptionError(cr.path(bad), "only session-based (lan) channels have channel access settings")
-        cr.no_unknown_keys()
+            raise DescriptionError(cr.key(bad), "only session-based (lan) channels have channel access settings")
+        access_mode = ACCESS_MODES[cr.choice("access_mode", "always", ACCESS_MODES)]
+        privilege_limit = PRIVILEGES[cr.choice("privilege_limit", "administrator", PRIVILEGES)]
+        cr.finish()
         out.append(ChannelConfig(number, medium, access_mode, privilege_limit))
     return tuple(out)
 
 
-def _satellites(r: _Reader, channels: tuple[ChannelConfig, ...]) -> tuple[SatelliteConfig, ...]:
+def _satellites(r: Table, channels: tuple[ChannelConfig, ...]) -> tuple[SatelliteConfig, ...]:
     readers = r.tables("satellites") or []
     out: list[SatelliteConfig] = []
     for sr in readers:
         if not sr.has("address"):
-            raise DescriptionError(sr.path("address"), "required: an even IPMB slave address 0x02..0xFE")
+            raise DescriptionError(sr.key("address"), "required: an even IPMB slave address 0x02..0xFE")
         address = sr.raw("address", None)
         if isinstance(address, bool) or not isinstance(address, int) or not (0x02 <= address <= 0xFE) or address & 1:
-            raise DescriptionError(sr.path("address"), "must be an even IPMB slave address 0x02..0xFE")
+            raise DescriptionError(sr.key("address"), "must be an even IPMB slave address 0x02..0xFE")
         if address == BMC_ADDRESS:
-            raise DescriptionError(sr.path("address"), f"0x{BMC_ADDRESS:02X} is the BMC's own address")
+            raise DescriptionError(sr.key("address"), f"0x{BMC_ADDRESS:02X} is the BMC's own address")
         channel = sr.integer("channel", 0, 0, 0x0B)
         ch = next((c for c in channels if c.number == channel), None)
         if ch is None or ch.medium != "ipmb":
-            raise DescriptionError(sr.path("channel"), f"channel {channel} is not an IPMB channel of this BMC")
+            raise DescriptionError(sr.key("channel"), f"channel {channel} is not an IPMB channel of this BMC")
         if any(s.channel == channel and s.address == address for s in out):
-            raise DescriptionError(sr.path("address"), f"address 0x{address:02X} used twice on channel {channel}")
+            raise DescriptionError(sr.key("address"), f"address 0x{address:02X} used twice on channel {channel}")
         identity = _identity(sr, defaults=DeviceIdentity(device_id=0, additional_support=0))
-        sr.no_unknown_keys()
+        sr.finish()
         out.append(SatelliteConfig(address=address, channel=channel, identity=identity))
     return tuple(out)
 
 
-def _chassis(r: _Reader) -> Any:
+def _chassis(r: Table) -> Any:
     from vhw.ipmi.chassis import ChassisConfig  # owned by the chassis module
 
     table = r.raw("chassis", {})
-    return ChassisConfig.from_dict(table, r.path("chassis"))
+    return ChassisConfig.from_dict(table, r.key("chassis"))
 
 
-def _sel(r: _Reader) -> Any:
+def _sel(r: Table) -> Any:
     from vhw.ipmi.sel import SelConfig  # owned by the SEL module
 
-    return SelConfig.from_dict(r.raw("sel", {}), r.path("sel"))
+    return SelConfig.from_dict(r.raw("sel", {}), r.key("sel"))
 
 
-def _fru(r: _Reader) -> Any:
+def _fru(r: Table) -> Any:
     from vhw.ipmi.fru import FruConfig  # owned by the FRU module
 
     if not r.has("fru"):
-        r.seen.add("fru")
         return FruConfig()
-    return FruConfig.from_dict(r.raw("fru", {}), r.path("fru"))
+    return FruConfig.from_dict(r.raw("fru", {}), r.key("fru"))
 
 
-def _users(r: _Reader) -> Any:
+def _users(r: Table) -> Any:
     from vhw.ipmi.users import UsersConfig  # owned by the users module
 
-    return UsersConfig.from_list(r.raw("users", None), r.path("users"))
+    return UsersConfig.from_list(r.raw("users", None), r.key("users"))
 
 
-def _dcmi(r: _Reader, machine: str) -> Any:
+def _dcmi(r: Table, machine: str) -> Any:
     from vhw.ipmi.commands.dcmi import DcmiConfig  # owned by the DCMI module
 
-    return DcmiConfig.from_dict(r.raw("dcmi", None), r.path("dcmi"), machine=machine)
+    return DcmiConfig.from_dict(r.raw("dcmi", None), r.key("dcmi"), machine=machine)
 
 
-def _sensors(r: _Reader) -> Any:
+def _sensors(r: Table) -> Any:
     from vhw.ipmi.sensors import SensorsConfig  # owned by the sensors module
 
-    return SensorsConfig.from_list(r.raw("sensors", None), r.path("sensors"))
+    return SensorsConfig.from_list(r.raw("sensors", None), r.key("sensors"))

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import DescriptionError
+from ..tables import Table
 from .bmc import CC, IpmiError
 from .ipmb import checksum
 
@@ -195,15 +196,13 @@ class FruConfig:
 
     @classmethod
     def from_dict(cls, d: Any, key: str) -> FruConfig:
-        from .config import _Reader
-
-        r = _Reader(d if d is not None else {}, key)
+        r = Table(d, key)
         chassis = _chassis(r) if r.has("chassis") else None
         board = _board(r) if r.has("board") else None
         product = _product(r) if r.has("product") else None
         records = tuple(_multirecord(mr) for mr in (r.tables("multirecord") or []))
         size = r.integer("size", DEFAULT_SIZE, 8, MAX_SIZE) if r.has("size") else None
-        r.no_unknown_keys()
+        r.finish()
         try:
             build_image(chassis, board, product, records, size)
         except ImageDoesNotFit as e:
@@ -257,25 +256,23 @@ def build_image(chassis: ChassisInfo | None, board: BoardInfo | None, product: P
 # -- description readers ------------------------------------------------------------
 def _text(r: Any, name: str) -> str:
     v = r.string(name, "")
-    encode_string(v, r.path(name))
+    encode_string(v, r.key(name))
     return v
 
 
 def _extra(r: Any) -> tuple[str, ...]:
     v = r.raw("extra", [])
     if not isinstance(v, list) or not all(isinstance(s, str) for s in v):
-        raise DescriptionError(r.path("extra"), "must be a list of strings")
+        raise DescriptionError(r.key("extra"), "must be a list of strings")
     for i, s in enumerate(v):
-        encode_string(s, f"{r.path('extra')}[{i}]")
+        encode_string(s, f"{r.key('extra')}[{i}]")
         if s == "":
-            raise DescriptionError(f"{r.path('extra')}[{i}]", "an empty custom field says nothing; leave it out")
+            raise DescriptionError(f"{r.key('extra')}[{i}]", "an empty custom field says nothing; leave it out")
     return tuple(v)
 
 
 def _sub(r: Any, name: str) -> Any:
-    from .config import _Reader
-
-    return _Reader(r.raw(name, {}), r.path(name))
+    return Table(r.raw(name, {}), r.key(name))
 
 
 def _chassis(parent: Any) -> ChassisInfo:
@@ -284,20 +281,20 @@ def _chassis(parent: Any) -> ChassisInfo:
     if isinstance(t, str):
         if t not in CHASSIS_TYPES:
             raise DescriptionError(
-                r.path("type"), f"must be an SMBIOS chassis type number or one of {', '.join(CHASSIS_TYPES)}, not {t!r}")
+                r.key("type"), f"must be an SMBIOS chassis type number or one of {', '.join(CHASSIS_TYPES)}, not {t!r}")
         t = CHASSIS_TYPES[t]
     elif isinstance(t, bool) or not isinstance(t, int) or not 0x01 <= t <= 0xFF:
-        raise DescriptionError(r.path("type"), "must be an SMBIOS chassis type 0x01..0xFF or a name like \"rack_mount\"")
+        raise DescriptionError(r.key("type"), "must be an SMBIOS chassis type 0x01..0xFF or a name like \"rack_mount\"")
     info = ChassisInfo(type=t, part_number=_text(r, "part_number"), serial_number=_text(r, "serial_number"),
                        extra=_extra(r))
-    r.no_unknown_keys()
+    r.finish()
     return info
 
 
 def _board(parent: Any) -> BoardInfo:
     r = _sub(parent, "board")
     info = BoardInfo(
-        manufacture_date=_manufacture_date(r.raw("manufacture_date", 0), r.path("manufacture_date")),
+        manufacture_date=_manufacture_date(r.raw("manufacture_date", 0), r.key("manufacture_date")),
         manufacturer=_text(r, "manufacturer"),
         product=_text(r, "product"),
         serial_number=_text(r, "serial_number"),
@@ -305,7 +302,7 @@ def _board(parent: Any) -> BoardInfo:
         fru_file_id=_text(r, "fru_file_id"),
         extra=_extra(r),
     )
-    r.no_unknown_keys()
+    r.finish()
     return info
 
 
@@ -314,7 +311,7 @@ def _product(parent: Any) -> ProductInfo:
     info = ProductInfo(**{n: _text(r, n) for n in ("manufacturer", "name", "part_number", "version",
                                                    "serial_number", "asset_tag", "fru_file_id")},
                        extra=_extra(r))
-    r.no_unknown_keys()
+    r.finish()
     return info
 
 
@@ -335,16 +332,16 @@ def _manufacture_date(v: Any, where: str) -> int:
 
 def _multirecord(r: Any) -> MultiRecord:
     if r.has("type") and r.has("type_id"):
-        raise DescriptionError(r.path("type_id"), 'give either type = "power_supply" or type_id with data')
+        raise DescriptionError(r.key("type_id"), 'give either type = "power_supply" or type_id with data')
     if r.has("type"):
-        kind = r.choice("type", ("power_supply",), "power_supply")
+        kind = r.choice("type", "power_supply", ("power_supply",))
         record = _power_supply(r) if kind == "power_supply" else None
     else:
         if not r.has("type_id"):
-            raise DescriptionError(r.path("type_id"), 'required: a record type ID 0x00..0xFF, or type = "power_supply"')
+            raise DescriptionError(r.key("type_id"), 'required: a record type ID 0x00..0xFF, or type = "power_supply"')
         type_id = r.integer("type_id", 0, 0, 0xFF)
         record = MultiRecord(type_id, _bytes(r, "data"))
-    r.no_unknown_keys()
+    r.finish()
     return record
 
 
@@ -354,13 +351,13 @@ def _bytes(r: Any, name: str) -> bytes:
         try:
             data = bytes.fromhex(v)
         except ValueError:
-            raise DescriptionError(r.path(name), "must be hex digits like \"5a 31 00\" or a list of bytes") from None
+            raise DescriptionError(r.key(name), "must be hex digits like \"5a 31 00\" or a list of bytes") from None
     elif isinstance(v, list) and all(isinstance(b, int) and not isinstance(b, bool) and 0 <= b <= 255 for b in v):
         data = bytes(v)
     else:
-        raise DescriptionError(r.path(name), "required: hex digits like \"5a 31 00\" or a list of bytes 0..255")
+        raise DescriptionError(r.key(name), "required: hex digits like \"5a 31 00\" or a list of bytes 0..255")
     if len(data) > 255:
-        raise DescriptionError(r.path(name), f"{len(data)} bytes, a multirecord holds at most 255")
+        raise DescriptionError(r.key(name), f"{len(data)} bytes, a multirecord holds at most 255")
     return data
 
 
@@ -374,7 +371,7 @@ def _power_supply(r: Any) -> MultiRecord:
     def volts(name: str, default: float) -> int:
         v = r.raw(name, default)
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 655.35:
-            raise DescriptionError(r.path(name), "must be volts 0..655.35")
+            raise DescriptionError(r.key(name), "must be volts 0..655.35")
         return round(v * 100)
 
     capacity = r.integer("capacity", 0, 0, 0xFFF)

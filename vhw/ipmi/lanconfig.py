@@ -35,9 +35,9 @@ import hashlib
 import ipaddress
 from dataclasses import dataclass
 from typing import Any
-from collections.abc import Mapping
 
 from ..errors import DescriptionError
+from ..tables import Table
 from .set_in_progress import SetInProgress
 from .lan.sessions import DEFAULT_AUTH_MASK, SUPPORTED_AUTH_TYPES
 
@@ -126,12 +126,7 @@ class LanConfigSpec:
     @classmethod
     def from_dict(cls, d: Any, key: str, *, machine: str = "vhw") -> LanConfigSpec:
         d = {} if d is None else d
-        if not isinstance(d, Mapping):
-            raise DescriptionError(key, "must be a table")
-        known = ("ip", "netmask", "gateway", "mac", "ip_source", "community")
-        for k in d:
-            if k not in known:
-                raise DescriptionError(f"{key}.{k}", f"unknown key (known: {', '.join(known)})")
+        Table(d, key).expect(("ip", "netmask", "gateway", "mac", "ip_source", "community"))
         for k, v in d.items():
             if not isinstance(v, str):
                 raise DescriptionError(f"{key}.{k}", "must be a string")

@@ -34,6 +34,7 @@ from typing import Any
 from collections.abc import Callable
 
 from ..errors import DescriptionError
+from ..tables import Table
 from .bmc import CC, IpmiError
 
 NAMESPACE = "sel"
@@ -79,15 +80,13 @@ class SelConfig:
 
     @classmethod
     def from_dict(cls, d: Any, key: str) -> SelConfig:
-        from .config import _Reader
-
-        r = _Reader(d if d is not None else {}, key)
+        r = Table(d, key)
         entries = r.integer("entries", cls.entries, 1, MAX_RECORD_ID)
-        clock = _clock(r.raw("clock", cls.clock), r.path("clock"))
+        clock = _clock(r.raw("clock", cls.clock), r.key("clock"))
         utc_offset = None
         if r.has("utc_offset"):
             utc_offset = r.integer("utc_offset", 0, -UTC_OFFSET_LIMIT, UTC_OFFSET_LIMIT)
-        r.no_unknown_keys()
+        r.finish()
         return cls(entries=entries, clock=clock, utc_offset=utc_offset)
 
 

@@ -30,6 +30,7 @@ from typing import Any
 from collections.abc import Iterable, Mapping, Sequence
 
 from vhw.errors import DescriptionError
+from vhw.tables import Table
 
 #: Sensor type codes (IPMI 2.0 table 42-3).  "power" is an alias of the
 #: Power Supply type that input/output power sensors in watts usually carry.
@@ -311,11 +312,7 @@ def _offsets(v: Any, key: str, allowed: int | None = None) -> int:
 
 
 def _parse_sensor(d: Any, key: str) -> SensorConfig:
-    if not isinstance(d, Mapping):
-        raise DescriptionError(key, "must be a table")
-    for k in d:
-        if k not in _SENSOR_KEYS:
-            raise DescriptionError(f"{key}.{k}", "unknown key")
+    Table(d, key).expect(_SENSOR_KEYS)
 
     name = d.get("name")
     if not isinstance(name, str) or not name:

@@ -26,6 +26,7 @@ from typing import Any
 from collections.abc import Iterable, Mapping
 
 from ..errors import DescriptionError
+from ..tables import Table
 from ..store import Store
 
 #: User IDs 1..15, as many BMCs (and phosphor-user-manager) have.
@@ -98,42 +99,38 @@ class UsersConfig:
         return cls(tuple(users))
 
 
-def _user_spec(d: Any, key: str, earlier: list[UserSpec]) -> UserSpec:
-    if not isinstance(d, Mapping):
-        raise DescriptionError(key, "must be a table")
-    known = {"id", "name", "password", "enabled", "privilege", "callback_only", "link_auth",
-             "ipmi_messaging", "session_limit"}
-    for k in d:
-        if k not in known:
-            raise DescriptionError(f"{key}.{k}", f"unknown key (known: {', '.join(sorted(known))})")
-    uid = d.get("id")
+def _user_spec(data: Any, key: str, earlier: list[UserSpec]) -> UserSpec:
+    d = Table(data, key)
+    d.expect(("id", "name", "password", "enabled", "privilege", "callback_only", "link_auth",
+              "ipmi_messaging", "session_limit"))
+    uid = d.raw("id")
     if isinstance(uid, bool) or not isinstance(uid, int) or not 1 <= uid <= MAX_USERS:
         raise DescriptionError(f"{key}.id", f"required: a user ID 1..{MAX_USERS}")
     if any(u.id == uid for u in earlier):
         raise DescriptionError(f"{key}.id", f"user {uid} defined twice")
-    name = d.get("name", "")
+    name = d.raw("name", "")
     if not isinstance(name, str) or not _valid_name(name.encode("ascii", "replace")):
         raise DescriptionError(f"{key}.name", f"must be printable ASCII, at most {NAME_BYTES} characters")
     if uid == ANONYMOUS and name:
         raise DescriptionError(f"{key}.name", "user 1 is the anonymous user: its name is fixed to null")
     if name and any(u.name == name for u in earlier):
         raise DescriptionError(f"{key}.name", f"name {name!r} already used (user names must be unique)")
-    password = d.get("password", "")
+    password = d.raw("password", "")
     if not isinstance(password, str) or len(password.encode("utf-8")) > PASSWORD_20:
         raise DescriptionError(f"{key}.password", f"must be a string of at most {PASSWORD_20} bytes")
-    enabled = d.get("enabled", True)
+    enabled = d.raw("enabled", True)
     if not isinstance(enabled, bool):
         raise DescriptionError(f"{key}.enabled", "must be true or false")
     flags = {}
     for flag, default in (("callback_only", False), ("link_auth", False), ("ipmi_messaging", True)):
-        v = d.get(flag, default)
+        v = d.raw(flag, default)
         if not isinstance(v, bool):
             raise DescriptionError(f"{key}.{flag}", "must be true or false")
         flags[flag] = v
-    limit = d.get("session_limit", 0)
+    limit = d.raw("session_limit", 0)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= 15:
         raise DescriptionError(f"{key}.session_limit", "must be 0..15 (0 = only the channel's limit)")
-    privilege = d.get("privilege", "administrator" if uid != ANONYMOUS else "no_access")
+    privilege = d.raw("privilege", "administrator" if uid != ANONYMOUS else "no_access")
     default_access = ChannelAccessSpec(NO_ACCESS, session_limit=limit, **flags)
     channels: list[tuple[int, ChannelAccessSpec]] = []
     if isinstance(privilege, str):

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from collections.abc import Mapping
 
 from ...errors import DescriptionError
+from ...tables import Table
 from ...store import Store
 from ..bmc import CC, command, Bmc, Context, IpmiError, NetFn, Privilege
 
@@ -82,12 +82,7 @@ class DcmiConfig:
         """Validate the table; the ID string defaults to the machine name."""
         if d is None:
             return cls(mc_id=machine[:MC_ID_MAX])
-        if not isinstance(d, Mapping):
-            raise DescriptionError(key, "must be a table")
-        known = ("asset_tag", "mc_id", "power_watts", "power_sensor")
-        for k in d:
-            if k not in known:
-                raise DescriptionError(f"{key}.{k}", f"unknown key (known: {', '.join(known)})")
+        Table(d, key).expect(("asset_tag", "mc_id", "power_watts", "power_sensor"))
         asset_tag = d.get("asset_tag", "")
         if not isinstance(asset_tag, str) or len(encode_text(asset_tag)) > ASSET_TAG_MAX:
             raise DescriptionError(f"{key}.asset_tag", f"must be a string of at most {ASSET_TAG_MAX} bytes")

@@ -39,9 +39,9 @@ import os
 import struct
 from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Mapping
 
 from vhw.errors import DescriptionError
+from vhw.tables import Table
 
 from ..bmc import Context, Privilege, Response
 from ..ipmb import IpmbFrameError, IpmbRequest
@@ -109,12 +109,7 @@ class RmcpPlusConfig:
     def from_dict(cls, d: Any, key: str = "bmc.rmcpplus") -> RmcpPlusConfig:
         if d is None:
             return cls()
-        if not isinstance(d, Mapping):
-            raise DescriptionError(key, "must be a table")
-        known = {"cipher_suites", "allow_anonymous", "bmc_key"}
-        for k in d:
-            if k not in known:
-                raise DescriptionError(f"{key}.{k}", f"unknown key (known: {', '.join(sorted(known))})")
+        Table(d, key).expect(("cipher_suites", "allow_anonymous", "bmc_key"))
         suites = d.get("cipher_suites", list(DEFAULT_SUITES))
         if not isinstance(suites, list) or not suites:
             raise DescriptionError(f"{key}.cipher_suites", "must be a non-empty list of cipher suite IDs")

@@ -30,9 +30,10 @@ import logging
 import struct
 from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 from ...errors import DescriptionError
+from ...tables import Table
 from ..set_in_progress import SetInProgress
 
 log = logging.getLogger(__name__)
@@ -99,12 +100,9 @@ class SolSpec:
     def from_dict(cls, d: Any, key: str) -> SolSpec | None:
         if d is None:
             return None
-        if not isinstance(d, Mapping):
-            raise DescriptionError(key, "must be a table")
-        for k in d:
-            if k != "port":
-                raise DescriptionError(f"{key}.{k}", "unknown key (known: port)")
-        port = d.get("port", "ttyS1")
+        t = Table(d, key)
+        t.expect(("port",))
+        port = t.raw("port", "ttyS1")
         if port == "console":
             raise DescriptionError(f"{key}.port", '"console" (SOL on ttyS0) is not supported yet; use "ttyS1"')
         if port != "ttyS1":

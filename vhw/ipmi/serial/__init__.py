@@ -33,9 +33,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Mapping
 
 from vhw.errors import DescriptionError
+from vhw.tables import Table
 
 from ..bmc import Privilege
 
@@ -75,12 +75,7 @@ class SerialConfig:
 
     @classmethod
     def from_dict(cls, d: Any, key: str = "bmc.serial") -> SerialConfig:
-        if not isinstance(d, Mapping):
-            raise DescriptionError(key, f"must be a table, not {type(d).__name__}")
-        known = {"mode", "device", "baud", "channel", "privilege", "login_required", "echo"}
-        for k in d:
-            if k not in known:
-                raise DescriptionError(f"{key}.{k}", f"unknown key (known: {', '.join(sorted(known))})")
+        Table(d, key).expect(("mode", "device", "baud", "channel", "privilege", "login_required", "echo"))
         mode = d.get("mode", "terminal")
         if mode not in MODES:
             raise DescriptionError(f"{key}.mode", f"must be one of {', '.join(MODES)}, not {mode!r}")
