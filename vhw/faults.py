@@ -49,7 +49,7 @@ from typing import Any
 from collections.abc import Callable
 
 from .errors import DescriptionError, VhwError
-from .tables import Table
+from .tables import Table, read_toml
 
 log = logging.getLogger(__name__)
 
@@ -230,9 +230,7 @@ def parse_scenario(data: dict, source: str = "<scenario>") -> tuple[FaultSpec, .
 
 def load_scenario(path: str | Path) -> tuple[FaultSpec, ...]:
     """Read and validate a scenario file (``vhw run --faults FILE``)."""
-    from .machine.description import read_description_data
-
-    return parse_scenario(read_description_data(path), str(path))
+    return parse_scenario(read_toml(path), str(path))
 
 
 # -- live rules ----------------------------------------------------------------------

@@ -26,7 +26,7 @@ PARTS = (
     ("watchdog", "vhw.ipmi.watchdog"),
     ("users", "vhw.ipmi.users"),
     ("bootopts", "vhw.ipmi.bootopts"),
-    ("dcmi", "vhw.ipmi.commands.dcmi"),
+    ("dcmi", "vhw.ipmi.dcmi"),
     ("sel", "vhw.ipmi.sel"),
     ("fru", "vhw.ipmi.fru"),
     ("sensors", "vhw.ipmi.sensors"),

@@ -20,11 +20,28 @@ from typing import Any
 from collections.abc import Callable, Iterable
 
 from .bmc import PRESENT_CHANNEL, SYSTEM_INTERFACE
-from .config import ChannelConfig
 
 #: IANA Enterprise Number of the IPMI forum (7154), used for the standard
 #: channel protocol types (Get Channel Info bytes 6:8, table 22-29).
 IPMI_IANA = 7154
+
+
+#: The ``[[bmc.channels]]`` values (the description's words for tables 6-3,
+#: 22-28 and 6-1).
+CHANNEL_MEDIA = ("ipmb", "lan")
+ACCESS_MODES = {"disabled": 0, "pre_boot": 1, "always": 2, "shared": 3}
+PRIVILEGES = {"callback": 1, "user": 2, "operator": 3, "administrator": 4, "oem": 5}
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    """One IPMB or LAN channel (channel 0Fh, the system interface, is implicit)."""
+
+    number: int
+    medium: str
+    #: Non-volatile defaults for Set/Get Channel Access (LAN channels only).
+    access_mode: int = ACCESS_MODES["always"]
+    privilege_limit: int = PRIVILEGES["administrator"]
 
 
 class Medium(IntEnum):

@@ -17,6 +17,18 @@ from collections.abc import Mapping
 from vhw.errors import DescriptionError
 from vhw.tables import Table
 
+from .channels import ACCESS_MODES, CHANNEL_MEDIA, PRIVILEGES, ChannelConfig
+from .chassis import ChassisConfig
+from .dcmi import DcmiConfig
+from .fru import FruConfig
+from .lan.rmcpplus import RmcpPlusConfig
+from .lan.sol import SolSpec
+from .lanconfig import LanConfigSpec
+from .sel import SelConfig
+from .sensors import SensorsConfig
+from .serial import SerialConfig
+from .users import UsersConfig
+
 #: The BMC's own IPMB slave address (IPMI 2.0 section 5.5, table 5-4).
 BMC_ADDRESS = 0x20
 
@@ -37,9 +49,6 @@ ADDITIONAL_SUPPORT_BITS = {
 }
 
 INTERFACES = ("kcs", "bt", "ssif")
-CHANNEL_MEDIA = ("ipmb", "lan")
-ACCESS_MODES = {"disabled": 0, "pre_boot": 1, "always": 2, "shared": 3}
-PRIVILEGES = {"callback": 1, "user": 2, "operator": 3, "administrator": 4, "oem": 5}
 
 #: System Info Parameters strings are stored in 16-byte blocks; 256 bytes is
 #: well above the spec's minimum and what tools write.
@@ -86,17 +95,6 @@ class SatelliteConfig:
     identity: DeviceIdentity = field(default_factory=DeviceIdentity)
 
 
-@dataclass(frozen=True)
-class ChannelConfig:
-    """One IPMB or LAN channel (channel 0Fh, the system interface, is implicit)."""
-
-    number: int
-    medium: str
-    #: Non-volatile defaults for Set/Get Channel Access (LAN channels only).
-    access_mode: int = ACCESS_MODES["always"]
-    privilege_limit: int = PRIVILEGES["administrator"]
-
-
 def _default_channels() -> tuple[ChannelConfig, ...]:
     return (ChannelConfig(0, "ipmb"), ChannelConfig(1, "lan"))
 
@@ -114,27 +112,24 @@ class BmcConfig:
     system_firmware_version: str = ""
     system_name: str = ""
     primary_os_name: str = ""
-    #: ``vhw.ipmi.chassis.ChassisConfig`` (owned by the chassis module).
-    chassis: Any = None
-    #: ``vhw.ipmi.users.UsersConfig`` and ``vhw.ipmi.commands.dcmi.DcmiConfig``.
-    users: Any = None
-    dcmi: Any = None
-    #: ``vhw.ipmi.sel.SelConfig`` and ``vhw.ipmi.fru.FruConfig`` (owned by those modules).
-    sel: Any = None
-    fru: Any = None
-    #: ``vhw.ipmi.sensors.SensorsConfig`` (owned by the sensors module).
-    sensors: Any = None
-    #: ``vhw.ipmi.lanconfig.LanConfigSpec`` ([bmc.lan_config]) and
-    #: ``vhw.ipmi.lan.sol.SolSpec`` ([bmc.sol]; None: no SOL serial port).
-    lan_config: Any = None
-    sol: Any = None
+    #: The parts' own tables, each read by the module of its part; None in
+    #: a config made without ``from_dict`` (the part then takes its defaults).
+    chassis: ChassisConfig | None = None
+    users: UsersConfig | None = None
+    dcmi: DcmiConfig | None = None
+    sel: SelConfig | None = None
+    fru: FruConfig | None = None
+    sensors: SensorsConfig | None = None
+    #: [bmc.lan_config], and [bmc.sol] (None: no SOL serial port).
+    lan_config: LanConfigSpec | None = None
+    sol: SolSpec | None = None
     #: "HOST:PORT" the BMC also serves IPMI over LAN on (UDP; port 0: any free
     #: port), or None for no LAN listener (``vhw.ipmi.lan.server``).
     lan: str | None = None
-    #: ``vhw.ipmi.lan.rmcpplus.RmcpPlusConfig`` ([bmc.rmcpplus]: cipher suites, anonymous, K_G).
-    rmcpplus: Any = None
-    #: ``vhw.ipmi.serial.SerialConfig`` ([bmc.serial]: the serial channel), or None for none.
-    serial: Any = None
+    #: [bmc.rmcpplus]: cipher suites, anonymous login, K_G.
+    rmcpplus: RmcpPlusConfig | None = None
+    #: [bmc.serial]: the serial channel, or None for none.
+    serial: SerialConfig | None = None
 
     def channel(self, number: int) -> ChannelConfig | None:
         return next((c for c in self.channels if c.number == number), None)
@@ -165,14 +160,10 @@ class BmcConfig:
         sel = _sel(r)
         fru = _fru(r)
         sensors = _sensors(r)
-        from vhw.ipmi.lanconfig import LanConfigSpec  # owned by the LAN configuration module
-        from vhw.ipmi.lan.sol import SolSpec  # owned by the SOL module
         lan_config = LanConfigSpec.from_dict(r.raw("lan_config", None), r.key("lan_config"), machine=machine)
         sol = SolSpec.from_dict(r.raw("sol", None), r.key("sol"))
         lan = _lan_address(r)
-        from vhw.ipmi.lan.rmcpplus import RmcpPlusConfig  # owned by the RMCP+ module
         rmcpplus = RmcpPlusConfig.from_dict(r.raw("rmcpplus", None), r.key("rmcpplus"))
-        from vhw.ipmi.serial import SerialConfig  # owned by the serial module
         serial = SerialConfig.from_dict(r.raw("serial", None), r.key("serial")) if r.has("serial") else None
         r.finish()
         return cls(
@@ -299,40 +290,28 @@ def _satellites(r: Table, channels: tuple[ChannelConfig, ...]) -> tuple[Satellit
     return tuple(out)
 
 
-def _chassis(r: Table) -> Any:
-    from vhw.ipmi.chassis import ChassisConfig  # owned by the chassis module
-
+def _chassis(r: Table) -> ChassisConfig:
     table = r.raw("chassis", {})
     return ChassisConfig.from_dict(table, r.key("chassis"))
 
 
-def _sel(r: Table) -> Any:
-    from vhw.ipmi.sel import SelConfig  # owned by the SEL module
-
+def _sel(r: Table) -> SelConfig:
     return SelConfig.from_dict(r.raw("sel", {}), r.key("sel"))
 
 
-def _fru(r: Table) -> Any:
-    from vhw.ipmi.fru import FruConfig  # owned by the FRU module
-
+def _fru(r: Table) -> FruConfig:
     if not r.has("fru"):
         return FruConfig()
     return FruConfig.from_dict(r.raw("fru", {}), r.key("fru"))
 
 
-def _users(r: Table) -> Any:
-    from vhw.ipmi.users import UsersConfig  # owned by the users module
-
+def _users(r: Table) -> UsersConfig:
     return UsersConfig.from_list(r.raw("users", None), r.key("users"))
 
 
-def _dcmi(r: Table, machine: str) -> Any:
-    from vhw.ipmi.commands.dcmi import DcmiConfig  # owned by the DCMI module
-
+def _dcmi(r: Table, machine: str) -> DcmiConfig:
     return DcmiConfig.from_dict(r.raw("dcmi", None), r.key("dcmi"), machine=machine)
 
 
-def _sensors(r: Table) -> Any:
-    from vhw.ipmi.sensors import SensorsConfig  # owned by the sensors module
-
+def _sensors(r: Table) -> SensorsConfig:
     return SensorsConfig.from_list(r.raw("sensors", None), r.key("sensors"))
