@@ -56,6 +56,10 @@ class Trace:
         #: Extra sinks called with each record (e.g. the pcapng writer).
         self.sinks: list[Callable[[dict, bytes], None]] = []
 
+    def now(self) -> float:
+        """This trace's clock (what a record's "t" would be now)."""
+        return self._clock()
+
     def record(self, channel: str, direction: str, data: bytes = b"", **fields: Any) -> None:
         """One message (or event) on ``channel``; ``fields`` are JSON-able details."""
         if channel not in CHANNELS:

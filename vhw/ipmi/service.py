@@ -160,8 +160,11 @@ class BmcService:
             self.bootopts.boot_used()
         self._boot_in_flight = False
 
-    def _now(self) -> float:
+    def now(self) -> float:
+        """The BMC's clock (the runner's loop time)."""
         return self.runner.now()
+
+    _now = now
 
     async def listen(self, workdir: Path | None, interfaces) -> dict[str, str]:
         """Listen for QEMU on a UNIX socket per interface; returns chardev options.
@@ -209,9 +212,13 @@ class BmcService:
         """Serve the interface again; QEMU's next reconnect (reconnect=1) gets through."""
         self.servers[name].go_up()
 
-    # -- what vhw.faults' immediate BMC actions do -------------------------
-    async def fault_disconnect(self, names, seconds: float) -> None:
-        """Close the interfaces' sockets (QEMU answers 0xD2 meanwhile), listen again after ``seconds``."""
+    # -- what vhw.faults' immediate BMC actions do (the faults' port) --------
+    def fault_disconnect(self, names: list[str], seconds: float) -> asyncio.Task:
+        """Start closing the interfaces' sockets (QEMU answers 0xD2 meanwhile) and
+        listening again after ``seconds``; the task ends once listening again."""
+        return asyncio.get_running_loop().create_task(self._disconnect_for(names, seconds))
+
+    async def _disconnect_for(self, names: list[str], seconds: float) -> None:
         names = [n for n in names if n in self.servers]
         for name in names:
             await self.stop_interface(name)
@@ -220,14 +227,21 @@ class BmcService:
             await self.start_interface(name)
         log.info("fault: BMC listening again on %s", ", ".join(names))
 
-    def fault_hold_attention(self, held: bool) -> None:
-        """Assert ATTN on every connection regardless of the flags, or go back to the BMC's own state."""
+    def fault_hold_attention(self, held: bool, seconds: float = 0.0) -> None:
+        """Assert ATTN on every connection regardless of the flags (for ``seconds``,
+        then the faults say whether to let go), or go back to the BMC's own state."""
         from .actions import AttentionState
 
         self.runner.flush_actions()
         state = AttentionState.ATTN if held else self.runner.attention
         for server in self.servers.values():
             server.set_attention(state)
+        if held:
+            asyncio.get_running_loop().call_later(seconds, self._attention_timer)
+
+    def _attention_timer(self) -> None:
+        if self.faults is not None and self.faults.bmc.release_attention(self.now()):
+            self.fault_hold_attention(False)
 
     def fault_expire_watchdog(self) -> bool:
         """The watchdog's countdown reaches zero now (its own expiry path); False if not running."""
@@ -240,7 +254,9 @@ class BmcService:
     # -- the launcher's hooks: what happened to the VM ---------------------
     def on_qemu_start(self) -> None:
         if self.faults is not None:
-            self.faults.bmc.vm_started()
+            loop = asyncio.get_running_loop()
+            for spec in self.faults.bmc.vm_started():  # the description's timed faults
+                loop.call_later(spec.after or 0.0, self.faults.bmc.run_timed, spec)
         if self.chassis is not None:
             self.chassis.vm_powered_on(self._now())
         self._boot_happened()
