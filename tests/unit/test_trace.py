@@ -39,6 +39,7 @@ from vhw.trace import (
     Trace,
     extern_fields,
     iter_pcapng_blocks,
+    lan_fields,
     read_jsonl,
 )
 from vhw.tracecli import format_records
@@ -418,3 +419,43 @@ def test_cli_errors_are_one_line_exit_2(tmp_path, capsys, content, expect):
     assert cli.main(["trace", str(path)]) == 2
     captured = capsys.readouterr()
     assert captured.err == expect.format(path=path) + "\n" and captured.out == ""
+
+
+def test_lan_records_carry_netfn_cmd_and_cc():
+    """The LAN server's records name the IPMI message (IPMI 2.0 section 13.8: NetFn, command,
+    and for a response the completion code first in its data), whether a v1.5 packet or an
+    RMCP+ IPMI payload outside a session; a pong names its ASF type (40h)."""
+    async def main():
+        trace = Trace()
+        service = BmcService(BmcConfig.from_dict({"lan": "127.0.0.1:0"}), trace=trace)
+        addr = await service.start_lan("127.0.0.1:0")
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setblocking(False)
+        loop = asyncio.get_running_loop()
+        try:
+            msg = ipmb.encode_request(6, 0x38, b"\x8e\x04", rq_seq=1)
+            sock.sendto(session15.encode_packet(0, 0, 0, msg), addr)
+            await asyncio.wait_for(loop.sock_recv(sock, 1024), 2)
+            plus = bytes([6, 0, 0xFF, 7, 6, 0]) + struct.pack("<IIH", 0, 0, 10) \
+                + ipmb.encode_request(6, 0x54, b"\x0e\x00\x80", rq_seq=2)
+            sock.sendto(plus, addr)
+            await asyncio.wait_for(loop.sock_recv(sock, 1024), 2)
+            sock.sendto(rmcp.ping(tag=4), addr)
+            await asyncio.wait_for(loop.sock_recv(sock, 1024), 2)
+            return trace
+        finally:
+            sock.close()
+            await service.close()
+
+    trace = asyncio.run(main())
+    got = [(r["dir"], r.get("netfn"), r.get("cmd"), r.get("cc"), r.get("session_id"), r.get("payload"),
+            r.get("asf")) for r in trace.records("lan")]
+    assert got == [("in", 0x06, 0x38, None, 0, None, None), ("out", 0x07, 0x38, 0x00, 0, None, None),
+                   ("in", 0x06, 0x54, None, 0, 0, None), ("out", 0x07, 0x54, 0x00, 0, 0, None),
+                   ("in", None, None, None, None, None, 0x80), ("out", None, None, None, None, None, 0x40)]
+
+
+def test_lan_fields_of_what_cannot_be_read():
+    assert lan_fields(b"\x01\x02") == {}
+    encrypted = bytes([6, 0, 0xFF, 7, 6, 0xC0]) + struct.pack("<IIH", 0x1234, 5, 16) + bytes(16)
+    assert lan_fields(encrypted) == {"payload": 0, "session_id": 0x1234, "encrypted": True}

@@ -23,7 +23,7 @@ from .rmcpplus import RmcpPlus
 from .session15 import V15Handler
 from .sessions import LanContext
 from ..runner import BmcRunner
-from ...trace import NULL_TRACE, Trace
+from ...trace import NULL_TRACE, Trace, lan_fields
 
 log = logging.getLogger(__name__)
 
@@ -91,14 +91,15 @@ class _Protocol(asyncio.DatagramProtocol):
         server = self.server
         trace = server.trace
         if trace.enabled:
-            trace.record("lan", "in", data, peer=_hostport(addr), local=server.local)
+            trace.record("lan", "in", data, peer=_hostport(addr), local=server.local, **lan_fields(data))
         try:
             replies = server.router.handle(data, addr, server.runner.now())
             for reply in replies:
                 assert self.transport is not None
                 self.transport.sendto(reply, addr)
                 if trace.enabled:
-                    trace.record("lan", "out", reply, peer=_hostport(addr), local=server.local)
+                    trace.record("lan", "out", reply, peer=_hostport(addr), local=server.local,
+                                 **lan_fields(reply))
         except Exception:  # never let a datagram end the endpoint
             log.exception("LAN datagram from %s failed", addr)
         # After the replies: a power-off must not overtake its own answer; a
@@ -151,7 +152,7 @@ class LanServer:
             log.debug("SOL packet to %s not sent", peer, exc_info=True)
             return
         if self.trace.enabled:
-            self.trace.record("lan", "out", packet, peer=_hostport(peer), local=self.local)
+            self.trace.record("lan", "out", packet, peer=_hostport(peer), local=self.local, **lan_fields(packet))
 
     async def start(self, address: str = "127.0.0.1:623") -> tuple[str, int]:
         """Bind (port 0: any free port) and serve; returns the bound (host, port)."""
