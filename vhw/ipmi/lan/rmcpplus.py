@@ -35,7 +35,7 @@ packet and one kept for good behave the same.
 from __future__ import annotations
 
 import logging
-import os
+import secrets
 import struct
 from dataclasses import dataclass, field
 from typing import Any
@@ -527,7 +527,7 @@ class RmcpPlus:
                 return fail(ST_UNAUTHORIZED_ROLE)
         session.base.user_id = uid
         session.user_name, session.role, session.rm = bytes(name), role, bytes(rm)
-        session.rc = os.urandom(16)
+        session.rc = secrets.token_bytes(16)
         session.max_privilege = privilege
         session.state = RAKP2_SENT
         session.base.touch(now)
