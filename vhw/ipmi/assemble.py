@@ -5,19 +5,19 @@ modules of COMMAND_MODULES declare (``vhw.ipmi.bmc.command``); importing a
 module registers nothing.  Each subsystem module exposes ``create_part(bmc, config)``; parts are made in
 the order of PARTS, so later ones find earlier ones in ``bmc.parts`` (the
 watchdog posts into "messaging", the chassis tells the watchdog about power).
-Non-volatile state goes to ``bmc.store`` (vhw.store.Store; in memory unless
-the caller gives a file).
+Non-volatile state goes to ``bmc.store`` (a ``NonVolatile``: the machine's
+store file, or memory unless the caller gives one).
 """
 
 from __future__ import annotations
 
 import importlib
 
-from ..store import Store
 from .bmc import Bmc, CommandTable
 from .channels import Channels
 from .config import BmcConfig
 from .messaging import Messaging
+from .nonvolatile import MemoryStore, NonVolatile
 from .sysinfo import Param, SystemInfo
 
 #: (name in bmc.parts, module with create_part(bmc, config)), in creation order.
@@ -61,7 +61,7 @@ def command_table(modules: tuple[str, ...] = COMMAND_MODULES) -> CommandTable:
     return CommandTable.from_modules(importlib.import_module(name) for name in modules)
 
 
-def create_bmc(config: BmcConfig, store: Store | None = None, *, table: CommandTable | None = None,
+def create_bmc(config: BmcConfig, store: NonVolatile | None = None, *, table: CommandTable | None = None,
                host_clock_base: float = 0.0) -> Bmc:
     """A Bmc with every part of ``config`` and the full command table (or ``table``).
 
@@ -71,7 +71,7 @@ def create_bmc(config: BmcConfig, store: Store | None = None, *, table: CommandT
     """
     bmc = Bmc(config=config, table=table if table is not None else command_table(),
               host_clock_base=host_clock_base)
-    bmc.store = store if store is not None else Store(None)
+    bmc.store = store if store is not None else MemoryStore()
     bmc.parts["messaging"] = Messaging(bmc.emit)
     bmc.parts["channels"] = Channels(config.channels, config.interfaces, store=bmc.store)
     bmc.parts["sysinfo"] = SystemInfo(

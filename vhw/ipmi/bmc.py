@@ -312,7 +312,7 @@ class Bmc:
     stats: dict[str, int] = field(default_factory=dict, repr=False)
     #: Subsystems; set up by ``vhw.ipmi.assemble`` (or tests).
     parts: dict[str, Any] = field(default_factory=dict, repr=False)
-    #: Non-volatile state (vhw.store.Store); None in bare test BMCs.
+    #: Non-volatile state (vhw.ipmi.nonvolatile.NonVolatile); None in bare test BMCs.
     store: Any = field(default=None, repr=False)
     now: float = 0.0
     #: The host's UTC time at ``now`` = 0, for the parts whose clocks follow

@@ -30,7 +30,7 @@ from typing import Any
 from .set_in_progress import SetInProgress
 from .bmc import CC, IpmiError
 from .chassis import RestartCause
-from ..store import Store
+from .nonvolatile import MemoryStore, NonVolatile
 
 #: Parameter version in byte 1 of every Get System Boot Options response.
 PARAMETER_VERSION = 0x01
@@ -114,7 +114,7 @@ class BootRequest:
 class BootOptions:
     """Boot option parameters 0-7 of one BMC."""
 
-    def __init__(self, store: Store):
+    def __init__(self, store: NonVolatile):
         self.store = store
         self.set_in_progress = SetInProgress(reserved_bits_refused=True)
         self.boot_info_ack = 0x00
@@ -244,4 +244,4 @@ class BootOptions:
 
 def create_part(bmc: Any, config: Any) -> BootOptions:
     """The part for ``bmc.parts["bootopts"]``."""
-    return BootOptions(bmc.store if bmc.store is not None else Store(None))
+    return BootOptions(bmc.store if bmc.store is not None else MemoryStore())

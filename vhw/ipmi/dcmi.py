@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import DescriptionError
-from ..store import Store
 from ..tables import Table
 from .bmc import CC, IpmiError
+from .nonvolatile import MemoryStore, NonVolatile
 
 GROUP_ID = 0xDC
 #: DCMI specification conformance 1.5 (major, minor) and parameter revision 02h.
@@ -99,7 +99,7 @@ class Dcmi:
     def __init__(self, bmc: Any, config: DcmiConfig):
         self.bmc = bmc
         self.config = config
-        self.store: Store = bmc.store if bmc.store is not None else Store(None)
+        self.store: NonVolatile = bmc.store if bmc.store is not None else MemoryStore()
         saved = self.store.items(STORE_NAMESPACE)
         self.asset_tag = bytes.fromhex(saved["asset_tag"]) if "asset_tag" in saved else encode_text(config.asset_tag)
         default_id = (config.mc_id if config.mc_id is not None else "vhw").encode("utf-8")[:MC_ID_MAX]

@@ -435,7 +435,7 @@ def create_part(bmc: Any, config: Any) -> dict[int, FruDevice]:
     """``bmc.parts["fru"]``: FRU devices by ID (only 0, the BMC's own)."""
     fru_config = getattr(config, "fru", None) or FruConfig()
     if bmc.store is None:
-        from ..store import Store
+        from .nonvolatile import MemoryStore
 
-        bmc.store = Store(None)
+        bmc.store = MemoryStore()
     return {BMC_FRU_DEVICE: FruDevice(bmc.store, fru_config.image())}

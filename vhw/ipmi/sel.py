@@ -323,7 +323,7 @@ def create_part(bmc: Any, config: Any) -> Sel:
     else:
         base, relative = float(sel_config.clock), True
     if bmc.store is None:
-        from ..store import Store
+        from .nonvolatile import MemoryStore
 
-        bmc.store = Store(None)
+        bmc.store = MemoryStore()
     return Sel(bmc.store, sel_config, base, clock=lambda: bmc.now, relative=relative)

@@ -96,7 +96,8 @@ class BmcService:
         #: vhw.trace.Trace for in-band and LAN messages; vhw.faults injector; None: neither.
         self.trace = trace
         self.faults = faults
-        self.bmc = create_bmc(self.config, store=store, host_clock_base=host_clock_base())
+        self.bmc = create_bmc(self.config, store=store if store is not None else Store(None),
+                              host_clock_base=host_clock_base())
         #: Boot flags handed to the machine layer and not yet reported used.
         self._boot_in_flight = False
         port = None

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 
 from ..errors import DescriptionError
 from ..tables import Table
-from ..store import Store
+from .nonvolatile import MemoryStore, NonVolatile
 
 #: User IDs 1..15, as many BMCs (and phosphor-user-manager) have.
 MAX_USERS = 15
@@ -199,7 +199,7 @@ class UserError(ValueError):
 class Users:
     """The user table, backed by the store; also the lookup API of the LAN side."""
 
-    def __init__(self, store: Store, channels: Iterable[int], config: UsersConfig | None = None,
+    def __init__(self, store: NonVolatile, channels: Iterable[int], config: UsersConfig | None = None,
                  max_users: int = MAX_USERS):
         self.store = store
         self.max_users = max_users
@@ -309,7 +309,7 @@ class Users:
 
 def create_part(bmc: Any, config: Any) -> Users:
     """The part for ``bmc.parts["users"]``: channels come from the channel table."""
-    store = bmc.store if bmc.store is not None else Store(None)
+    store = bmc.store if bmc.store is not None else MemoryStore()
     channels_part = bmc.parts.get("channels")
     channels = channels_part.numbers() if channels_part is not None else [0, 1, 0x0F]
     return Users(store, channels, getattr(config, "users", None))
