@@ -341,7 +341,8 @@ class ExternCodec:
         self._count("controls")
         return Control(op, arg)
 
-    def _drop(self, reason: str, detail: str) -> None:
+    def _drop(self, reason: str, detail: str) -> Event | None:
+        """Count (and log once per reason) a frame that is dropped: no event."""
         self._count(reason)
         # Warn once per reason and connection: a broken peer must not flood the log.
         if reason in self._warned:

@@ -30,6 +30,7 @@ import os
 import socket
 import stat
 from collections.abc import Callable
+from typing import Any
 
 from .actions import AttentionState
 from .bmc import Bmc, Context
@@ -264,7 +265,7 @@ class _Connection(asyncio.Protocol):
             log.info("%s: peer protocol version %s", name, control.arg)
         elif control.op is ControlOp.CAPABILITIES:
             caps = self.codec.capabilities
-            names = "|".join(c.name for c in Capability if c and c in caps) or "none"
+            names = "|".join(str(c.name) for c in Capability if c and c in caps) or "none"
             log.info("%s: peer capabilities 0x%02X (%s)", name, control.arg or 0, names)
         elif control.op is ControlOp.RESET:
             # QEMU 7.2 never sends this (§12); guest resets come from QMP.
@@ -307,7 +308,7 @@ class _Connection(asyncio.Protocol):
 
 def _trace_fields(events: list) -> dict:
     """Trace fields of what a chunk from QEMU held: one request's header flat, else ``frames``."""
-    found = []
+    found: list[dict[str, Any]] = []
     for event in events:
         if isinstance(event, Request):
             found.append({"seq": event.seq, "netfn": event.netfn, "lun": event.lun, "cmd": event.cmd})
@@ -418,15 +419,14 @@ class ExternServer:
         if self._server is not None:
             raise RuntimeError(f"{self.name}: already listening on {self.address}")
         loop = asyncio.get_running_loop()
-        kind, target = parse_address(address)
-        if kind == "unix":
-            assert isinstance(target, str)
+        _, target = parse_address(address)
+        if isinstance(target, str):  # unix
             _remove_stale_socket(target)
             self._server = await loop.create_unix_server(lambda: _Connection(self), path=target)
             self._unix_path = target
             self.address = f"unix:{target}"
         else:
-            host, port = target  # type: ignore[misc]
+            host, port = target
             sock = await _bind_tcp(loop, host, port)
             self._server = await loop.create_server(lambda: _Connection(self), sock=sock)
             bound = sock.getsockname()

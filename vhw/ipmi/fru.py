@@ -334,8 +334,8 @@ def _multirecord(r: Any) -> MultiRecord:
     if r.has("type") and r.has("type_id"):
         raise DescriptionError(r.key("type_id"), 'give either type = "power_supply" or type_id with data')
     if r.has("type"):
-        kind = r.choice("type", "power_supply", ("power_supply",))
-        record = _power_supply(r) if kind == "power_supply" else None
+        r.choice("type", "power_supply", ("power_supply",))  # the one kind there is
+        record = _power_supply(r)
     else:
         if not r.has("type_id"):
             raise DescriptionError(r.key("type_id"), 'required: a record type ID 0x00..0xFF, or type = "power_supply"')

@@ -32,6 +32,7 @@ from .assemble import create_bmc
 from .bmc import Context, Privilege, Response
 from .config import BmcConfig
 from .extern_server import ExternServer
+from .lan.server import LanServer
 from .runner import BmcRunner, host_clock_base
 
 log = logging.getLogger(__name__)
@@ -109,12 +110,11 @@ class BmcService:
             faults.bmc.bind(self)  # immediate faults act through this service
         self.servers: dict[str, ExternServer] = {}
         self._sockdir: Path | None = None
-        #: The IPMI-over-LAN listener (vhw.ipmi.lan.server.LanServer), once started.
-        self.lan_server = None
+        #: The IPMI-over-LAN listener, once started.
+        self.lan_server: LanServer | None = None
 
     async def start_lan(self, address: str | None = None) -> tuple[str, int]:
         """Serve IPMI over LAN on UDP ``address`` (default: the config's ``lan``); the same Bmc."""
-        from .lan.server import LanServer
         from .lan.sessions import lan_context
 
         address = address or self.config.lan

@@ -189,7 +189,7 @@ class User:
         access = {int(ch): ChannelAccessSpec(int(v[0]), bool(v[1]), bool(v[2]), bool(v[3]), int(v[4]))
                   for ch, v in d.get("access", {}).items()}
         return cls(uid, d.get("name", "").encode("ascii"), bytes.fromhex(d.get("password_hex", "")),
-                   _ENABLE_CODES.get(d.get("enable"), ENABLE_UNSPECIFIED), access)
+                   _ENABLE_CODES.get(d.get("enable", ""), ENABLE_UNSPECIFIED), access)
 
 
 class UserError(ValueError):

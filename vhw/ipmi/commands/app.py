@@ -193,7 +193,7 @@ def send_message(bmc: Bmc, ctx: Context, req):
         raise IpmiError(e.cc, str(e)) from None
 
     m = _messaging(bmc)
-    to_session = ctx.has_session and tracking == 1
+    to_session = ctx.session_id is not None and tracking == 1
     if not to_session and not m.queue_has_room():
         raise IpmiError(CC.NODE_BUSY, "receive message queue full")
 
@@ -209,7 +209,7 @@ def send_message(bmc: Bmc, ctx: Context, req):
         cc, data = Satellite(sat).answer(frame.netfn, frame.rs_lun, frame.cmd, frame.data)
 
     response = frame.response(cc, data)
-    if to_session:
+    if to_session and ctx.session_id is not None:
         m.deliver_tracked(ctx.session_id, response)
     else:
         m.enqueue(channel.number, response[1:], privilege=0)

@@ -49,7 +49,9 @@ def cipher_suite_records(suites: tuple[int, ...]) -> bytes:
 
 
 def supported_algorithms(suites: tuple[int, ...]) -> bytes:
-    auth, integ, conf = [], [], []
+    auth: list[int] = []
+    integ: list[int] = []
+    conf: list[int] = []
     for sid in suites:
         s = CIPHER_SUITES[sid]
         for lst, value in ((auth, s.auth), (integ, TAG_INTEGRITY | s.integrity),

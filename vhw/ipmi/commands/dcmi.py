@@ -96,8 +96,8 @@ def get_capability_info(bmc: Bmc, ctx: Context, data: bytes) -> bytes:
         payload = bytes([0x40, 0x00])  # 7-bit address field 20h (the BMC) in [7:1]; channel 0
     elif param == 4:
         channels = bmc.parts.get("channels")
-        lan = [n for n in (channels.numbers() if channels is not None else [])
-               if not channels.resolve(n, n).sessionless and n != 0x0F]
+        lan = [] if channels is None else [n for n in channels.numbers()
+                                           if n != 0x0F and not channels.resolve(n, n).sessionless]
         payload = bytes([lan[0] if lan else 0xFF, lan[1] if len(lan) > 1 else 0xFF, 0xFF])
     elif param == 5:
         payload = bytes([0x00])
@@ -176,9 +176,10 @@ def get_temperature_readings(bmc: Bmc, ctx: Context, data: bytes) -> bytes:
         raise IpmiError(CC.INVALID_DATA_FIELD, f"entity {entity:#x}")
     sensors = bmc.parts.get("sensors")
     found = []
-    for s in (sensors.by_type(SENSOR_TYPE_TEMPERATURE) if sensors is not None else []):
-        if s.is_threshold and s.config.entity_id == TEMPERATURE_ENTITIES[entity]:
-            found.append((s.config.entity_instance, sensors.reading(s.number, bmc.now)))
+    if sensors is not None:
+        for s in sensors.by_type(SENSOR_TYPE_TEMPERATURE):
+            if s.is_threshold and s.config.entity_id == TEMPERATURE_ENTITIES[entity]:
+                found.append((s.config.entity_instance, sensors.reading(s.number, bmc.now)))
     found.sort(key=lambda item: item[0])
     if instance:
         chosen = [f for f in found if f[0] == instance]

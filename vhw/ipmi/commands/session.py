@@ -170,7 +170,7 @@ def set_session_privilege(bmc: Bmc, ctx: Context, req: bytes):
     if len(req) != 1:
         raise IpmiError(CC.REQUEST_LENGTH_INVALID if not req else CC.REQUEST_FIELD_LENGTH_EXCEEDED)
     lan = _lan(bmc)
-    session = lan.sessions.get(ctx.session_id)
+    session = lan.sessions.get(ctx.session_id) if ctx.session_id is not None else None
     if session is None:
         raise IpmiError(CC.INVALID_COMMAND, "no such session")
     level = req[0] & 0x0F

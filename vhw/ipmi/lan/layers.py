@@ -33,12 +33,15 @@ Layers:
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from scapy.fields import (
     BitEnumField,
     BitField,
     ByteEnumField,
     ByteField,
     ConditionalField,
+    Field,
     FieldLenField,
     IntField,
     LEIntField,
@@ -209,7 +212,7 @@ class RMCPPlus(Packet):
         return _PAYLOADS.get(self.payload_type, Raw)
 
 
-def _algorithm_fields(prefix: str, ptype: int) -> list:
+def _algorithm_fields(prefix: str, ptype: int) -> list[Field[Any, Any]]:
     return [
         ByteField(f"{prefix}_payload_type", ptype),
         ShortField(f"{prefix}_reserved1", 0),
@@ -223,7 +226,7 @@ class OpenSessionRequest(Packet):
     """RMCP+ Open Session Request (section 13.17, table 13-9)."""
 
     name = "RMCP+ Open Session Request"
-    fields_desc = [
+    fields_desc: ClassVar[list[Any]] = [
         ByteField("tag", 0),
         BitField("priv_reserved", 0, 4),
         BitEnumField("max_privilege", 0, 4, PRIVILEGES),
@@ -237,7 +240,7 @@ class OpenSessionResponse(Packet):
     """RMCP+ Open Session Response (section 13.18, table 13-10); algorithms only when status is 0."""
 
     name = "RMCP+ Open Session Response"
-    fields_desc = [
+    fields_desc: ClassVar[list[Any]] = [
         ByteField("tag", 0),
         XByteField("status", 0),
         BitField("priv_reserved", 0, 4),

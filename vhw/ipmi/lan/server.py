@@ -33,8 +33,8 @@ EXPIRY_PERIOD = 5.0
 
 def parse_address(address: str) -> tuple[str, int]:
     """"HOST:PORT" (IPv6 as "[::1]:PORT") -> (host, port); ValueError if malformed."""
-    kind, target = parse_socket_address(address)
-    if kind != "tcp":
+    _, target = parse_socket_address(address)
+    if isinstance(target, str):
         raise ValueError(f"{address!r}: expected HOST:PORT")
     host, port = target
     return host or "127.0.0.1", port

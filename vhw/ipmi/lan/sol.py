@@ -35,6 +35,7 @@ from collections.abc import Callable
 from ...errors import DescriptionError
 from ...tables import Table
 from ..set_in_progress import SetInProgress
+from .rmcpplus import encode_payload
 
 log = logging.getLogger(__name__)
 
@@ -318,7 +319,8 @@ class Sol:
         self.spec = spec
         self.bmc = bmc
         self.set_in_progress = SetInProgress()
-        self._memory: dict[int, bytes] = {}
+        #: Parameters (by number) and payload access (by ("access", channel, user)) without a store.
+        self._memory: dict[Any, bytes] = {}
         self.volatile_bit_rate = self.get(P_NV_BIT_RATE)
         self.active: Activation | None = None
         #: Where the stream's later packets go: a callable taking the finished
@@ -498,9 +500,7 @@ class Sol:
     def _encode(self, a: Activation, payload: bytes) -> bytes:
         if a.session is None:
             return payload
-        encode = self.encode
-        if encode is None:
-            from .rmcpplus import encode_payload as encode
+        encode = self.encode or encode_payload
         return encode(a.session, PAYLOAD_SOL, payload)
 
     def _send(self, a: Activation, payloads: list[bytes]) -> None:

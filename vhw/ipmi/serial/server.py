@@ -163,7 +163,7 @@ class SerialServer:
                 break
             del self._pending[:n]
         want = bool(self._pending) and self._fd is not None
-        if want and not self._writer_armed and self._loop is not None:
+        if want and not self._writer_armed and self._loop is not None and self._fd is not None:
             self._loop.add_writer(self._fd, self._flush)
             self._writer_armed = True
         elif not want and self._writer_armed and self._loop is not None and self._fd is not None:
