@@ -82,7 +82,7 @@ PARAMS: dict[tuple[str, str], dict[str, bool]] = {
     ("iop", "fail"): {"status": True, "detail": False},
 }
 ALWAYS = "always"
-#: QEMU 7.2 waits 4 s of virtual time for a response, then answers 0xC3 (ipmi-extern.md §7).
+#: QEMU 7.2 waits 4 s of virtual time for a response, then answers 0xC3 (docs/ipmi-extern.md §7).
 QEMU_TIMEOUT = 4.0
 #: I2O DetailedStatus UNKNOWN_ERROR (I2O 1.5 table 3-2), ``fail``'s default detail.
 DEFAULT_DETAIL = 0x0018

@@ -4,7 +4,7 @@ connection, the BMC service, the IOP and the EEPROM capture.
 What the guest must see is QEMU's and the specs' behaviour:
 - QEMU 7.2 ipmi_bmc_extern waits 4 s (virtual) for a response and then
   answers the guest 0xC3 itself; a response with a bad checksum is dropped
-  silently (ipmi-extern.md §4, §7, §8).
+  silently (docs/ipmi-extern.md §4, §7, §8).
 - IPMI 2.0 §5.2 table 5-2: 0xC0 "Node Busy", 0xC3 "Timeout while processing
   command"; a response carries the completion code first.
 - I2O 1.5: reply word 4 = DetailedStatus (bits 0-15) | ReqStatus << 24

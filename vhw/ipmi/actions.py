@@ -21,7 +21,7 @@ class AttentionState(Enum):
 
 
 class PowerOp(Enum):
-    """Operations of the power port (DESIGN.md: one port, two adapters)."""
+    """Operations of the power port (one port, two adapters: QMP and the launcher, or extern control commands)."""
 
     OFF = "off"  # hard power down
     ON = "on"  # power up (relaunch QEMU when it is gone)

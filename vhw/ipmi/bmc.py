@@ -331,7 +331,7 @@ class Bmc:
 
     # -- state the transports announce on (re)connect --------------------
     def attention_state(self) -> act.AttentionState | None:
-        """SMS_ATN level to resend after QEMU reconnects (ipmi-extern.md section 11)."""
+        """SMS_ATN level to resend after QEMU reconnects (docs/ipmi-extern.md section 11)."""
         messaging = self.parts.get("messaging")
         return messaging.attention_state() if messaging is not None else None
 

@@ -88,7 +88,7 @@ INTERFACE_PROTOCOL = {"kcs": Protocol.KCS, "bt": Protocol.BT_15, "ssif": Protoco
 #: Get Channel Info auxiliary bytes for channel 0Fh: SMS interrupt type and
 #: event message buffer interrupt type.  60h = "assigned by ACPI / Plug and
 #: Play BIOS" (the ISA KCS/BT IRQ comes from SMBIOS/ACPI); FFh = none (SSIF
-#: has no interrupt in QEMU, ipmi-extern.md section 9).
+#: has no interrupt in QEMU, docs/ipmi-extern.md section 9).
 SYSTEM_INTERFACE_AUX = {"kcs": b"\x60\x60", "bt": b"\x60\x60", "ssif": b"\xff\xff"}
 
 #: LAN channels support these access modes; "shared" only means something

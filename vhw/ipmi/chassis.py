@@ -316,7 +316,7 @@ class Chassis:
         self.restart_channel = pending.channel if pending is not None else 0
 
     def _system_gone(self) -> None:
-        """Nobody is left to read queued messages or events (ipmi-extern.md section 12)."""
+        """Nobody is left to read queued messages or events (docs/ipmi-extern.md section 12)."""
         messaging = self.bmc.parts.get("messaging")
         reset = getattr(messaging, "system_reset", None)
         if reset is not None:

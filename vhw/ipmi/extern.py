@@ -1,6 +1,6 @@
 """Sans-I/O codec for QEMU's ``ipmi-bmc-extern`` byte stream.
 
-This is the OpenIPMI "VM" serial protocol (shared/protocols/ipmi-extern.md):
+This is the OpenIPMI "VM" serial protocol (docs/ipmi-extern.md):
 IPMI messages end in ``0xA0``, control commands end in ``0xA1``, ``0xAA``
 escapes the next byte (which has bit 4 set on the wire), and a message ends
 with a two's-complement checksum over its unescaped bytes, sequence byte
@@ -9,6 +9,8 @@ included.  The codec never touches a socket: feed it bytes with
 bytes to write.  Malformed input never raises.  The frame is dropped, counted
 in ``stats`` under a reason, logged, and decoding resumes after the next
 terminator (a stream with no start marker can only resync there).
+
+Section numbers (§N) are those of docs/ipmi-extern.md.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Thin on purpose: framing lives in ``extern.ExternCodec``, answers in
 ``Bmc.handle``, action routing and timers in ``runner.BmcRunner``.  What is
 left is moving bytes, and doing it promptly: QEMU has one output buffer and
-aborts if the guest's next request finds it still busy (ipmi-extern.md §7),
+aborts if the guest's next request finds it still busy (docs/ipmi-extern.md §7),
 so each request is answered from ``data_received`` before it returns, and
 reading never waits on anything.
 
@@ -19,6 +19,8 @@ ipmi-bmc-extern keeps a frame whose write failed in its output buffer across
 the disconnect, and aborts the whole VM at the guest's next request ("IPMI KCS:
 Got command when not finished with the previous command", §7); a write into a
 socket whose peer still reads never fails.
+
+Section numbers (§N) are those of docs/ipmi-extern.md.
 """
 
 from __future__ import annotations

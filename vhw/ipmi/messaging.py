@@ -6,7 +6,7 @@ the receive message queue, the event message buffer and the watchdog
 pre-timeout flag.  Attention (KCS SMS_ATN, BT B2H_ATN) is a *level* derived
 from them: set while any source is non-zero, cleared when all are zero.
 It must be cleared explicitly, or the guest polls Get Message Flags for ever
-(ipmi-extern.md section 11: 949 polls in 10 s).  So every mutation ends in
+(docs/ipmi-extern.md section 11: 949 polls in 10 s).  So every mutation ends in
 ``_update()``, which emits ``actions.Attention`` only when the level changes.
 """
 
@@ -82,7 +82,7 @@ class Messaging:
 
     # -- what the transport asks ------------------------------------------
     def attention_state(self) -> AttentionState:
-        """The level to (re)announce, e.g. after QEMU reconnects (extern §6)."""
+        """The level to (re)announce, e.g. after QEMU reconnects (docs/ipmi-extern.md §6)."""
         return self._attention
 
     def interrupt_enabled(self) -> bool:

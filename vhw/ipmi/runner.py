@@ -60,7 +60,7 @@ class ExternControlSender(Protocol):
     def send_control(self, op: ControlOp, arg: int | None = None) -> bool: ...
 
 
-#: What QEMU can do itself when asked over the extern channel (§5, §12).
+#: What QEMU can do itself when asked over the extern channel (docs/ipmi-extern.md §5, §12).
 EXTERN_POWER_CONTROL: dict[PowerOp, ControlOp] = {
     PowerOp.OFF: ControlOp.POWEROFF,
     PowerOp.RESET: ControlOp.RESET,

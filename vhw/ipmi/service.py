@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 
 class MachinePowerPort:
-    """Power through QMP and the launcher (the adapter of DESIGN.md's power port).
+    """Power through QMP and the launcher (one power port, two adapters: this one and ``ExternPowerPort``).
 
     Power-off is a hard stop of QEMU (the VM is gone, the BMC stays up);
     power-on relaunches it; a cycle is both, with the chassis' interval

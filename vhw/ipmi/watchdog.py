@@ -10,7 +10,7 @@ Sans-I/O: the timer is a deadline, not a thread.  The runner calls
 countdown from ``now``, so a read-back is exact at any instant.
 
 What an expiry does, in the order QEMU and the guest saw it behind ipmi_sim
-(shared/protocols/ipmi-extern.md section 11: ATTN_IRQ for the event, then
+(docs/ipmi-extern.md section 11: ATTN_IRQ for the event, then
 RESET): set the timer-use expiration flag, log the watchdog sensor event (SEL
 and event message buffer) unless "don't log", then ask for the power action
 through the chassis, which records restart cause "watchdog" once the machine

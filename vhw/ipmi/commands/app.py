@@ -52,7 +52,7 @@ def _channels(bmc: Bmc) -> Channels:
 def get_device_id(bmc: Bmc, ctx: Context, req: bytes):
     """Section 20.1.  Trailing request bytes are ignored on purpose: Linux
     ipmi_ssif probes with a 65-byte Get Device ID and must get an answer
-    (ipmi-extern.md section 10)."""
+    (docs/ipmi-extern.md section 10)."""
     return _device_id_bytes(bmc.config.identity)
 
 

@@ -2,7 +2,7 @@
 
 Get Channel Cipher Suites (App 54h) is answered with and without a session:
 ipmitool's lanplus asks it before opening a session to pick a suite, and a
-BMC that ignores it makes ipmitool wait 10 s (ipmi-anchors.md).  The list is
+BMC that ignores it makes ipmitool wait 10 s (docs/ipmi-anchors.md).  The list is
 the enabled suites of ``[bmc.rmcpplus]`` (vhw.ipmi.lan.rmcpplus), as records
 (table 22-19) ``C0h, suite ID, auth, 40h|integrity, 80h|confidentiality``,
 served 16 bytes per list index; an index past the end answers the channel

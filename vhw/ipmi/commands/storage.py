@@ -43,7 +43,7 @@ CLEAR_GET_STATUS = 0x00
 READ_ENTIRE_RECORD = 0xFF
 
 #: Largest Read FRU Data count whose response the interface carries: QEMU's
-#: BT buffer and SSIF take 255 bytes with netfn/cmd/CC (ipmi-extern.md
+#: BT buffer and SSIF take 255 bytes with netfn/cmd/CC (docs/ipmi-extern.md
 #: sections 8-9), KCS and LAN more than a one-byte count can ask for.
 MAX_FRU_READ = {"bt": 248, "ssif": 248}
 MAX_FRU_READ_DEFAULT = 255

@@ -3,7 +3,7 @@
 The timer itself is ``bmc.parts["watchdog"]`` (vhw.ipmi.watchdog).  Unlike
 ipmi_sim, Get Watchdog Timer answers all 8 bytes (present countdown
 included), Set Watchdog Timer answers just its completion code, and a
-pre-timeout NMI is accepted (shared/protocols/ipmi-anchors.md section 2).
+pre-timeout NMI is accepted (docs/ipmi-anchors.md section 2).
 """
 
 from __future__ import annotations
