@@ -18,7 +18,7 @@ from vhw.ipmi.config import BmcConfig
 from vhw.ipmi.lan.server import LanServer
 from vhw.ipmi.runner import BmcRunner
 from vhw.ipmi.lan.sessions import lan_context
-from vhw.ipmi.lan.sol import ST_DEACTIVATING
+from vhw.ipmi.lan.sol_payload import ST_DEACTIVATING
 
 APP = 0x06
 

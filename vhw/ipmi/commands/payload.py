@@ -13,7 +13,8 @@ from __future__ import annotations
 import struct
 
 from ..bmc import CC, command, Bmc, Context, IpmiError, NetFn, Privilege
-from ..lan.sol import INSTANCE, MAX_PAYLOAD, PAYLOAD_SOL, PARAMETER_REVISION, Sol, SolError
+from ..lan.sol import PARAMETER_REVISION, Sol, SolError
+from ..lan.sol_payload import INSTANCE, MAX_PAYLOAD, PAYLOAD_SOL
 
 CMD_SET_SOL_CONFIG = 0x21
 CMD_GET_SOL_CONFIG = 0x22

@@ -1,12 +1,9 @@
 """The asyncio UDP server of IPMI over LAN: only moves datagrams.
 
-Each datagram goes through the sans-I/O codecs: RMCP (``rmcp``), then by
-class: ASF (presence ping), IPMI.  IPMI packets are demultiplexed by their
-authentication type byte (IPMI 2.0 section 13.6): 06h is RMCP+ and goes to
-``vhw.ipmi.lan.rmcpplus.RmcpPlus(lan_context).handle(packet, peer, now)``;
-every other type is IPMI v1.5 (``session15``).
-Nothing a peer sends can raise out of here: a failure is logged and the
-datagram dropped.  Idle sessions are expired every few seconds.  The Bmc's
+Each datagram goes to the sans-I/O router (``datagrams.LanDatagrams``) and
+its answers go back to the peer.  Nothing a peer sends can raise out of
+here: a failure is logged and the datagram dropped.  Idle sessions are
+expired every few seconds.  The Bmc's
 runner, handed in, acts on what the requests of a datagram set in motion
 once the replies are sent.
 """
@@ -18,9 +15,8 @@ import logging
 from typing import Any
 
 from ..extern_server import parse_address as parse_socket_address
-from . import rmcp
+from .datagrams import LanDatagrams
 from .rmcpplus import RmcpPlus
-from .session15 import V15Handler
 from .sessions import LanContext
 from ..runner import BmcRunner
 from ...trace import NULL_TRACE, Trace, lan_fields
@@ -38,45 +34,6 @@ def parse_address(address: str) -> tuple[str, int]:
         raise ValueError(f"{address!r}: expected HOST:PORT")
     host, port = target
     return host or "127.0.0.1", port
-
-
-class LanDatagrams:
-    """The sans-I/O datagram router: bytes in, datagrams out; never raises."""
-
-    def __init__(self, lan: LanContext, rmcpplus: Any = None):
-        self.lan = lan
-        self.v15 = V15Handler(lan)
-        self.rmcpplus = rmcpplus
-        self._warned_no_rmcpplus = False
-
-    def handle(self, datagram: bytes, peer, now: float) -> list[bytes]:
-        lan = self.lan
-        lan.count("datagrams")
-        try:
-            header, body = rmcp.parse(datagram)
-            if header.cls == rmcp.CLASS_ASF:
-                return rmcp.handle_asf(header, body)
-            if header.cls != rmcp.CLASS_IPMI or header.ack:
-                lan.count("rmcp_ignored")
-                return []
-            if not body:
-                raise rmcp.RmcpError("IPMI class message without a session header")
-            if body[0] & 0x0F == 0x06:
-                if self.rmcpplus is None:
-                    if not self._warned_no_rmcpplus:
-                        log.info("RMCP+ packet from %s dropped: RMCP+ is not available", peer)
-                        self._warned_no_rmcpplus = True
-                    lan.count("rmcpplus_dropped")
-                    return []
-                return list(self.rmcpplus.handle(bytes(datagram), peer, now) or [])
-            return self.v15.handle(body, peer, now)
-        except rmcp.RmcpError as e:
-            lan.count("rmcp_malformed")
-            log.debug("datagram from %s dropped: %s", peer, e)
-        except Exception:
-            lan.count("internal_errors")
-            log.exception("datagram from %s dropped: handler failed", peer)
-        return []
 
 
 class _Protocol(asyncio.DatagramProtocol):
