@@ -346,7 +346,7 @@ class _DeviceFaults:
 
 
 class BmcService(Protocol):
-    """What the BMC's faults act through: the running BMC service (vhw.ipmi.service.BmcService)."""
+    """What the BMC's faults act through: the running BMC service (vhw.ipmi.io.service.BmcService)."""
 
     servers: Any
     bmc: Any

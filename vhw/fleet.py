@@ -30,13 +30,13 @@ from pathlib import Path
 from collections.abc import Callable
 
 from .errors import VhwError
-from .ipmi.actions import PowerOp
-from .ipmi.assemble import create_bmc
-from .ipmi.bmc import Bmc
-from .ipmi.config import BmcConfig
-from .ipmi.lan.server import EXPIRY_PERIOD, LanServer, parse_address
-from .ipmi.lan.sessions import lan_context
-from .ipmi.runner import BmcRunner, host_clock_base
+from .ipmi.core.actions import PowerOp
+from .ipmi.core.assemble import create_bmc
+from .ipmi.core.bmc import Bmc
+from .ipmi.core.config import BmcConfig
+from .ipmi.io.lan_server import EXPIRY_PERIOD, LanServer, parse_address
+from .ipmi.parts.sessions import lan_context
+from .ipmi.io.runner import BmcRunner, host_clock_base
 from .store import Store
 
 log = logging.getLogger(__name__)

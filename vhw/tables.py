@@ -7,7 +7,7 @@ silently tests the wrong thing.  Every error is a ``DescriptionError`` that
 names the exact key ("bmc.satellites[1].address") and, when known, the file.
 
 The machine description (``vhw.machine.description``), the ``[bmc]`` table
-and its sub-tables (``vhw.ipmi.config`` and the parts' own configurations)
+and its sub-tables (``vhw.ipmi.core.config`` and the parts' own configurations)
 and the ``[[fault]]`` tables (``vhw.faults``) all read through it.
 """
 

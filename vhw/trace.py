@@ -176,7 +176,7 @@ def record_bytes(rec: dict) -> bytes:
 # -- ipmi-bmc-extern frames (shared/protocols/ipmi-extern.md) ----------------
 # The trace keeps the bytes as they crossed the socket; these helpers find
 # the frames in them again, for the pcapng file and for `vhw trace`.  They
-# mirror vhw.ipmi.extern's framing but keep every frame, broken ones included:
+# mirror vhw.ipmi.wire.extern's framing but keep every frame, broken ones included:
 # a trace must show what the guest got, not what a good peer would accept.
 
 _EXTERN_MSG_END, _EXTERN_CTRL_END, _EXTERN_ESCAPE = 0xA0, 0xA1, 0xAA
@@ -283,8 +283,8 @@ def lan_fields(datagram: bytes) -> dict:
     not encrypted; RMCP+ others: ``payload`` (the type) and ``session_id``
     (and ``encrypted``); ASF: ``asf`` (the message type).  Malformed: {}.
     """
-    from .ipmi.ipmb import IpmbFrameError, IpmbRequest
-    from .ipmi.lan import rmcp, session15
+    from .ipmi.wire.ipmb import IpmbFrameError, IpmbRequest
+    from .ipmi.wire import rmcp, session15
 
     try:
         header, body = rmcp.parse(datagram)

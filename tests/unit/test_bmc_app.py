@@ -11,10 +11,10 @@ import pytest
 from pyipmi.msgs import bmc as pm_bmc
 from pyipmi.msgs import device_messaging as pm_dm
 
-from vhw.ipmi.actions import InterruptEnable
-from vhw.ipmi.assemble import create_bmc
-from vhw.ipmi.bmc import Context, Privilege
-from vhw.ipmi.config import BmcConfig, DeviceIdentity
+from vhw.ipmi.core.actions import InterruptEnable
+from vhw.ipmi.core.assemble import create_bmc
+from vhw.ipmi.core.bmc import Context, Privilege
+from vhw.ipmi.core.config import BmcConfig, DeviceIdentity
 
 APP = 0x06
 SI = Context()
@@ -253,7 +253,7 @@ def test_os_name_is_volatile(bmc):
 
 def test_pyipmi_clobbers_a_field_named_data():
     """Message.__init__ sets self.data = '' after creating fields, so a
-    RemainingBytes('data') field starts as a str; vhw.ipmi.msgs avoids the
+    RemainingBytes('data') field starts as a str; vhw.ipmi.wire.msgs avoids the
     name and the handlers always set ``data`` explicitly."""
     assert pm_dm.GetMessageRsp().data == ""
     assert pm_dm.ReadEventMessageBufferRsp().event_data is not None
@@ -262,6 +262,6 @@ def test_pyipmi_clobbers_a_field_named_data():
 def test_vhw_messages_are_not_registered_globally():
     from pyipmi.msgs.registry import DEFAULT_REGISTRY
 
-    from vhw.ipmi import msgs
+    from vhw.ipmi.wire import msgs
 
     assert msgs.SetChannelAccessReq not in DEFAULT_REGISTRY.registry.values()

@@ -9,12 +9,12 @@ from pyipmi.msgs import chassis as pyipmi_chassis
 
 import vhw.ipmi.commands  # noqa: F401  (registers the handlers)
 from vhw.errors import DescriptionError
-from vhw.ipmi import chassis as chassis_mod
-from vhw.ipmi import watchdog as watchdog_mod
-from vhw.ipmi.actions import Power, PowerOp
-from vhw.ipmi.assemble import command_table
-from vhw.ipmi.bmc import CC, Bmc, Context, NetFn, Privilege
-from vhw.ipmi.chassis import ChassisConfig, IdentifyState, RestartCause
+from vhw.ipmi.parts import chassis as chassis_mod
+from vhw.ipmi.parts import watchdog as watchdog_mod
+from vhw.ipmi.core.actions import Power, PowerOp
+from vhw.ipmi.core.assemble import command_table
+from vhw.ipmi.core.bmc import CC, Bmc, Context, NetFn, Privilege
+from vhw.ipmi.parts.chassis import ChassisConfig, IdentifyState, RestartCause
 
 CH = NetFn.CHASSIS
 LAN = Context(channel=1, privilege=Privilege.OPERATOR, interface="lan", session_id=7)
@@ -399,7 +399,7 @@ def test_config_must_be_a_table():
 
 
 def test_bmc_config_carries_the_chassis_table():
-    from vhw.ipmi.config import BmcConfig
+    from vhw.ipmi.core.config import BmcConfig
 
     cfg = BmcConfig.from_dict({"chassis": {"power_restore_policy": "always-on"}})
     assert cfg.chassis.power_restore_policy == "always-on"

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from vhw.errors import DescriptionError
-from vhw.ipmi.config import BmcConfig
+from vhw.ipmi.core.config import BmcConfig
 
 
 def error_for(d: dict) -> DescriptionError:
@@ -87,7 +87,7 @@ def test_the_key_prefix_is_the_callers():
 
 
 def test_chassis_table_is_validated_by_the_chassis_module_under_our_key():
-    from vhw.ipmi.chassis import ChassisConfig
+    from vhw.ipmi.parts.chassis import ChassisConfig
 
     assert isinstance(BmcConfig.from_dict({"chassis": {}}).chassis, ChassisConfig)
     assert error_for({"chassis": {"bogus": 1}}).key.startswith("bmc.chassis")

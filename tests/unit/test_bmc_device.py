@@ -7,11 +7,11 @@ import pytest
 from pyipmi.msgs import bmc as pyipmi_bmc
 
 import vhw.ipmi.commands  # noqa: F401  (registers the handlers)
-from vhw.ipmi import chassis as chassis_mod
-from vhw.ipmi import watchdog as watchdog_mod
-from vhw.ipmi.assemble import command_table
-from vhw.ipmi.bmc import CC, Bmc, Context, NetFn, Privilege
-from vhw.ipmi.chassis import RestartCause
+from vhw.ipmi.parts import chassis as chassis_mod
+from vhw.ipmi.parts import watchdog as watchdog_mod
+from vhw.ipmi.core.assemble import command_table
+from vhw.ipmi.core.bmc import CC, Bmc, Context, NetFn, Privilege
+from vhw.ipmi.parts.chassis import RestartCause
 
 APP = NetFn.APP
 COLD, WARM, SELF_TEST, SET_ACPI, GET_ACPI = 0x02, 0x03, 0x04, 0x06, 0x07

@@ -13,9 +13,9 @@ import types
 
 import pytest
 
-from vhw.ipmi.assemble import COMMAND_MODULES, command_table, create_bmc
-from vhw.ipmi.bmc import CC, Bmc, CommandTable, Context, Privilege, command
-from vhw.ipmi.config import BmcConfig
+from vhw.ipmi.core.assemble import COMMAND_MODULES, command_table, create_bmc
+from vhw.ipmi.core.bmc import CC, Bmc, CommandTable, Context, Privilege, command
+from vhw.ipmi.core.config import BmcConfig
 
 
 def table_of(*handlers):

@@ -10,9 +10,9 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vhw.ipmi.assemble import command_table, create_bmc
-from vhw.ipmi.bmc import Context, Privilege, Response
-from vhw.ipmi.config import BmcConfig
+from vhw.ipmi.core.assemble import command_table, create_bmc
+from vhw.ipmi.core.bmc import Context, Privilege, Response
+from vhw.ipmi.core.config import BmcConfig
 
 #: Every command the assembled BMC answers: the table is built from the
 #: command modules, without a configuration parsed first.

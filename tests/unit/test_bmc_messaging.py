@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import pytest
 
-from vhw.ipmi.actions import Attention, AttentionState, InterruptEnable
-from vhw.ipmi.assemble import create_bmc
-from vhw.ipmi.bmc import Context, Privilege
-from vhw.ipmi.config import BmcConfig
-from vhw.ipmi.ipmb import IpmbFrameError, IpmbRequest, checksum
-from vhw.ipmi.messaging import Messaging
+from vhw.ipmi.core.actions import Attention, AttentionState, InterruptEnable
+from vhw.ipmi.core.assemble import create_bmc
+from vhw.ipmi.core.bmc import Context, Privilege
+from vhw.ipmi.core.config import BmcConfig
+from vhw.ipmi.wire.ipmb import IpmbFrameError, IpmbRequest, checksum
+from vhw.ipmi.parts.messaging import Messaging
 
 APP = 0x06
 SI = Context()  # system interface, as the guest's driver asks

@@ -6,13 +6,13 @@ import pytest
 from pyipmi.msgs import bmc as pyipmi_bmc
 
 import vhw.ipmi.commands  # noqa: F401  (registers the handlers)
-from vhw.ipmi import chassis as chassis_mod
-from vhw.ipmi import watchdog as watchdog_mod
-from vhw.ipmi.actions import Attention, AttentionState, Power, PowerOp
-from vhw.ipmi.assemble import command_table
-from vhw.ipmi.bmc import CC, Bmc, Context, NetFn, Privilege
-from vhw.ipmi.chassis import RestartCause
-from vhw.ipmi.watchdog import WATCHDOG_SENSOR_NUMBER, WATCHDOG_SENSOR_TYPE
+from vhw.ipmi.parts import chassis as chassis_mod
+from vhw.ipmi.parts import watchdog as watchdog_mod
+from vhw.ipmi.core.actions import Attention, AttentionState, Power, PowerOp
+from vhw.ipmi.core.assemble import command_table
+from vhw.ipmi.core.bmc import CC, Bmc, Context, NetFn, Privilege
+from vhw.ipmi.parts.chassis import RestartCause
+from vhw.ipmi.parts.watchdog import WATCHDOG_SENSOR_NUMBER, WATCHDOG_SENSOR_TYPE
 
 APP = NetFn.APP
 RESET, SET, GET = 0x22, 0x24, 0x25
@@ -22,7 +22,7 @@ OPERATOR = Context(channel=1, privilege=Privilege.OPERATOR, interface="lan", ses
 
 
 class FakeMessaging:
-    """Stands in for vhw.ipmi.messaging: records, and raises attention like it."""
+    """Stands in for vhw.ipmi.parts.messaging: records, and raises attention like it."""
 
     def __init__(self, bmc):
         self.bmc = bmc
@@ -398,8 +398,8 @@ def test_measured_linux_watchdog_flow_with_the_assembled_bmc():
     action=reset preaction=pre_int``: at +5 s ATTN_IRQ, flags 0Ah, clear 08h,
     flags 02h, read the event, NOATTN, read again 80h; at +10 s ATTN_IRQ for
     the event, then RESET."""
-    from vhw.ipmi.assemble import create_bmc
-    from vhw.ipmi.config import BmcConfig
+    from vhw.ipmi.core.assemble import create_bmc
+    from vhw.ipmi.core.config import BmcConfig
 
     bmc = create_bmc(BmcConfig.from_dict({}))
     bmc.parts["chassis"].vm_powered_on(0.0)

@@ -7,12 +7,12 @@ import asyncio
 
 import pytest
 
-from vhw.ipmi.assemble import create_bmc
-from vhw.ipmi.bmc import Context, Privilege
-from vhw.ipmi.bootopts import BootDevice, BootOptions, BootRequest
-from vhw.ipmi.chassis import RestartCause
-from vhw.ipmi.config import BmcConfig
-from vhw.ipmi.service import BmcService
+from vhw.ipmi.core.assemble import create_bmc
+from vhw.ipmi.core.bmc import Context, Privilege
+from vhw.ipmi.parts.bootopts import BootDevice, BootOptions, BootRequest
+from vhw.ipmi.parts.chassis import RestartCause
+from vhw.ipmi.core.config import BmcConfig
+from vhw.ipmi.io.service import BmcService
 from vhw.machine.qemu import BootChoice, boot_args
 from vhw.store import Store
 

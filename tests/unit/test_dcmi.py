@@ -10,9 +10,9 @@ from __future__ import annotations
 import pytest
 
 from vhw.errors import DescriptionError
-from vhw.ipmi.assemble import create_bmc
-from vhw.ipmi.bmc import Context, Privilege
-from vhw.ipmi.config import BmcConfig
+from vhw.ipmi.core.assemble import create_bmc
+from vhw.ipmi.core.bmc import Context, Privilege
+from vhw.ipmi.core.config import BmcConfig
 from vhw.store import Store
 
 DCMI = 0x2C

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vhw.ipmi.extern import (
+from vhw.ipmi.wire.extern import (
     ASSUMED_CAPABILITIES,
     Capability,
     Control,

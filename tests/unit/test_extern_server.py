@@ -9,11 +9,11 @@ import socket
 
 import pytest
 
-from vhw.ipmi.actions import Attention, AttentionState, InterruptEnable, Power, PowerOp
-from vhw.ipmi.bmc import Bmc, CommandTable, NetFn, Privilege
-from vhw.ipmi.extern import Control, ControlOp, ExternCodec, Response, Role, encode_request
-from vhw.ipmi.extern_server import ExternServer, parse_address
-from vhw.ipmi.runner import BmcRunner, ExternPowerPort
+from vhw.ipmi.core.actions import Attention, AttentionState, InterruptEnable, Power, PowerOp
+from vhw.ipmi.core.bmc import Bmc, CommandTable, NetFn, Privilege
+from vhw.ipmi.wire.extern import Control, ControlOp, ExternCodec, Response, Role, encode_request
+from vhw.ipmi.io.extern_server import ExternServer, parse_address
+from vhw.ipmi.io.runner import BmcRunner, ExternPowerPort
 
 H = bytes.fromhex
 GET_DEVICE_ID_BODY = H("00 00 03 09 08 02 9f 91 12 00 02 0f 00 00 00 00")
@@ -491,7 +491,7 @@ async def test_power_not_sent_before_capabilities():
 @run
 async def test_power_on_and_cycle_cannot_go_over_extern(caplog):
     """§5: QEMU cannot power a VM on or cycle it; that is logged, nothing sent."""
-    caplog.set_level(logging.WARNING, logger="vhw.ipmi.runner")
+    caplog.set_level(logging.WARNING, logger="vhw.ipmi.io.runner")
     async with ExternServer(make_bmc()) as server:
         qemu, _ = await serve_pair(server)
         await qemu.read_raw(5)

@@ -25,10 +25,10 @@ from vhw.faults import FaultError, FaultInjector, flood_record, load_scenario, p
 from vhw.i2o import frames as f
 from vhw.i2o.iop import Iop
 from vhw.i2o.mu import EMPTY, REG_INBOUND, REG_OUTBOUND
-from vhw.ipmi.actions import AttentionState
-from vhw.ipmi.extern import Control, ControlOp, Response, encode_request
-from vhw.ipmi.extern_server import ExternServer
-from vhw.ipmi.service import BmcService
+from vhw.ipmi.core.actions import AttentionState
+from vhw.ipmi.wire.extern import Control, ControlOp, Response, encode_request
+from vhw.ipmi.io.extern_server import ExternServer
+from vhw.ipmi.io.service import BmcService
 from vhw.machine.description import parse_description, with_faults
 from vhw.prom.options import captured_changes
 from vhw.trace import Trace

@@ -13,10 +13,10 @@ import pytest
 from pyipmi.fru import FruInventory
 
 from vhw.errors import DescriptionError
-from vhw.ipmi.assemble import create_bmc
-from vhw.ipmi.bmc import CC, Context, NetFn, Privilege
-from vhw.ipmi.config import BmcConfig
-from vhw.ipmi.fru import FruConfig, encode_string
+from vhw.ipmi.core.assemble import create_bmc
+from vhw.ipmi.core.bmc import CC, Context, NetFn, Privilege
+from vhw.ipmi.core.config import BmcConfig
+from vhw.ipmi.parts.fru import FruConfig, encode_string
 from vhw.store import Store
 
 STORAGE = NetFn.STORAGE

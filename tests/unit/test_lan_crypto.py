@@ -7,8 +7,8 @@ import hmac
 
 import pytest
 
-from vhw.ipmi.lan import crypto
-from vhw.ipmi.lan.crypto import CIPHER_SUITES, SessionKeys
+from vhw.ipmi.wire import crypto
+from vhw.ipmi.wire.crypto import CIPHER_SUITES, SessionKeys
 
 RM, RC = bytes(range(16)), bytes(range(16, 32))
 GUID = bytes(range(0xA0, 0xB0))

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vhw.ipmi.lan import rmcp
+from vhw.ipmi.wire import rmcp
 
 
 def test_presence_ping_gets_pong_with_ipmi_supported():

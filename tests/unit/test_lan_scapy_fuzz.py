@@ -1,4 +1,4 @@
-"""Scapy layers of IPMI over LAN (vhw.ipmi.lan.layers) against vhw's own codecs, and a
+"""Scapy layers of IPMI over LAN (vhw.testing.scapy_layers) against vhw's own codecs, and a
 scapy fuzz of a real LanServer over loopback UDP (issue 5 item 4): no packet, however
 malformed, crashes the server or leaves a session allocated."""
 
@@ -18,16 +18,25 @@ from scapy.layers.inet import IP, UDP  # noqa: E402
 from scapy.packet import Raw, fuzz  # noqa: E402
 from scapy.volatile import RandBin, RandByte, RandShort  # noqa: E402
 
-from vhw.ipmi import ipmb
-from vhw.ipmi.assemble import create_bmc  # noqa: E402
-from vhw.ipmi.config import BmcConfig  # noqa: E402
-from vhw.ipmi.lan import rmcp, rmcpplus, session15  # noqa: E402
-from vhw.ipmi.lan.layers import (  # noqa: E402
-    ASF, RAKP1, RAKP2, RAKP3, RMCP, ASFPresencePong, IPMIMessage, IPMISession15, OpenSessionRequest,
-    OpenSessionResponse, RMCPPlus,
+from vhw.ipmi.wire import ipmb
+from vhw.ipmi.core.assemble import create_bmc  # noqa: E402
+from vhw.ipmi.core.config import BmcConfig  # noqa: E402
+from vhw.ipmi.wire import rmcp, rmcpplus, session15  # noqa: E402
+from vhw.testing.scapy_layers import (
+    ASF,
+    RAKP1,
+    RAKP2,
+    RAKP3,
+    RMCP,
+    ASFPresencePong,
+    IPMIMessage,
+    IPMISession15,
+    OpenSessionRequest,
+    OpenSessionResponse,
+    RMCPPlus,
 )
-from vhw.ipmi.lan.sessions import lan_context  # noqa: E402
-from vhw.ipmi.service import BmcService  # noqa: E402
+from vhw.ipmi.parts.sessions import lan_context  # noqa: E402
+from vhw.ipmi.io.service import BmcService  # noqa: E402
 
 USERS = [{"id": 2, "name": "admin", "password": "password"}]
 AUTH_CAPS = dict(netfn=6, cmd=0x38, data=b"\x8e\x04")

@@ -3,10 +3,10 @@
 import asyncio
 import socket
 
-from vhw.ipmi import ipmb
-from vhw.ipmi.config import BmcConfig
-from vhw.ipmi.lan import rmcp, session15
-from vhw.ipmi.service import BmcService
+from vhw.ipmi.wire import ipmb
+from vhw.ipmi.core.config import BmcConfig
+from vhw.ipmi.wire import rmcp, session15
+from vhw.ipmi.io.service import BmcService
 
 
 async def _exchange(sock, addr, data, timeout=2.0):

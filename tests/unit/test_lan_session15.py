@@ -10,12 +10,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vhw.ipmi import ipmb
-from vhw.ipmi.assemble import create_bmc
-from vhw.ipmi.config import BmcConfig
-from vhw.ipmi.lan import rmcp, session15
-from vhw.ipmi.lan.datagrams import LanDatagrams
-from vhw.ipmi.lan.sessions import AUTH_MD2, AUTH_MD5, AUTH_NONE, AUTH_PASSWORD, SequenceWindow, SessionTable, lan_context
+from vhw.ipmi.wire import ipmb
+from vhw.ipmi.core.assemble import create_bmc
+from vhw.ipmi.core.config import BmcConfig
+from vhw.ipmi.wire import rmcp, session15
+from vhw.ipmi.wire.datagrams import LanDatagrams
+from vhw.ipmi.parts.sessions import (
+    AUTH_MD2,
+    AUTH_MD5,
+    AUTH_NONE,
+    AUTH_PASSWORD,
+    SequenceWindow,
+    SessionTable,
+    lan_context,
+)
 
 PEER = ("127.0.0.1", 40000)
 USERS = [

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from vhw.errors import DescriptionError
-from vhw.ipmi.assemble import create_bmc
-from vhw.ipmi.bmc import Context, Privilege
-from vhw.ipmi.config import BmcConfig
-from vhw.ipmi.lanconfig import derive_mac
+from vhw.ipmi.core.assemble import create_bmc
+from vhw.ipmi.core.bmc import Context, Privilege
+from vhw.ipmi.core.config import BmcConfig
+from vhw.ipmi.parts.lanconfig import derive_mac
 from vhw.store import Store
 
 T = 0x0C
@@ -119,7 +119,7 @@ def test_auth_type_enables_validated_exposed_and_pushed_to_lan_context():
     assert put(bmc, 2, [0x20, 0, 0, 0, 0]).cc == 0xCC  # OEM proprietary is not supported
     assert put(bmc, 2, [0x01, 0x04, 0x10, 0x14, 0x00]).cc == 0
     assert [part.auth_type_enables(p) for p in range(1, 6)] == [0x01, 0x04, 0x10, 0x14, 0x00]
-    from vhw.ipmi.lan.sessions import lan_context
+    from vhw.ipmi.parts.sessions import lan_context
 
     lan = lan_context(bmc)
     bmc.handle(0x06, 0x01, b"", Context(), 1.0)  # any request syncs a new LAN context
@@ -129,7 +129,7 @@ def test_auth_type_enables_validated_exposed_and_pushed_to_lan_context():
 
 
 def test_auth_support_matches_the_lan_core():
-    from vhw.ipmi.lan.sessions import SUPPORTED_AUTH_TYPES
+    from vhw.ipmi.parts.sessions import SUPPORTED_AUTH_TYPES
 
     assert get(make(), 1).data[1] == sum(1 << t for t in SUPPORTED_AUTH_TYPES)
 

@@ -19,10 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from vhw.ipmi.assemble import create_bmc
-from vhw.ipmi.bmc import Context
-from vhw.ipmi.config import BmcConfig
-from vhw.ipmi.extern import ExternCodec, Response, Role, encode_control, encode_request
+from vhw.ipmi.core.assemble import create_bmc
+from vhw.ipmi.core.bmc import Context
+from vhw.ipmi.core.config import BmcConfig
+from vhw.ipmi.wire.extern import ExternCodec, Response, Role, encode_control, encode_request
 from vhw.store import Store
 
 SI = Context()
@@ -167,7 +167,7 @@ def test_machine_state_key_and_cli_flags_name_the_state_directory(tmp_path):
 
     from vhw.cli import _load_description, build_parser
     from vhw.errors import DescriptionError
-    from vhw.ipmi.service import state_file
+    from vhw.ipmi.io.service import state_file
     from vhw.machine.description import parse_description
 
     assert parse_description({"machine": {"name": "a", "state": "st"}}).machine.state == "st"

@@ -10,12 +10,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vhw.errors import DescriptionError
-from vhw.ipmi.assemble import create_bmc
-from vhw.ipmi.config import BmcConfig
-from vhw.ipmi.lan import crypto
-from vhw.ipmi.lan.crypto import CIPHER_SUITES, SessionKeys
-from vhw.ipmi.lan.rmcpplus import RmcpPlus, RmcpPlusConfig
-from vhw.ipmi.lan.sessions import lan_context
+from vhw.ipmi.core.assemble import create_bmc
+from vhw.ipmi.core.config import BmcConfig
+from vhw.ipmi.wire import crypto
+from vhw.ipmi.wire.crypto import CIPHER_SUITES, SessionKeys
+from vhw.ipmi.wire.rmcpplus import RmcpPlus, RmcpPlusConfig
+from vhw.ipmi.parts.sessions import lan_context
 
 PEER = ("127.0.0.1", 40000)
 USERS = [{"id": 2, "name": "admin", "password": "password"},

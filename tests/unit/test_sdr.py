@@ -15,10 +15,10 @@ from pyipmi.sdr import (
 )
 
 import vhw.ipmi.commands  # noqa: F401  (registers the handlers)
-from vhw.ipmi import sdr as sdr_mod
-from vhw.ipmi.assemble import create_bmc
-from vhw.ipmi.bmc import CC, Context, NetFn
-from vhw.ipmi.config import BmcConfig
+from vhw.ipmi.parts import sdr as sdr_mod
+from vhw.ipmi.core.assemble import create_bmc
+from vhw.ipmi.core.bmc import CC, Context, NetFn
+from vhw.ipmi.core.config import BmcConfig
 from vhw.store import Store
 
 ST = NetFn.STORAGE

@@ -7,10 +7,10 @@ import struct
 import pytest
 
 from vhw.errors import DescriptionError
-from vhw.ipmi.assemble import create_bmc
-from vhw.ipmi.bmc import CC, Context, NetFn, Privilege
-from vhw.ipmi.config import BmcConfig
-from vhw.ipmi.sel import UTC_OFFSET_UNSPECIFIED, SelConfig
+from vhw.ipmi.core.assemble import create_bmc
+from vhw.ipmi.core.bmc import CC, Context, NetFn, Privilege
+from vhw.ipmi.core.config import BmcConfig
+from vhw.ipmi.parts.sel import UTC_OFFSET_UNSPECIFIED, SelConfig
 from vhw.store import Store
 
 STORAGE = NetFn.STORAGE
@@ -359,7 +359,7 @@ def test_entries_flags_and_time_survive_a_restart(tmp_path):
 def test_watchdog_expiry_lands_in_the_sel():
     """The watchdog part logs its Watchdog 2 event through bmc.parts["sel"].add."""
     bmc = make_bmc()
-    bmc.parts["chassis"].vm_powered_on(0.0, __import__("vhw.ipmi.chassis", fromlist=["x"]).RestartCause.POWER_BUTTON)
+    bmc.parts["chassis"].vm_powered_on(0.0, __import__("vhw.ipmi.parts.chassis", fromlist=["x"]).RestartCause.POWER_BUTTON)
     # Set Watchdog Timer: SMS/OS, no action, 1.0 s; then Reset Watchdog Timer starts it.
     assert bmc.handle(NetFn.APP, 0x24, bytes([0x04, 0x00, 0, 0, 10, 0]), SYSTEM, 0.0).cc == CC.OK
     assert bmc.handle(NetFn.APP, 0x22, b"", SYSTEM, 0.0).cc == CC.OK

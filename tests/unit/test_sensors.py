@@ -10,11 +10,11 @@ from pyipmi.msgs import sensor as pyipmi_sensor
 
 import vhw.ipmi.commands  # noqa: F401  (registers the handlers)
 from vhw.errors import DescriptionError
-from vhw.ipmi.assemble import create_bmc
-from vhw.ipmi.bmc import CC, Context, NetFn, Privilege
+from vhw.ipmi.core.assemble import create_bmc
+from vhw.ipmi.core.bmc import CC, Context, NetFn, Privilege
 from vhw.ipmi.commands.sensor import GetSensorReadingRsp
-from vhw.ipmi.config import BmcConfig
-from vhw.ipmi.sensors import Conversion, SensorsConfig
+from vhw.ipmi.core.config import BmcConfig
+from vhw.ipmi.parts.sensors import Conversion, SensorsConfig
 
 SE = NetFn.SENSOR_EVENT
 LAN_OPERATOR = Context(channel=1, privilege=Privilege.OPERATOR, interface="lan", session_id=7,

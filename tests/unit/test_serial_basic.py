@@ -6,12 +6,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vhw.ipmi.assemble import create_bmc
-from vhw.ipmi.bmc import CC, Context, Privilege, Response
-from vhw.ipmi.config import BmcConfig
-from vhw.ipmi.serial import SerialConfig, SerialLogin
-from vhw.ipmi.ipmb import checksum
-from vhw.ipmi.serial.basic import (
+from vhw.ipmi.core.assemble import create_bmc
+from vhw.ipmi.core.bmc import CC, Context, Privilege, Response
+from vhw.ipmi.core.config import BmcConfig
+from vhw.ipmi.parts.serial import SerialConfig, SerialLogin
+from vhw.ipmi.wire.ipmb import checksum
+from vhw.ipmi.wire.serial_basic import (
     ESCAPED,
     HANDSHAKE,
     BasicCodec,

@@ -7,11 +7,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vhw.errors import DescriptionError
-from vhw.ipmi.assemble import create_bmc
-from vhw.ipmi.bmc import CC, Context, Privilege, Response
-from vhw.ipmi.config import BmcConfig
-from vhw.ipmi.serial import SerialConfig, SerialLogin
-from vhw.ipmi.serial.terminal import (
+from vhw.ipmi.core.assemble import create_bmc
+from vhw.ipmi.core.bmc import CC, Context, Privilege, Response
+from vhw.ipmi.core.config import BmcConfig
+from vhw.ipmi.parts.serial import SerialConfig, SerialLogin
+from vhw.ipmi.wire.serial_terminal import (
     TerminalCodec,
     TerminalMode,
     TerminalRequest,

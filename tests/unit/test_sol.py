@@ -9,12 +9,19 @@ from types import SimpleNamespace
 import pytest
 
 from vhw.errors import DescriptionError
-from vhw.ipmi.assemble import create_bmc
-from vhw.ipmi.bmc import Context, Privilege
-from vhw.ipmi.config import BmcConfig
-from vhw.ipmi.lan.sol import SolSpec
-from vhw.ipmi.lan.sol_payload import OP_BREAK, OP_FLUSH_INBOUND, OP_FLUSH_OUTBOUND, OP_NACK, ST_DEACTIVATING, \
-    ST_TRANSFER_UNAVAILABLE, SolStream
+from vhw.ipmi.core.assemble import create_bmc
+from vhw.ipmi.core.bmc import Context, Privilege
+from vhw.ipmi.core.config import BmcConfig
+from vhw.ipmi.parts.sol import SolSpec
+from vhw.ipmi.wire.sol_payload import (
+    OP_BREAK,
+    OP_FLUSH_INBOUND,
+    OP_FLUSH_OUTBOUND,
+    OP_NACK,
+    ST_DEACTIVATING,
+    ST_TRANSFER_UNAVAILABLE,
+    SolStream,
+)
 from vhw.store import Store
 
 T, APP = 0x0C, 0x06

@@ -12,13 +12,13 @@ import asyncio
 import socket
 import struct
 
-from vhw.ipmi.assemble import create_bmc
-from vhw.ipmi.bmc import Context, Privilege
-from vhw.ipmi.config import BmcConfig
-from vhw.ipmi.lan.server import LanServer
-from vhw.ipmi.runner import BmcRunner
-from vhw.ipmi.lan.sessions import lan_context
-from vhw.ipmi.lan.sol_payload import ST_DEACTIVATING
+from vhw.ipmi.core.assemble import create_bmc
+from vhw.ipmi.core.bmc import Context, Privilege
+from vhw.ipmi.core.config import BmcConfig
+from vhw.ipmi.io.lan_server import LanServer
+from vhw.ipmi.io.runner import BmcRunner
+from vhw.ipmi.parts.sessions import lan_context
+from vhw.ipmi.wire.sol_payload import ST_DEACTIVATING
 
 APP = 0x06
 

@@ -99,7 +99,7 @@ def test_sigkill_loses_nothing_committed(tmp_path):
 # -- the BMC's NonVolatile port: the file store and the in-memory one keep one contract ---
 @pytest.fixture(params=["sqlite", "memory"])
 def nonvolatile(request):
-    from vhw.ipmi.nonvolatile import MemoryStore
+    from vhw.ipmi.core.nonvolatile import MemoryStore
 
     store = Store(None) if request.param == "sqlite" else MemoryStore()
     yield store

@@ -20,13 +20,13 @@ from pathlib import Path
 
 import pytest
 
-from vhw.ipmi import ipmb
+from vhw.ipmi.wire import ipmb
 from vhw import cli
-from vhw.ipmi.config import BmcConfig
-from vhw.ipmi.extern import encode_control, encode_request, encode_response
-from vhw.ipmi.extern_server import ExternServer
-from vhw.ipmi.lan import rmcp, session15
-from vhw.ipmi.service import BmcService
+from vhw.ipmi.core.config import BmcConfig
+from vhw.ipmi.wire.extern import encode_control, encode_request, encode_response
+from vhw.ipmi.io.extern_server import ExternServer
+from vhw.ipmi.wire import rmcp, session15
+from vhw.ipmi.io.service import BmcService
 from vhw.pci.mpqemu import HEADER, encode_ret
 from vhw.pci.mpqemu_server import MpqemuServer
 from vhw.trace import (

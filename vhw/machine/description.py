@@ -51,7 +51,7 @@ count = 2                # how many matching requests (default 1) or "always"
 ```
 
 Every error names the key and says why (DescriptionError).  The rest of the
-[bmc] table is the BMC's own configuration (vhw.ipmi.config.BmcConfig).
+[bmc] table is the BMC's own configuration (vhw.ipmi.core.config.BmcConfig).
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ class BmcSpec:
     interfaces: tuple[str, ...] = ("kcs",)
     #: For backend "extern": "HOST:PORT" or "unix:PATH" of a listening BMC.
     address: str | None = None
-    #: For backend "vhw": the BMC configuration (vhw.ipmi.config.BmcConfig).
+    #: For backend "vhw": the BMC configuration (vhw.ipmi.core.config.BmcConfig).
     config: Any = None
 
 
@@ -239,7 +239,7 @@ def _parse_bmc(data: Any, machine: MachineSpec, source: str) -> BmcSpec:
         raise t.fail("interfaces", "names an interface twice")
     config = None
     if backend == "vhw":
-        from ..ipmi.config import BmcConfig
+        from ..ipmi.core.config import BmcConfig
 
         rest = dict(t.data)
         rest["interfaces"] = list(interfaces)

@@ -15,14 +15,14 @@ from functools import lru_cache
 from pyipmi.msgs import bmc as pm_bmc
 from pyipmi.msgs import device_messaging as pm_dm
 
-from .. import msgs
-from ..bmc import CC, command, Bmc, Context, IpmiError, NetFn, Privilege
-from ..channels import AccessMode, ChannelAccess, Channels, Medium
-from ..config import BMC_ADDRESS
-from ..ipmb import IpmbFrameError, IpmbRequest
-from ..satellite import Satellite
-from ..messaging import GLOBAL_ENABLES_RESERVED, Messaging
-from ..sysinfo import REVISION, SystemInfo
+from ..wire import msgs
+from ..core.bmc import CC, command, Bmc, Context, IpmiError, NetFn, Privilege
+from ..parts.channels import AccessMode, ChannelAccess, Channels, Medium
+from ..core.config import BMC_ADDRESS
+from ..wire.ipmb import IpmbFrameError, IpmbRequest
+from ..parts.satellite import Satellite
+from ..parts.messaging import GLOBAL_ENABLES_RESERVED, Messaging
+from ..parts.sysinfo import REVISION, SystemInfo
 
 APP = NetFn.APP
 LOCAL_ONLY = ("system",)

@@ -1,13 +1,13 @@
 """Set/Get System Boot Options (Chassis NetFn 00h, commands 08h/09h;
 IPMI 2.0 sections 28.12-28.13).  The parameters live in the bootopts part
-(vhw.ipmi.bootopts).  QEMU's ipmi-bmc-sim answers Get System Restart Cause at
+(vhw.ipmi.parts.bootopts).  QEMU's ipmi-bmc-sim answers Get System Restart Cause at
 09h; here 09h is what the spec says it is.
 """
 
 from __future__ import annotations
 
-from ..bmc import CC, command, Bmc, Context, IpmiError, NetFn, Privilege
-from ..bootopts import PARAMETER_VERSION, BootOptions
+from ..core.bmc import CC, command, Bmc, Context, IpmiError, NetFn, Privilege
+from ..parts.bootopts import PARAMETER_VERSION, BootOptions
 
 CMD_SET_SYSTEM_BOOT_OPTIONS = 0x08
 CMD_GET_SYSTEM_BOOT_OPTIONS = 0x09

@@ -1,7 +1,7 @@
 """Chassis commands (NetFn 00h, IPMI 2.0 chapter 28).
 
 Decoding and encoding only; the state lives in the chassis part
-(``bmc.parts["chassis"]``, vhw.ipmi.chassis).  Privileges are those of
+(``bmc.parts["chassis"]``, vhw.ipmi.parts.chassis).  Privileges are those of
 IPMI 2.0 appendix G.
 
 python-ipmi's definitions are used where they are right.  It has none for
@@ -14,9 +14,9 @@ from __future__ import annotations
 from pyipmi.msgs import chassis as pm
 from pyipmi.msgs.message import Bitfield, CompletionCode, Message, Optional, UnsignedInt
 
-from ..actions import PowerOp
-from ..bmc import CC, command, Context, IpmiError, NetFn, Privilege
-from ..chassis import RESTORE_POLICIES, RESTORE_POLICY_NO_CHANGE, Chassis, RestartCause
+from ..core.actions import PowerOp
+from ..core.bmc import CC, command, Context, IpmiError, NetFn, Privilege
+from ..parts.chassis import RESTORE_POLICIES, RESTORE_POLICY_NO_CHANGE, Chassis, RestartCause
 
 CMD_GET_CHASSIS_CAPABILITIES = 0x00
 CMD_GET_CHASSIS_STATUS = 0x01

@@ -3,7 +3,7 @@
 Get Channel Cipher Suites (App 54h) is answered with and without a session:
 ipmitool's lanplus asks it before opening a session to pick a suite, and a
 BMC that ignores it makes ipmitool wait 10 s (docs/ipmi-anchors.md).  The list is
-the enabled suites of ``[bmc.rmcpplus]`` (vhw.ipmi.lan.rmcpplus), as records
+the enabled suites of ``[bmc.rmcpplus]`` (vhw.ipmi.wire.rmcpplus), as records
 (table 22-19) ``C0h, suite ID, auth, 40h|integrity, 80h|confidentiality``,
 served 16 bytes per list index; an index past the end answers the channel
 number alone, which ends the client's loop.
@@ -11,8 +11,8 @@ number alone, which ends the client's loop.
 
 from __future__ import annotations
 
-from ..bmc import CC, command, Bmc, Context, IpmiError, NetFn, Privilege
-from ..lan.crypto import CIPHER_SUITES
+from ..core.bmc import CC, command, Bmc, Context, IpmiError, NetFn, Privilege
+from ..wire.crypto import CIPHER_SUITES
 
 CMD_GET_CHANNEL_PAYLOAD_SUPPORT = 0x4E
 CMD_GET_CHANNEL_CIPHER_SUITES = 0x54
@@ -23,7 +23,7 @@ CHUNK = 16
 
 
 def enabled_suites(bmc: Bmc) -> tuple[int, ...]:
-    from ..lan.rmcpplus import RmcpPlusConfig
+    from ..wire.rmcpplus import RmcpPlusConfig
 
     cfg = getattr(getattr(bmc, "config", None), "rmcpplus", None)
     if not isinstance(cfg, RmcpPlusConfig):

@@ -18,13 +18,13 @@ another group answers C1h, there being no other group here.
   (inlet air), 03h/41h (processor), 07h/42h (baseboard), 8 per response.
 
 The state (strings, power samples) and the ``[bmc.dcmi]`` table are the
-part ``vhw.ipmi.dcmi`` (``bmc.parts["dcmi"]``).
+part ``vhw.ipmi.parts.dcmi`` (``bmc.parts["dcmi"]``).
 """
 
 from __future__ import annotations
 
-from ..bmc import CC, Bmc, Context, IpmiError, NetFn, Privilege, command
-from ..dcmi import (
+from ..core.bmc import CC, Bmc, Context, IpmiError, NetFn, Privilege, command
+from ..parts.dcmi import (
     CHUNK,
     CMD_GET_ASSET_TAG,
     CMD_GET_CAPABILITY_INFO,

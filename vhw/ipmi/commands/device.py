@@ -26,7 +26,7 @@ from typing import Any
 from pyipmi.msgs import bmc as pm
 from pyipmi.msgs.message import Bitfield, CompletionCode, Message
 
-from ..bmc import CC, command, Context, IpmiError, NetFn, Privilege
+from ..core.bmc import CC, command, Context, IpmiError, NetFn, Privilege
 
 log = logging.getLogger(__name__)
 

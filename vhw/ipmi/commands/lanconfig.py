@@ -1,14 +1,14 @@
 """Set/Get LAN Configuration Parameters (Transport NetFn 0Ch, commands 01h/02h;
 IPMI 2.0 sections 23.1-23.2, table 23-4).  The parameters live in the
-lanconfig part (vhw.ipmi.lanconfig); privileges are appendix G's: Set needs
+lanconfig part (vhw.ipmi.parts.lanconfig); privileges are appendix G's: Set needs
 Administrator, Get Operator.  The channel byte names the LAN channel (0Eh is
 the present channel, so in-band 0Eh means the system interface: CCh).
 """
 
 from __future__ import annotations
 
-from ..bmc import CC, command, Bmc, Context, IpmiError, NetFn, Privilege
-from ..lanconfig import PARAMETER_REVISION, LanConfig, LanConfigError
+from ..core.bmc import CC, command, Bmc, Context, IpmiError, NetFn, Privilege
+from ..parts.lanconfig import PARAMETER_REVISION, LanConfig, LanConfigError
 
 CMD_SET_LAN_CONFIG = 0x01
 CMD_GET_LAN_CONFIG = 0x02

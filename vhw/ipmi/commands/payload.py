@@ -1,6 +1,6 @@
 """SOL configuration parameters (Transport NetFn 0Ch, 21h/22h; IPMI 2.0
 section 26.2-26.3) and the payload commands (App NetFn 06h, 48h-4Dh;
-chapter 24).  The state lives in the SOL part (vhw.ipmi.lan.sol.Sol).
+chapter 24).  The state lives in the SOL part (vhw.ipmi.parts.sol.Sol).
 
 SOL is payload type 1, instance 1, one activation at a time (Activate
 Payload answers 80h while it is active).  Payloads ride RMCP+ sessions, so
@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import struct
 
-from ..bmc import CC, command, Bmc, Context, IpmiError, NetFn, Privilege
-from ..lan.sol import PARAMETER_REVISION, Sol, SolError
-from ..lan.sol_payload import INSTANCE, MAX_PAYLOAD, PAYLOAD_SOL
+from ..core.bmc import CC, command, Bmc, Context, IpmiError, NetFn, Privilege
+from ..parts.sol import PARAMETER_REVISION, Sol, SolError
+from ..wire.sol_payload import INSTANCE, MAX_PAYLOAD, PAYLOAD_SOL
 
 CMD_SET_SOL_CONFIG = 0x21
 CMD_GET_SOL_CONFIG = 0x22

@@ -1,6 +1,6 @@
 """SDR repository commands (Storage NetFn 0Ah, 20h-27h, IPMI 2.0 chapter 33).
 
-The repository is ``bmc.parts["sdr"]`` (vhw.ipmi.sdr).  python-ipmi's
+The repository is ``bmc.parts["sdr"]`` (vhw.ipmi.parts.sdr).  python-ipmi's
 definitions (pyipmi.msgs.sdr) match the spec and are used as they are.
 Enter/Exit SDR Repository Update Mode (2Ah/2Bh) are not implemented: the
 repository supports non-modal updates only, as Get SDR Repository Info says.
@@ -11,8 +11,8 @@ from __future__ import annotations
 from pyipmi.msgs import sdr as pd
 from pyipmi.msgs.message import Message
 
-from ..bmc import CC, command, Context, IpmiError, NetFn, Privilege
-from ..sdr import SDR_VERSION, UNIT_COUNT, UNIT_SIZE, SdrRepository
+from ..core.bmc import CC, command, Context, IpmiError, NetFn, Privilege
+from ..parts.sdr import SDR_VERSION, UNIT_COUNT, UNIT_SIZE, SdrRepository
 
 CMD_GET_SDR_REPOSITORY_INFO = 0x20
 CMD_GET_SDR_REPOSITORY_ALLOCATION_INFO = 0x21

@@ -1,7 +1,7 @@
 """Sensor/Event commands (NetFn 04h, IPMI 2.0 chapters 29 and 35).
 
-The sensors are ``bmc.parts["sensors"]`` (vhw.ipmi.sensors), the device SDRs
-``bmc.parts["sdr"]`` (vhw.ipmi.sdr).  A sensor number nobody has answers CBh.
+The sensors are ``bmc.parts["sensors"]`` (vhw.ipmi.parts.sensors), the device SDRs
+``bmc.parts["sdr"]`` (vhw.ipmi.parts.sdr).  A sensor number nobody has answers CBh.
 
 python-ipmi's definitions are used where they match the spec; these are
 defined here instead (not registered in python-ipmi's registry):
@@ -25,8 +25,8 @@ from __future__ import annotations
 from pyipmi.msgs import sensor as ps
 from pyipmi.msgs.message import Bitfield, CompletionCode, Message, Optional, UnsignedInt
 
-from ..bmc import CC, command, Context, IpmiError, NetFn, Privilege
-from ..sensors import THRESHOLDS, Sensor, Sensors, deliver_event, event_record
+from ..core.bmc import CC, command, Context, IpmiError, NetFn, Privilege
+from ..parts.sensors import THRESHOLDS, Sensor, Sensors, deliver_event, event_record
 
 CMD_SET_EVENT_RECEIVER = 0x00
 CMD_GET_EVENT_RECEIVER = 0x01

@@ -15,8 +15,8 @@ import ipaddress
 import secrets
 import struct
 
-from ..bmc import CC, command, Bmc, Context, IpmiError, NetFn, Privilege
-from ..lan.sessions import SUPPORTED_AUTH_TYPES, LanContext, SequenceWindow, lan_context
+from ..core.bmc import CC, command, Bmc, Context, IpmiError, NetFn, Privilege
+from ..parts.sessions import SUPPORTED_AUTH_TYPES, LanContext, SequenceWindow, lan_context
 
 APP = NetFn.APP
 

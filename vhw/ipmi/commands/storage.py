@@ -1,12 +1,12 @@
 """Storage commands for FRU (IPMI 2.0 chapter 34) and SEL (chapter 31), NetFn 0Ah.
 
 Decoding and encoding only; the state lives in ``bmc.parts["fru"]``
-(vhw.ipmi.fru) and ``bmc.parts["sel"]`` (vhw.ipmi.sel).  The SDR repository
+(vhw.ipmi.parts.fru) and ``bmc.parts["sel"]`` (vhw.ipmi.parts.sel).  The SDR repository
 commands 20h-2Fh of this NetFn live in vhw.ipmi.commands.sdr.  Privileges
 are those of IPMI 2.0 appendix G.
 
 python-ipmi's SEL messages are used as they are.  Its FRU messages name a
-field ``data`` (which Message.__init__ clobbers, see vhw.ipmi.msgs), and it
+field ``data`` (which Message.__init__ clobbers, see vhw.ipmi.wire.msgs), and it
 has none for Partial Add SEL Entry or the SEL UTC offset: those are defined
 here, unregistered.
 """
@@ -16,8 +16,8 @@ from __future__ import annotations
 from pyipmi.msgs import sel as pm
 from pyipmi.msgs.message import Bitfield, CompletionCode, Message, RemainingBytes, UnsignedInt
 
-from .. import sel as sel_mod
-from ..bmc import CC, command, Context, IpmiError, NetFn, Privilege
+from ..parts import sel as sel_mod
+from ..core.bmc import CC, command, Context, IpmiError, NetFn, Privilege
 
 CMD_GET_FRU_INVENTORY_AREA_INFO = 0x10
 CMD_READ_FRU_DATA = 0x11

@@ -1,7 +1,7 @@
 """User commands (App NetFn 06h, IPMI 2.0 sections 22.26-22.30).
 
 Decoding and encoding only; the table lives in the users part
-(``bmc.parts["users"]``, vhw.ipmi.users).  Requests are taken as raw bytes:
+(``bmc.parts["users"]``, vhw.ipmi.parts.users).  Requests are taken as raw bytes:
 the layouts are short and the completion codes depend on exact lengths
 (Set User Password's 16- and 20-byte forms).  Privileges are appendix G's:
 the Get commands need Operator, the Set commands Administrator.
@@ -14,8 +14,8 @@ the setting is stored and reported but has nothing to restrict.
 
 from __future__ import annotations
 
-from ..bmc import CC, command, Bmc, Context, IpmiError, NetFn, Privilege
-from ..users import NAME_BYTES, NO_ACCESS, PASSWORD_16, PASSWORD_20, ChannelAccessSpec, UserError, Users
+from ..core.bmc import CC, command, Bmc, Context, IpmiError, NetFn, Privilege
+from ..parts.users import NAME_BYTES, NO_ACCESS, PASSWORD_16, PASSWORD_20, ChannelAccessSpec, UserError, Users
 
 CMD_SET_USER_ACCESS = 0x43
 CMD_GET_USER_ACCESS = 0x44

@@ -1,6 +1,6 @@
 """Watchdog commands (App NetFn 06h, IPMI 2.0 chapter 27).
 
-The timer itself is ``bmc.parts["watchdog"]`` (vhw.ipmi.watchdog).  Unlike
+The timer itself is ``bmc.parts["watchdog"]`` (vhw.ipmi.parts.watchdog).  Unlike
 ipmi_sim, Get Watchdog Timer answers all 8 bytes (present countdown
 included), Set Watchdog Timer answers just its completion code, and a
 pre-timeout NMI is accepted (docs/ipmi-anchors.md section 2).
@@ -11,8 +11,8 @@ from __future__ import annotations
 from pyipmi.msgs import bmc as pm
 from pyipmi.msgs.message import Message
 
-from ..bmc import CC, command, Context, IpmiError, NetFn, Privilege
-from ..watchdog import PreTimeoutInterrupt, TimeoutAction, TimerUse, Watchdog, WatchdogSettings
+from ..core.bmc import CC, command, Context, IpmiError, NetFn, Privilege
+from ..parts.watchdog import PreTimeoutInterrupt, TimeoutAction, TimerUse, Watchdog, WatchdogSettings
 
 CMD_RESET_WATCHDOG_TIMER = 0x22
 CMD_SET_WATCHDOG_TIMER = 0x24
