@@ -61,8 +61,7 @@ def _load_description(args):
         data["bmc"] = bmc
     desc = parse_description(data, args.machine or "<defaults>")
     if getattr(args, "faults", None):
-        from .faults import load_scenario
-        from .machine.description import with_faults
+        from .machine.description import load_scenario, with_faults
 
         desc = with_faults(desc, load_scenario(args.faults), args.faults)
     return desc

@@ -49,11 +49,10 @@ import struct
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 from .errors import DescriptionError, VhwError
-from .tables import Table, read_toml
+from .tables import Table
 
 log = logging.getLogger(__name__)
 
@@ -230,11 +229,6 @@ def parse_scenario(data: dict, source: str = "<scenario>") -> tuple[FaultSpec, .
     if extra:
         raise DescriptionError(extra[0], "unknown key: a scenario file holds only [[fault]] tables", source=source)
     return parse_faults(data.get("fault", []), source)
-
-
-def load_scenario(path: str | Path) -> tuple[FaultSpec, ...]:
-    """Read and validate a scenario file (``vhw run --faults FILE``)."""
-    return parse_scenario(read_toml(path), str(path))
 
 
 # -- live rules ----------------------------------------------------------------------

@@ -14,26 +14,11 @@ and the ``[[fault]]`` tables (``vhw.faults``) all read through it.
 from __future__ import annotations
 
 import difflib
-import tomllib
 import uuid
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 from .errors import DescriptionError
-
-
-def read_toml(path: str | Path) -> dict:
-    """The TOML document of a file, not yet validated; DescriptionError naming the file if unreadable."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise DescriptionError("<file>", f"cannot read {path}: {e.strerror}", source=str(path)) from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise DescriptionError("<toml>", str(e), source=str(path)) from None
 
 
 class Table:

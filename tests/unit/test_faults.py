@@ -19,9 +19,9 @@ import struct
 
 import pytest
 
-from test_extern_server import QEMU_HELLO, FakeQemu, make_bmc, run, serve_pair
+from ipmi.helpers import QEMU_HELLO, FakeQemu, make_bmc, run, serve_pair
 from vhw.errors import DescriptionError
-from vhw.faults import FaultError, FaultInjector, flood_record, load_scenario, parse_scenario
+from vhw.faults import FaultError, FaultInjector, flood_record, parse_scenario
 from vhw.i2o import frames as f
 from vhw.i2o.iop import Iop
 from vhw.i2o.mu import EMPTY, REG_INBOUND, REG_OUTBOUND
@@ -29,7 +29,7 @@ from vhw.ipmi.core.actions import AttentionState
 from vhw.ipmi.wire.extern import Control, ControlOp, Response, encode_request
 from vhw.ipmi.io.extern_server import ExternServer
 from vhw.ipmi.io.service import BmcService
-from vhw.machine.description import parse_description, with_faults
+from vhw.machine.description import load_scenario, parse_description, with_faults
 from vhw.prom.options import captured_changes
 from vhw.trace import Trace
 

@@ -56,12 +56,13 @@ Every error names the key and says why (DescriptionError).  The rest of the
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import DescriptionError, GuestMismatch
-from ..tables import Table, read_toml
+from ..tables import Table
 
 INTERFACES = ("kcs", "bt", "ssif")
 X86_TYPES = ("q35", "pc")
@@ -409,8 +410,25 @@ def load_description(path: str | Path) -> Description:
     return parse_description(read_description_data(path), str(path))
 
 
-#: The TOML document of a description file, not yet validated.
-read_description_data = read_toml
+def read_description_data(path: str | Path) -> dict:
+    """The TOML document of a description file, not yet validated."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise DescriptionError("<file>", f"cannot read {path}: {e.strerror}", source=str(path)) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise DescriptionError("<toml>", str(e), source=str(path)) from None
+    return data
+
+
+def load_scenario(path: str | Path) -> tuple:
+    """Read and validate a fault scenario file (``vhw run --faults FILE``; vhw.faults.parse_scenario)."""
+    from ..faults import parse_scenario
+
+    return parse_scenario(read_description_data(path), str(path))
 
 
 def default_description(*, guest: str | None = None, interfaces: tuple[str, ...] | None = None,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
+import secrets
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -168,7 +168,7 @@ def verify_auth_code(integrity: int, k1: bytes, password: bytes, data: bytes, co
 
 def aes_encrypt(k2: bytes, plain: bytes, iv: bytes | None = None) -> bytes:
     """AES-CBC-128: IV | E(data | 01 02 .. n | n), key K2[0:16] (13.29, 13.29.1)."""
-    iv = os.urandom(AES_BLOCK) if iv is None else bytes(iv)
+    iv = secrets.token_bytes(AES_BLOCK) if iv is None else bytes(iv)
     n = (AES_BLOCK - (len(plain) + 1) % AES_BLOCK) % AES_BLOCK
     block = bytes(plain) + bytes(range(1, n + 1)) + bytes([n])
     enc = Cipher(algorithms.AES(k2[:16]), modes.CBC(iv)).encryptor()

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import struct
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ipmi.helpers import Console, PEER, ipmi_req, pkt
+
 from vhw.errors import DescriptionError
 from vhw.ipmi.core.assemble import create_bmc
 from vhw.ipmi.core.config import BmcConfig
-from vhw.ipmi.wire import crypto
-from vhw.ipmi.wire.crypto import CIPHER_SUITES, SessionKeys
 from vhw.ipmi.wire.rmcpplus import RmcpPlus, RmcpPlusConfig
 from vhw.ipmi.parts.sessions import lan_context
 
-PEER = ("127.0.0.1", 40000)
 USERS = [{"id": 2, "name": "admin", "password": "password"},
          {"id": 3, "name": "oper", "password": "operpass", "privilege": "operator"}]
 
@@ -26,86 +23,6 @@ def make(rmcpplus=None):
     bmc = create_bmc(BmcConfig.from_dict({"users": USERS, "rmcpplus": rmcpplus or {}}, machine="t"))
     lan = lan_context(bmc)
     return bmc, lan, RmcpPlus(lan)
-
-
-def pkt(ptype: int, body: bytes, sid: int = 0, seq: int = 0) -> bytes:
-    return bytes([6, 0, 0xFF, 7, 6, ptype]) + struct.pack("<IIH", sid, seq, len(body)) + body
-
-
-def ipmi_req(netfn: int, cmd: int, data: bytes = b"", seq: int = 1) -> bytes:
-    head = bytes([0x20, netfn << 2])
-    body = bytes([0x81, seq << 2, cmd]) + data
-    return head + bytes([(-sum(head)) & 0xFF]) + body + bytes([(-sum(body)) & 0xFF])
-
-
-class Console:
-    """The remote console side of 13.17-13.24, from the spec formulas."""
-
-    def __init__(self, rp, suite_id=3, name=b"admin", password=b"password", role=0x14, priv=0, now=0.0):
-        self.rp, self.suite, self.name, self.pw, self.role = rp, CIPHER_SUITES[suite_id], name, password, role
-        self.csid, self.now, self.seq = 0x0A0B0C0D, now, 0
-        s = self.suite
-        body = bytes([1, priv, 0, 0]) + struct.pack("<I", self.csid) + bytes([0, 0, 0, 8, s.auth, 0, 0, 0]) \
-            + bytes([1, 0, 0, 8, s.integrity, 0, 0, 0]) + bytes([2, 0, 0, 8, s.confidentiality, 0, 0, 0])
-        (rsp,) = rp.handle(pkt(0x10, body), PEER, now)
-        self.open_rsp = rsp[16:]
-
-    @property
-    def open_status(self):
-        return self.open_rsp[1]
-
-    def login(self):
-        self.bsid = struct.unpack_from("<I", self.open_rsp, 8)[0]
-        self.rm = os.urandom(16)
-        body = bytes([2, 0, 0, 0]) + struct.pack("<I", self.bsid) + self.rm + bytes([self.role, 0, 0, len(self.name)]) \
-            + self.name
-        (rsp,) = self.rp.handle(pkt(0x12, body), PEER, self.now)
-        r2 = rsp[16:]
-        if r2[1]:
-            return ("rakp2", r2[1])
-        rc, guid = r2[8:24], r2[24:40]
-        a = self.suite.auth
-        self.rakp2_ok = r2[40:] == crypto.rakp2_auth_code(a, self.pw, self.csid, self.bsid, self.rm, rc, guid, self.role, self.name)
-        code = crypto.rakp3_auth_code(a, self.pw, rc, self.csid, self.role, self.name)
-        (rsp,) = self.rp.handle(pkt(0x14, bytes([3, 0, 0, 0]) + struct.pack("<I", self.bsid) + code), PEER, self.now)
-        r4 = rsp[16:]
-        if r4[1]:
-            return ("rakp4", r4[1])
-        assert self.rakp2_ok
-        self.keys = SessionKeys.derive(self.suite, self.pw, None, self.rm, rc, self.role, self.name)
-        assert r4[8:] == crypto.rakp4_icv(a, self.keys.sik, self.rm, self.bsid, guid)
-        return ("ok", 0)
-
-    def send(self, netfn, cmd, data=b"", seq=None):
-        """One IPMI request in the session; returns (cc, data) or None when unanswered."""
-        if seq is None:
-            self.seq += 1
-            seq = self.seq
-        s, k = self.suite, self.keys
-        body = ipmi_req(netfn, cmd, data)
-        flags = 0
-        if s.confidentiality:
-            body, flags = k.encrypt(body), flags | 0x80
-        if s.integrity:
-            flags |= 0x40
-        p = bytes([6, flags]) + struct.pack("<IIH", self.bsid, seq, len(body)) + body
-        if s.integrity:
-            pad = (-(len(p) + 2)) % 4
-            p += b"\xff" * pad + bytes([pad, 7])
-            p += k.auth_code(p)
-        out = self.rp.handle(bytes([6, 0, 0xFF, 7]) + p, PEER, self.now)
-        if not out:
-            return None
-        (rsp,) = out
-        assert struct.unpack_from("<I", rsp, 6)[0] == self.csid
-        length = struct.unpack_from("<H", rsp, 14)[0]
-        payload = rsp[16:16 + length]
-        if rsp[5] & 0x40:
-            n = crypto.AUTHCODE_LENGTH[s.integrity]
-            assert k.verify(rsp[4:-n], rsp[-n:])
-        if rsp[5] & 0x80:
-            payload = k.decrypt(payload)
-        return payload[6], payload[7:-1]
 
 
 @pytest.mark.parametrize("suite_id", [1, 2, 3, 6, 7, 8, 11, 12, 15, 16, 17])

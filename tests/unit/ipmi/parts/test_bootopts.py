@@ -175,12 +175,15 @@ def test_boot_device_maps_to_qemu_boot_arguments(device, persistent, args):
 
 
 def test_argv_carries_the_boot_choice():
-    from test_qemu_argv import IMAGE, LINKS  # noqa: PLC0415  (shared fixtures)
+    from pathlib import Path
 
+    from vhw.guests import GUESTS, GuestImage
     from vhw.machine.description import default_description
-    from vhw.machine.qemu import build_argv
+    from vhw.machine.qemu import Links, build_argv
 
-    argv = build_argv(default_description(), IMAGE, LINKS, accel="tcg", qemu="qemu",
+    image = GuestImage(GUESTS["linux-x86"], Path("/img"), {})
+    links = Links(qmp_fd=10, console_fd=11, agent_fd=12)
+    argv = build_argv(default_description(), image, links, accel="tcg", qemu="qemu",
                       boot=BootChoice("cdrom", False))
     i = argv.index("-boot")
     assert argv[i + 1] == "once=d"

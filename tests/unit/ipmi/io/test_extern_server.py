@@ -1,171 +1,20 @@
-"""ExternServer and BmcRunner against a fake QEMU peer (ipmi-extern.md)."""
+"""ExternServer and BmcRunner against a fake QEMU peer (docs/ipmi-extern.md)."""
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import socket
 
 import pytest
 
-from vhw.ipmi.core.actions import Attention, AttentionState, InterruptEnable, Power, PowerOp
-from vhw.ipmi.core.bmc import Bmc, CommandTable, NetFn, Privilege
-from vhw.ipmi.wire.extern import Control, ControlOp, ExternCodec, Response, Role, encode_request
+from ipmi.helpers import ATTENTION_CMD, FakeQemu, H, IRQ_CMD, OEM, POWER_CMD, QEMU_HELLO, make_bmc, run, serve_pair
+
+from vhw.ipmi.core.actions import Attention, AttentionState, PowerOp
+from vhw.ipmi.core.bmc import Bmc, NetFn, Privilege
+from vhw.ipmi.wire.extern import Control, ControlOp, Response, encode_request
 from vhw.ipmi.io.extern_server import ExternServer, parse_address
 from vhw.ipmi.io.runner import BmcRunner, ExternPowerPort
-
-H = bytes.fromhex
-GET_DEVICE_ID_BODY = H("00 00 03 09 08 02 9f 91 12 00 02 0f 00 00 00 00")
-QEMU_HELLO = H("ff 01 a1 08 3f a1")  # §6: VERSION 1, CAPABILITIES 0x3F
-OEM = 0x30
-ATTENTION_CMD, POWER_CMD, IRQ_CMD = 0x01, 0x02, 0x03
-ATTENTION_BY_BYTE = {0: AttentionState.NONE, 1: AttentionState.ATTN, 2: AttentionState.ATTN_IRQ}
-POWER_BY_BYTE = dict(enumerate(PowerOp))
-
-
-def make_bmc(cls=Bmc) -> Bmc:
-    """A Bmc with its own table: Get Device ID, plus OEM commands that emit actions."""
-    table = CommandTable()
-
-    @table.command(NetFn.APP, 0x01, privilege=Privilege.USER)
-    def get_device_id(bmc, ctx, data):
-        return GET_DEVICE_ID_BODY[1:]
-
-    @table.command(OEM, ATTENTION_CMD, privilege=Privilege.USER)
-    def set_attention(bmc, ctx, data):
-        bmc.emit(Attention(ATTENTION_BY_BYTE[data[0]]))
-
-    @table.command(OEM, POWER_CMD, privilege=Privilege.USER)
-    def power(bmc, ctx, data):
-        bmc.emit(Power(POWER_BY_BYTE[data[0]], cause="test"))
-
-    @table.command(OEM, IRQ_CMD, privilege=Privilege.USER)
-    def irq(bmc, ctx, data):
-        bmc.emit(InterruptEnable(bool(data[0])))
-
-    @table.command(OEM, 0x04, privilege=Privilege.USER)
-    def interface(bmc, ctx, data):
-        return ctx.interface.encode() + bytes((ctx.lun,))
-
-    return cls(table=table)
-
-
-def run(test):
-    """Run an async test in its own loop, bounded so a hang fails instead of blocking."""
-
-    @functools.wraps(test)
-    def wrapper(*args, **kwargs):
-        async def bounded():
-            await asyncio.wait_for(test(*args, **kwargs), 10)
-
-        asyncio.run(bounded())
-
-    return wrapper
-
-
-class FakeQemu:
-    """QEMU's end of the chardev: sends requests, decodes what the BMC sends.
-
-    Like QEMU (can_receive always 1) it reads all the time, in a task of its
-    own, and closes its end when the BMC hangs up (char-socket.c tcp_chr_read
-    disconnects on a read of 0 bytes).
-    """
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
-        self.reader, self.writer = reader, writer
-        self.codec = ExternCodec(Role.VM)
-        self.raw = bytearray()
-        self.events: list = []
-        self.hung_up = False
-        self._arrived = asyncio.Condition()
-        self._reading = asyncio.get_running_loop().create_task(self._read_all())
-
-    @classmethod
-    async def connect(cls, address: str) -> FakeQemu:
-        kind, target = parse_address(address)
-        if kind == "unix":
-            return cls(*await asyncio.open_unix_connection(target))
-        return cls(*await asyncio.open_connection(*target))
-
-    @classmethod
-    async def over(cls, sock: socket.socket) -> FakeQemu:
-        return cls(*await asyncio.open_connection(sock=sock))
-
-    def send(self, data: bytes) -> None:
-        self.writer.write(data)
-
-    async def read_raw(self, n: int) -> bytes:
-        """Exactly the next n raw bytes (the events they make are kept too)."""
-        await self._until(lambda: len(self.raw) >= n)
-        out, self.raw[:] = bytes(self.raw[:n]), self.raw[n:]
-        self.events.clear()  # read raw or as events, not both
-        return out
-
-    async def events_(self, n: int) -> list:
-        await self._until(lambda: len(self.events) >= n)
-        out, self.events[:] = self.events[:n], self.events[n:]
-        self.raw.clear()
-        return out
-
-    async def request(self, seq: int, netfn: int, cmd: int, data: bytes = b"") -> Response:
-        self.send(encode_request(seq, netfn, 0, cmd, data))
-        [rsp] = await self.events_(1)
-        return rsp
-
-    async def quiet(self, delay: float = 0.05) -> bool:
-        """True if nothing is unread and nothing arrives for ``delay`` seconds."""
-        if self.events or self.raw:
-            return False
-        try:
-            await asyncio.wait_for(self._until(lambda: bool(self.raw)), delay)
-        except TimeoutError:
-            return True
-        return False
-
-    async def eof(self) -> bool:
-        """Whether the BMC hung up with nothing left unread (our end is closed by then)."""
-        try:
-            await self._until(lambda: False)
-        except EOFError:
-            pass
-        return not self.raw
-
-    async def close(self) -> None:
-        self._reading.cancel()
-        self.writer.close()
-        try:
-            await self.writer.wait_closed()
-        except ConnectionError:
-            pass
-
-    async def _until(self, ready) -> None:
-        async with self._arrived:
-            while not ready():
-                if self.hung_up:
-                    raise EOFError("BMC closed the connection")
-                await self._arrived.wait()
-
-    async def _read_all(self) -> None:
-        try:
-            while chunk := await self.reader.read(4096):
-                async with self._arrived:
-                    self.raw += chunk
-                    self.events += self.codec.receive_data(chunk)
-                    self._arrived.notify_all()
-        except ConnectionError:
-            pass
-        async with self._arrived:
-            self.hung_up = True
-            self._arrived.notify_all()
-        self.writer.close()
-
-
-async def serve_pair(server: ExternServer) -> tuple[FakeQemu, asyncio.Task]:
-    ours, theirs = socket.socketpair()
-    task = asyncio.create_task(server.serve_socket(ours))
-    return await FakeQemu.over(theirs), task
-
 
 # -- connect --------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ STORAGE = NetFn.STORAGE
 AREA_INFO, READ, WRITE = 0x10, 0x11, 0x12
 SYSTEM = Context()
 USER = Context(channel=1, privilege=Privilege.USER, interface="lan", session_id=7)
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "small-1u.toml"
+EXAMPLE = Path(__file__).resolve().parents[4] / "examples" / "small-1u.toml"
 
 DESCRIPTION = {
     "chassis": {"type": "rack_mount", "part_number": "CH-1U", "serial_number": "CHS0001", "extra": ["rails"]},
