@@ -276,7 +276,9 @@ def test_extern_server_records_requests_and_answers():
     assert trace.records().index(ins[0]) < trace.records().index(answer)
 
 
-def test_lan_server_records_datagrams_both_ways():
+def lan_exchange(*datagrams):
+    """Send each datagram to a traced BMC's LAN server and wait for its answer;
+    returns the trace, the server's and the client's addresses and the answers."""
     async def main():
         trace = Trace()
         service = BmcService(BmcConfig.from_dict({"lan": "127.0.0.1:0"}), trace=trace)
@@ -285,14 +287,20 @@ def test_lan_server_records_datagrams_both_ways():
         sock.setblocking(False)
         loop = asyncio.get_running_loop()
         try:
-            sock.sendto(rmcp.ping(tag=4), addr)
-            pong = await asyncio.wait_for(loop.sock_recv(sock, 1024), 2)
-            return trace, addr, sock.getsockname(), pong
+            answers = []
+            for datagram in datagrams:
+                sock.sendto(datagram, addr)
+                answers.append(await asyncio.wait_for(loop.sock_recv(sock, 1024), 2))
+            return trace, addr, sock.getsockname(), answers
         finally:
             sock.close()
             await service.close()
 
-    trace, addr, me, pong = asyncio.run(main())
+    return asyncio.run(main())
+
+
+def test_lan_server_records_datagrams_both_ways():
+    trace, addr, me, [pong] = lan_exchange(rmcp.ping(tag=4))
     [rin] = trace.records("lan", "in")
     [rout] = trace.records("lan", "out")
     assert bytes.fromhex(rin["hex"]) == rmcp.ping(tag=4) and bytes.fromhex(rout["hex"]) == pong
@@ -425,29 +433,10 @@ def test_lan_records_carry_netfn_cmd_and_cc():
     """The LAN server's records name the IPMI message (IPMI 2.0 section 13.8: NetFn, command,
     and for a response the completion code first in its data), whether a v1.5 packet or an
     RMCP+ IPMI payload outside a session; a pong names its ASF type (40h)."""
-    async def main():
-        trace = Trace()
-        service = BmcService(BmcConfig.from_dict({"lan": "127.0.0.1:0"}), trace=trace)
-        addr = await service.start_lan("127.0.0.1:0")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.setblocking(False)
-        loop = asyncio.get_running_loop()
-        try:
-            msg = ipmb.encode_request(6, 0x38, b"\x8e\x04", rq_seq=1)
-            sock.sendto(session15.encode_packet(0, 0, 0, msg), addr)
-            await asyncio.wait_for(loop.sock_recv(sock, 1024), 2)
-            plus = bytes([6, 0, 0xFF, 7, 6, 0]) + struct.pack("<IIH", 0, 0, 10) \
-                + ipmb.encode_request(6, 0x54, b"\x0e\x00\x80", rq_seq=2)
-            sock.sendto(plus, addr)
-            await asyncio.wait_for(loop.sock_recv(sock, 1024), 2)
-            sock.sendto(rmcp.ping(tag=4), addr)
-            await asyncio.wait_for(loop.sock_recv(sock, 1024), 2)
-            return trace
-        finally:
-            sock.close()
-            await service.close()
-
-    trace = asyncio.run(main())
+    v15 = session15.encode_packet(0, 0, 0, ipmb.encode_request(6, 0x38, b"\x8e\x04", rq_seq=1))
+    plus = bytes([6, 0, 0xFF, 7, 6, 0]) + struct.pack("<IIH", 0, 0, 10) \
+        + ipmb.encode_request(6, 0x54, b"\x0e\x00\x80", rq_seq=2)
+    trace, *_ = lan_exchange(v15, plus, rmcp.ping(tag=4))
     got = [(r["dir"], r.get("netfn"), r.get("cmd"), r.get("cc"), r.get("session_id"), r.get("payload"),
             r.get("asf")) for r in trace.records("lan")]
     assert got == [("in", 0x06, 0x38, None, 0, None, None), ("out", 0x07, 0x38, 0x00, 0, None, None),

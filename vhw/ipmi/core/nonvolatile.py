@@ -45,27 +45,24 @@ class MemoryStore:
     def __init__(self) -> None:
         self._kv: dict[str, dict[str, str]] = {}
         self._records: dict[str, dict[int, bytes]] = {}
-        self._depth = 0
+        #: The state before the outermost open transaction, to go back to.
+        self._saved: tuple[dict[str, dict[str, str]], dict[str, dict[int, bytes]]] | None = None
 
     @contextmanager
     def transaction(self) -> Iterator[MemoryStore]:
         """Everything inside happens together, or not at all (nesting joins the outer one)."""
-        if self._depth:
-            self._depth += 1
-            try:
-                yield self
-            finally:
-                self._depth -= 1
-            return
-        saved = copy.deepcopy((self._kv, self._records))
-        self._depth = 1
+        outer = self._saved is None
+        if outer:
+            self._saved = copy.deepcopy((self._kv, self._records))
         try:
             yield self
         except BaseException:
-            self._kv, self._records = saved
+            if outer and self._saved is not None:
+                self._kv, self._records = self._saved
             raise
         finally:
-            self._depth = 0
+            if outer:
+                self._saved = None
 
     # -- key/value -------------------------------------------------------------
     def get(self, namespace: str, key: str, default: Any = None) -> Any:
