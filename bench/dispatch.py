@@ -6,9 +6,9 @@ from __future__ import annotations
 import statistics
 import time
 
-from vhw.ipmi.assemble import create_bmc
-from vhw.ipmi.bmc import Context
-from vhw.ipmi.config import BmcConfig
+from vhw.ipmi.core.assemble import create_bmc
+from vhw.ipmi.core.bmc import Context
+from vhw.ipmi.core.config import BmcConfig
 
 
 def measure(netfn: int, cmd: int, data: bytes, rounds: int = 20000) -> list[float]:

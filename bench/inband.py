@@ -233,10 +233,10 @@ class VhwBmcProcess:
 
 def bench_processing(iterations: int) -> dict:
     """Bmc.handle, and receive_data + handle + encode_response, for Get Device ID."""
-    from vhw.ipmi.assemble import create_bmc
-    from vhw.ipmi.bmc import CC, Context
-    from vhw.ipmi.config import BmcConfig
-    from vhw.ipmi.extern import ExternCodec, Request, Response, Role, encode_request, encode_response
+    from vhw.ipmi.core.assemble import create_bmc
+    from vhw.ipmi.core.bmc import CC, Context
+    from vhw.ipmi.core.config import BmcConfig
+    from vhw.ipmi.wire.extern import ExternCodec, Request, Response, Role, encode_request, encode_response
 
     netfn, cmd = GET_DEVICE_ID
     clock = time.perf_counter_ns
@@ -290,7 +290,7 @@ class ExternClient:
     """Plays QEMU's side of one extern connection, blocking, one request at a time."""
 
     def __init__(self, target: tuple[str, int] | str):
-        from vhw.ipmi.extern import encode_request
+        from vhw.ipmi.wire.extern import encode_request
 
         family = socket.AF_INET if isinstance(target, tuple) else socket.AF_UNIX
         self.sock = socket.socket(family, socket.SOCK_STREAM)
@@ -332,7 +332,7 @@ class ExternClient:
         return t1 - t0
 
     def check_last(self) -> None:
-        from vhw.ipmi.extern import ExternCodec, Response, Role
+        from vhw.ipmi.wire.extern import ExternCodec, Response, Role
 
         events = ExternCodec(Role.VM).receive_data(self.last)
         if not events or not isinstance(events[-1], Response) or events[-1].cc != 0:

@@ -3,7 +3,7 @@
 1. Rate (lanplus, cipher suite 3).  Both BMCs run as their own process on a
    free loopback UDP port: ipmi_sim with bench/ipmi_sim/lan-bench.conf.in,
    vhw as `vhw fleet --count 1`.  The same client, an asyncio RMCP+ console
-   written here on vhw.ipmi.lan.crypto, (a) opens K sessions and sends Get
+   written here on vhw.ipmi.wire.crypto, (a) opens K sessions and sends Get
    Device ID in each as fast as the answers come back, and (b) sets up
    sessions (Open Session, RAKP 1/3, Close Session) from K workers.  Figures:
    requests/s, setups/s, the server's CPU time per request, and vhw/ipmi_sim
@@ -42,8 +42,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from vhw.ipmi.lan import crypto  # noqa: E402
-from vhw.ipmi.lan.crypto import CIPHER_SUITES, SessionKeys  # noqa: E402
+from vhw.ipmi.wire import crypto  # noqa: E402
+from vhw.ipmi.wire.crypto import CIPHER_SUITES, SessionKeys  # noqa: E402
 
 TARGET_RATE_RATIO = 0.8
 TARGET_FLEET_MB = 300.0

@@ -61,8 +61,7 @@ def _load_description(args):
         data["bmc"] = bmc
     desc = parse_description(data, args.machine or "<defaults>")
     if getattr(args, "faults", None):
-        from .faults import load_scenario
-        from .machine.description import with_faults
+        from .machine.description import load_scenario, with_faults
 
         desc = with_faults(desc, load_scenario(args.faults), args.faults)
     return desc
@@ -121,7 +120,7 @@ async def _bmc(args) -> int:
     if not args.extern and not args.lan and not args.serial:
         raise VhwError("vhw bmc needs --extern ADDR (where QEMU's ipmi-bmc-extern connects) and/or "
                        "--lan HOST:PORT (IPMI over LAN), or an action such as set-sensor; see vhw bmc --help")
-    from .ipmi.service import serve_standalone
+    from .ipmi.io.service import serve_standalone
 
     await serve_standalone(config_path=args.config, extern=args.extern, interface=args.interface,
                            progress=_progress, state_dir=args.state, control=args.control, lan=args.lan,

@@ -2,8 +2,14 @@
 
 A :class:`FaultInjector` holds rules for three devices and answers the
 transports' questions ("this request arrived: anything to do?").  It never
-touches a socket, a clock or a thread itself: the BMC service, the extern
-connection, the IOP and the SPARC machine ask it and act.  Every fault that
+touches a socket, a clock, a task or a thread itself: the BMC service, the
+extern connection, the IOP and the SPARC machine ask it and act.  What needs
+the outside world comes in through ports the transports give it: the BMC
+service (:meth:`BmcFaults.bind`) carries out the immediate BMC actions and
+runs their timers, the IOP's transport gives the clock its delays count on
+(``IopFaults.clock``) and, asking from its device thread, a lock
+(:meth:`FaultInjector.serialize`); event times come from ``clock`` or the
+trace's clock.  Every fault that
 takes effect is logged (WARNING, logger ``vhw.faults``), appended to
 :attr:`FaultInjector.events` and recorded in the machine's trace as
 ``trace.record("fault", "event", fault="bmc.delay", ...)``.
@@ -38,17 +44,15 @@ description).  ``docs/faults.md`` has the schema and what the guest sees.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import struct
-import threading
-import time
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
-from collections.abc import Callable
+from typing import Any, Protocol
 
 from .errors import DescriptionError, VhwError
+from .tables import Table
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +81,7 @@ PARAMS: dict[tuple[str, str], dict[str, bool]] = {
     ("iop", "fail"): {"status": True, "detail": False},
 }
 ALWAYS = "always"
-#: QEMU 7.2 waits 4 s of virtual time for a response, then answers 0xC3 (ipmi-extern.md §7).
+#: QEMU 7.2 waits 4 s of virtual time for a response, then answers 0xC3 (docs/ipmi-extern.md §7).
 QEMU_TIMEOUT = 4.0
 #: I2O DetailedStatus UNKNOWN_ERROR (I2O 1.5 table 3-2), ``fail``'s default detail.
 DEFAULT_DETAIL = 0x0018
@@ -125,9 +129,7 @@ _HEX_KEYS = ("netfn", "cmd", "cc", "function", "tid", "status", "detail")
 
 def parse_fault(data: Any, path: str, source: str) -> FaultSpec:
     """One ``[[fault]]`` table -> FaultSpec; DescriptionError names the key and why."""
-    from .machine.description import _Table
-
-    t = _Table(data, path, source)
+    t = Table(data, path, source)
     device = t.take("device", None, str)
     if device is None:
         raise t.fail("device", f"is required: one of {', '.join(DEVICES)}")
@@ -229,13 +231,6 @@ def parse_scenario(data: dict, source: str = "<scenario>") -> tuple[FaultSpec, .
     return parse_faults(data.get("fault", []), source)
 
 
-def load_scenario(path: str | Path) -> tuple[FaultSpec, ...]:
-    """Read and validate a scenario file (``vhw run --faults FILE``)."""
-    from .machine.description import read_description_data
-
-    return parse_scenario(read_description_data(path), str(path))
-
-
 # -- live rules ----------------------------------------------------------------------
 @dataclass(eq=False)
 class Rule:
@@ -293,10 +288,13 @@ class _DeviceFaults:
 
     def __init__(self, injector: FaultInjector) -> None:
         self.injector = injector
-        self._lock = threading.Lock()
         self.rules: list[Rule] = []
         #: True while any rule is in force: the transports' cheap first check.
         self.armed = False
+
+    @property
+    def _lock(self) -> AbstractContextManager[Any]:
+        return self.injector.lock
 
     def _add(self, spec: FaultSpec) -> Rule:
         rule = Rule(spec, spec.count, self)
@@ -341,17 +339,38 @@ class _DeviceFaults:
         self.injector.took_effect(self.device, action, **details)
 
 
+class BmcService(Protocol):
+    """What the BMC's faults act through: the running BMC service (vhw.ipmi.io.service.BmcService)."""
+
+    servers: Any
+    bmc: Any
+
+    def now(self) -> float: ...
+
+    def post_event(self, record: bytes) -> bool: ...
+
+    def fault_disconnect(self, names: list[str], seconds: float) -> Awaitable[None]: ...
+
+    def fault_hold_attention(self, held: bool, seconds: float = 0.0) -> None: ...
+
+    def fault_expire_watchdog(self) -> bool: ...
+
+
 class BmcFaults(_DeviceFaults):
     """The BMC's faults: per-request rules for the extern transport, and
-    immediate actions carried out by the bound BmcService."""
+    immediate actions carried out by the bound BmcService.
+
+    Nothing here waits: a disconnect's reconnect, the end of held attention
+    and the description's timed actions are timers the service runs.
+    """
 
     device = "bmc"
 
     def __init__(self, injector: FaultInjector) -> None:
         super().__init__(injector)
-        self.service = None
+        self.service: BmcService | None = None
         self._timed: list[FaultSpec] = []
-        #: loop time until which attention is held asserted (0: not held).
+        #: Service time until which attention is held asserted (0: not held).
         self.attention_until = 0.0
         #: Events still to feed into the event message buffer (flood_events).
         self.flood: list[bytes] = []
@@ -389,20 +408,21 @@ class BmcFaults(_DeviceFaults):
         return self.decide(interface=interface, netfn=netfn, cmd=cmd)
 
     # -- immediate actions (need the BmcService) -----------------------------------
-    def bind(self, service) -> None:
+    def bind(self, service: BmcService) -> None:
         """The BmcService that carries out immediate actions (set by the service)."""
         self.service = service
 
-    def _need_service(self, what: str):
+    def _need_service(self, what: str) -> BmcService:
         if self.service is None:
             raise FaultError(f"bmc {what}: this machine has no in-process BMC (backend \"vhw\")")
         return self.service
 
-    def disconnect(self, seconds: float = 1.0, *, interface: str | None = None) -> asyncio.Task:
+    def disconnect(self, seconds: float = 1.0, *, interface: str | None = None) -> Awaitable[None]:
         """Close the extern socket(s) now and listen again after ``seconds``.
 
-        Returns the task doing it; await it to know the BMC listens again
-        (QEMU reconnects within its reconnect=1 second)."""
+        Returns what the service started to do it (an asyncio task); await
+        it to know the BMC listens again (QEMU reconnects within its
+        reconnect=1 second)."""
         service = self._need_service("disconnect")
         seconds = _seconds(seconds)
         names = [interface] if interface else sorted(service.servers)
@@ -410,7 +430,7 @@ class BmcFaults(_DeviceFaults):
         if missing:
             raise FaultError(f"bmc disconnect: interface {missing[0]!r} is not listening")
         self.took_effect("disconnect", seconds=seconds, interfaces=names)
-        return asyncio.get_running_loop().create_task(service.fault_disconnect(names, seconds))
+        return service.fault_disconnect(names, seconds)
 
     def flood_events(self, events: int) -> int:
         """Log ``events`` system events in the SEL and feed them, one by one, into
@@ -423,7 +443,7 @@ class BmcFaults(_DeviceFaults):
         sel = service.bmc.parts.get("sel")
         logged = 0
         if sel is not None:
-            now = service.runner.now()
+            now = service.now()
             logged = sum(1 for r in records if sel.add(r, now) is not None)
         self.took_effect("flood-events", events=events, sel_logged=logged)
         self.flood.extend(records)
@@ -448,21 +468,22 @@ class BmcFaults(_DeviceFaults):
         whatever the message flags say; the guest keeps asking Get Message Flags."""
         service = self._need_service("hold_attention")
         seconds = _seconds(seconds)
-        loop = asyncio.get_running_loop()
-        self.attention_until = loop.time() + seconds
+        self.attention_until = service.now() + seconds
         self.took_effect("hold-attention", seconds=seconds)
-        service.fault_hold_attention(True)
-        loop.call_later(seconds, self._release_attention)
+        service.fault_hold_attention(True, seconds)
 
     def attention_held(self, now: float) -> bool:
         return self.attention_until > now
 
-    def _release_attention(self) -> None:
-        if self.service is None or self.attention_held(self.service.runner.now()):
-            return
+    def release_attention(self, now: float) -> bool:
+        """The service's timer ran out at ``now``: True (and no longer held) when
+        attention goes back to the BMC's own state; False while a later
+        hold_attention still holds it."""
+        if not self.attention_until or self.attention_held(now):
+            return False
         self.attention_until = 0.0
         log.info("fault: bmc attention no longer held")
-        self.service.fault_hold_attention(False)
+        return True
 
     def expire_watchdog(self) -> bool:
         """Expire a running watchdog now, as its countdown reaching zero would:
@@ -480,17 +501,16 @@ class BmcFaults(_DeviceFaults):
     def _add_timed(self, spec: FaultSpec) -> None:
         self._timed.append(spec)
 
-    def vm_started(self) -> None:
-        """The VM started (first launch): schedule the description's timed actions."""
-        if self._started or not self._timed:
-            self._started = True
-            return
+    def vm_started(self) -> list[FaultSpec]:
+        """The VM started: the description's timed actions to schedule (each at
+        ``spec.after`` seconds, then :meth:`run_timed`); only at the first start."""
+        if self._started:
+            return []
         self._started = True
-        loop = asyncio.get_running_loop()
-        for spec in self._timed:
-            loop.call_later(spec.after or 0.0, self._run_timed, spec)
+        return list(self._timed)
 
-    def _run_timed(self, spec: FaultSpec) -> None:
+    def run_timed(self, spec: FaultSpec) -> None:
+        """A timed action's time came (the service's timer)."""
         try:
             if spec.action == "disconnect":
                 self.disconnect(spec.param("seconds", 1.0))
@@ -504,13 +524,20 @@ class BmcFaults(_DeviceFaults):
             log.exception("fault: bmc %s failed", spec.action)
 
 
+def _no_clock() -> float:
+    raise FaultError("iop delay/withhold: no clock; the IOP's transport sets IopFaults.clock")
+
+
 class IopFaults(_DeviceFaults):
-    """The IOPs' faults, asked from each IOP's device thread (thread-safe)."""
+    """The IOPs' faults, asked from each IOP's device thread (under the
+    injector's lock, see :meth:`FaultInjector.serialize`)."""
 
     device = "iop"
 
-    def __init__(self, injector: FaultInjector, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, injector: FaultInjector, clock: Callable[[], float] = _no_clock) -> None:
         super().__init__(injector)
+        #: The clock a delayed reply's release time counts on (the IOP's
+        #: transport gives it: a monotonic clock).
         self.clock = clock
         #: Inbound-port reads still to answer empty (None: none; -1: until restored).
         self._exhaust: int | None = None
@@ -618,17 +645,29 @@ class PromFaults(_DeviceFaults):
 class FaultInjector:
     """A machine's faults: ``.bmc``, ``.iop``, ``.prom``; see the module docstring."""
 
-    def __init__(self, specs=(), *, trace=None) -> None:
+    def __init__(self, specs=(), *, trace=None, clock: Callable[[], float] | None = None) -> None:
         #: vhw.trace.Trace that gets a "fault" record per fault taking effect (None: none).
         self.trace = trace
+        #: Wall clock (seconds since the epoch) of the events' "t"; None: the
+        #: trace's clock, and no time without a trace.
+        self.clock = clock
         #: Every fault that took effect: {"t", "fault", ...details}.
         self.events: list[dict] = []
-        self._events_lock = threading.Lock()
+        #: Held while rules and events change or are read; a no-op until a
+        #: transport that asks from another thread gives a real lock.
+        self.lock: AbstractContextManager[Any] = nullcontext()
         self.bmc = BmcFaults(self)
         self.iop = IopFaults(self)
         self.prom = PromFaults(self)
         for spec in specs:
             self.add(spec)
+
+    def serialize(self, lock: AbstractContextManager[Any]) -> None:
+        """Ask under ``lock`` from now on: a transport that consults the rules
+        from its own thread (the IOP's device thread) gives one, before that
+        thread starts.  The first lock given stays (every IOP shares it)."""
+        if isinstance(self.lock, nullcontext):
+            self.lock = lock
 
     def add(self, spec: FaultSpec) -> Rule | None:
         """Put one parsed spec in force (timed BMC actions wait for the VM's start)."""
@@ -655,14 +694,18 @@ class FaultInjector:
     def took_effect(self, device: str, action: str, **details) -> None:
         name = f"{device}.{action}"
         log.warning("fault: %s %s", name, _describe(tuple(details.items())))
-        with self._events_lock:
-            self.events.append({"t": time.time(), "fault": name, **details})
+        if self.clock is not None:
+            t: float | None = self.clock()
+        else:
+            t = self.trace.now() if self.trace is not None else None
+        with self.lock:
+            self.events.append({"t": t, "fault": name, **details})
         if self.trace is not None:
             self.trace.record("fault", "event", b"", fault=name, **details)
 
     def fired(self, name: str) -> list[dict]:
         """The events of one fault ("bmc.delay", ...) that took effect so far."""
-        with self._events_lock:
+        with self.lock:
             return [e for e in self.events if e["fault"] == name]
 
 

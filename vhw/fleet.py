@@ -30,13 +30,13 @@ from pathlib import Path
 from collections.abc import Callable
 
 from .errors import VhwError
-from .ipmi.actions import PowerOp
-from .ipmi.assemble import create_bmc
-from .ipmi.bmc import Bmc
-from .ipmi.config import BmcConfig
-from .ipmi.lan.server import EXPIRY_PERIOD, LanServer, parse_address
-from .ipmi.lan.sessions import lan_context
-from .ipmi.runner import BmcRunner
+from .ipmi.core.actions import PowerOp
+from .ipmi.core.assemble import create_bmc
+from .ipmi.core.bmc import Bmc
+from .ipmi.core.config import BmcConfig
+from .ipmi.io.lan_server import EXPIRY_PERIOD, LanServer, parse_address
+from .ipmi.parts.sessions import lan_context
+from .ipmi.io.runner import BmcRunner, host_clock_base
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -58,15 +58,17 @@ class ChassisPowerPort:
 
     def __init__(self, bmc: Bmc, cycle_interval: float | None = None):
         self.bmc = bmc
+        #: The Bmc's runner (set once it is made with this port).
+        self.runner: BmcRunner | None = None
         chassis_config = getattr(getattr(bmc, "config", None), "chassis", None)
         interval = getattr(chassis_config, "power_cycle_interval", 1.0)
         self.cycle_interval = float(interval if cycle_interval is None else cycle_interval)
 
     async def power(self, op: PowerOp, cause: str) -> None:
         chassis = self.bmc.parts.get("chassis")
-        if chassis is None:
+        runner = self.runner
+        if chassis is None or runner is None:
             return
-        runner = BmcRunner.of(self.bmc)
         log.debug("power %s (%s)", op.value, cause or "no cause given")
         if op is PowerOp.ON:
             chassis.vm_powered_on(runner.now())
@@ -178,9 +180,10 @@ class Fleet:
     async def _start_one(self, i: int) -> FleetMember:
         name = f"fleet-{i}"
         store = Store(self.state_dir / f"{name}.db") if self.state_dir is not None else Store(None)
-        bmc = create_bmc(self._config(i), store=store)
-        runner = BmcRunner.of(bmc, power_port=ChassisPowerPort(bmc))
-        server = _FleetLanServer(lan_context(bmc))
+        bmc = create_bmc(self._config(i), store=store, host_clock_base=host_clock_base())
+        port = ChassisPowerPort(bmc)
+        runner = port.runner = BmcRunner(bmc, power_port=port)
+        server = _FleetLanServer(lan_context(bmc), runner)
         address = self._address(i)
         try:
             await server.start(address)
@@ -201,7 +204,7 @@ class Fleet:
                 if not lan.sessions.count():
                     continue
                 try:
-                    now = lan.now()
+                    now = m.server.runner.now()
                     rmcpplus = m.server.router.rmcpplus
                     if rmcpplus is not None:
                         rmcpplus.expire(now)

@@ -56,6 +56,10 @@ class Trace:
         #: Extra sinks called with each record (e.g. the pcapng writer).
         self.sinks: list[Callable[[dict, bytes], None]] = []
 
+    def now(self) -> float:
+        """This trace's clock (what a record's "t" would be now)."""
+        return self._clock()
+
     def record(self, channel: str, direction: str, data: bytes = b"", **fields: Any) -> None:
         """One message (or event) on ``channel``; ``fields`` are JSON-able details."""
         if channel not in CHANNELS:
@@ -172,7 +176,7 @@ def record_bytes(rec: dict) -> bytes:
 # -- ipmi-bmc-extern frames (shared/protocols/ipmi-extern.md) ----------------
 # The trace keeps the bytes as they crossed the socket; these helpers find
 # the frames in them again, for the pcapng file and for `vhw trace`.  They
-# mirror vhw.ipmi.extern's framing but keep every frame, broken ones included:
+# mirror vhw.ipmi.wire.extern's framing but keep every frame, broken ones included:
 # a trace must show what the guest got, not what a good peer would accept.
 
 _EXTERN_MSG_END, _EXTERN_CTRL_END, _EXTERN_ESCAPE = 0xA0, 0xA1, 0xAA
@@ -269,6 +273,54 @@ def extern_fields(data: bytes) -> dict:
     if len(found) == 1:
         return found[0]
     return {"frames": found} if found else {}
+
+
+def lan_fields(datagram: bytes) -> dict:
+    """Trace fields of an IPMI-over-LAN datagram, as far as it is readable.
+
+    The IPMI message's ``netfn``, ``cmd`` (and for a response ``cc``) with its
+    session's ``session_id``, for IPMI v1.5 packets and RMCP+ IPMI payloads
+    not encrypted; RMCP+ others: ``payload`` (the type) and ``session_id``
+    (and ``encrypted``); ASF: ``asf`` (the message type).  Malformed: {}.
+    """
+    from .ipmi.wire.ipmb import IpmbFrameError, IpmbRequest
+    from .ipmi.wire import rmcp, session15
+
+    try:
+        header, body = rmcp.parse(datagram)
+    except rmcp.RmcpError:
+        return {}
+    if header.cls == rmcp.CLASS_ASF and len(body) >= 5 and not header.ack:
+        return {"asf": body[4]}
+    if header.cls != rmcp.CLASS_IPMI or header.ack or not body:
+        return {}
+    fields: dict[str, Any] = {}
+    if body[0] & 0x0F == 0x06:  # RMCP+ (IPMI 2.0 section 13.6, table 13-8)
+        if len(body) < 12 or body[1] & 0x3F == 0x02:  # short, or OEM explicit
+            return {}
+        ptype = body[1]
+        sid, _seq, length = struct.unpack_from("<IIH", body, 2)
+        fields = {"payload": ptype & 0x3F, "session_id": sid}
+        if ptype & 0x80:
+            fields["encrypted"] = True
+            return fields
+        if ptype & 0x3F != 0x00:
+            return fields
+        msg = body[12:12 + length]
+    else:
+        try:
+            session, msg = session15.parse_packet(body)
+        except session15.PacketError:
+            return {}
+        fields = {"session_id": session.session_id}
+    try:
+        m = IpmbRequest.parse(msg, requests_only=False)
+    except IpmbFrameError:
+        return fields
+    fields.update(netfn=m.netfn, cmd=m.cmd)
+    if m.netfn & 1 and m.data:
+        fields["cc"] = m.data[0]
+    return fields
 
 
 # -- pcapng -------------------------------------------------------------------

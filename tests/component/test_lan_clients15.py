@@ -11,8 +11,8 @@ import threading
 
 import pytest
 
-from vhw.ipmi.config import BmcConfig
-from vhw.ipmi.service import BmcService
+from vhw.ipmi.core.config import BmcConfig
+from vhw.ipmi.io.service import BmcService
 
 pytestmark = pytest.mark.component
 

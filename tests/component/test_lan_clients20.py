@@ -13,10 +13,11 @@ import threading
 
 import pytest
 
-from vhw.ipmi.assemble import create_bmc
-from vhw.ipmi.config import BmcConfig
-from vhw.ipmi.lan.server import LanServer
-from vhw.ipmi.lan.sessions import lan_context
+from vhw.ipmi.core.assemble import create_bmc
+from vhw.ipmi.core.config import BmcConfig
+from vhw.ipmi.io.lan_server import LanServer
+from vhw.ipmi.io.runner import BmcRunner
+from vhw.ipmi.parts.sessions import lan_context
 
 ALL = [0, 1, 2, 3, 6, 7, 8, 11, 12, 15, 16, 17]
 USERS = [{"id": 2, "name": "admin", "password": "password"},
@@ -28,7 +29,7 @@ def bmc_port():
     bmc = create_bmc(BmcConfig.from_dict({"users": USERS, "rmcpplus": {"cipher_suites": ALL}}, machine="c"))
     lan = lan_context(bmc)
     loop = asyncio.new_event_loop()
-    server = LanServer(lan)
+    server = LanServer(lan, BmcRunner(bmc))
     ready = threading.Event()
     holder = {}
 

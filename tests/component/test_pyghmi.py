@@ -6,7 +6,7 @@ pyghmi's boot device get/set and FRU inventory failed against ipmi_sim: both
 are judged here.
 
 No VM runs in-process.  One fixture gives the BMC a stand-in power port (what
-``vhw.ipmi.service.MachinePowerPort`` does for a real machine, reduced to the
+``vhw.ipmi.io.service.MachinePowerPort`` does for a real machine, reduced to the
 chassis' power state) so Chassis Control (28.3) has a visible effect; a second
 BMC without any port shows what Chassis Control does then: the command is
 accepted, the power action is only logged, and the chassis keeps reporting
@@ -26,11 +26,11 @@ import pytest
 pytest.importorskip("pyghmi")
 from pyghmi.ipmi.command import Command  # noqa: E402
 
-from vhw.ipmi.actions import PowerOp  # noqa: E402
-from vhw.ipmi.assemble import create_bmc  # noqa: E402
-from vhw.ipmi.lan.server import LanServer  # noqa: E402
-from vhw.ipmi.lan.sessions import lan_context  # noqa: E402
-from vhw.ipmi.runner import BmcRunner  # noqa: E402
+from vhw.ipmi.core.actions import PowerOp  # noqa: E402
+from vhw.ipmi.core.assemble import create_bmc  # noqa: E402
+from vhw.ipmi.io.lan_server import LanServer  # noqa: E402
+from vhw.ipmi.parts.sessions import lan_context  # noqa: E402
+from vhw.ipmi.io.runner import BmcRunner  # noqa: E402
 from vhw.machine.description import load_description  # noqa: E402
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "small-1u.toml"
@@ -60,13 +60,13 @@ class InProcessBmc:
     def __init__(self, *, with_power: bool):
         self.desc = load_description(EXAMPLE)
         self.bmc = create_bmc(self.desc.bmc.config)
-        self.runner = BmcRunner.of(self.bmc)
+        self.runner = BmcRunner(self.bmc)
         self.power = None
         if with_power:
             self.power = ChassisPowerPort(self.bmc, self.runner)
             self.runner.power_port = self.power
         self.loop = asyncio.new_event_loop()
-        self.server = LanServer(lan_context(self.bmc))
+        self.server = LanServer(lan_context(self.bmc), self.runner)
         self.port = 0
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._ready = threading.Event()

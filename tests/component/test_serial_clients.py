@@ -17,10 +17,10 @@ import time
 
 import pytest
 
-from vhw.ipmi.actions import PowerOp
-from vhw.ipmi.config import BmcConfig
-from vhw.ipmi.serial.server import SerialServer
-from vhw.ipmi.service import BmcService
+from vhw.ipmi.core.actions import PowerOp
+from vhw.ipmi.core.config import BmcConfig
+from vhw.ipmi.io.serial_server import SerialServer
+from vhw.ipmi.io.service import BmcService
 
 pytestmark = pytest.mark.skipif(shutil.which("ipmitool") is None, reason="needs ipmitool")
 
@@ -113,7 +113,7 @@ async def test_error_completion_code_passes_through(mode):
 @pytest.mark.parametrize("mode", MODES)
 @run
 async def test_default_privilege_is_user(mode):
-    """Without a login the channel runs at USER (documented in vhw.ipmi.serial): power control is D4h."""
+    """Without a login the channel runs at USER (documented in vhw.ipmi.parts.serial): power control is D4h."""
     async with Bench(mode) as bench:
         rc, out = await bench.ipmitool("chassis", "power", "off")
         assert rc != 0

@@ -7,8 +7,8 @@ import pytest
 
 from vhw.control import ControlServer, control_request
 from vhw.errors import VhwError
-from vhw.ipmi.config import BmcConfig
-from vhw.ipmi.service import BmcService
+from vhw.ipmi.core.config import BmcConfig
+from vhw.ipmi.io.service import BmcService
 
 CONFIG = {"sensors": [{"name": "CPU Temp", "number": 0x10, "type": "temperature", "unit": "degrees_c",
                        "range": [0, 127], "value": 40.0, "thresholds": {"unc": 80.0, "uc": 90.0}}]}

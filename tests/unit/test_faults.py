@@ -4,7 +4,7 @@ connection, the BMC service, the IOP and the EEPROM capture.
 What the guest must see is QEMU's and the specs' behaviour:
 - QEMU 7.2 ipmi_bmc_extern waits 4 s (virtual) for a response and then
   answers the guest 0xC3 itself; a response with a bad checksum is dropped
-  silently (ipmi-extern.md §4, §7, §8).
+  silently (docs/ipmi-extern.md §4, §7, §8).
 - IPMI 2.0 §5.2 table 5-2: 0xC0 "Node Busy", 0xC3 "Timeout while processing
   command"; a response carries the completion code first.
 - I2O 1.5: reply word 4 = DetailedStatus (bits 0-15) | ReqStatus << 24
@@ -19,17 +19,17 @@ import struct
 
 import pytest
 
-from test_extern_server import QEMU_HELLO, FakeQemu, make_bmc, run, serve_pair
+from ipmi.helpers import QEMU_HELLO, FakeQemu, make_bmc, run, serve_pair
 from vhw.errors import DescriptionError
-from vhw.faults import FaultError, FaultInjector, flood_record, load_scenario, parse_scenario
+from vhw.faults import FaultError, FaultInjector, flood_record, parse_scenario
 from vhw.i2o import frames as f
 from vhw.i2o.iop import Iop
 from vhw.i2o.mu import EMPTY, REG_INBOUND, REG_OUTBOUND
-from vhw.ipmi.actions import AttentionState
-from vhw.ipmi.extern import Control, ControlOp, Response, encode_request
-from vhw.ipmi.extern_server import ExternServer
-from vhw.ipmi.service import BmcService
-from vhw.machine.description import parse_description, with_faults
+from vhw.ipmi.core.actions import AttentionState
+from vhw.ipmi.wire.extern import Control, ControlOp, Response, encode_request
+from vhw.ipmi.io.extern_server import ExternServer
+from vhw.ipmi.io.service import BmcService
+from vhw.machine.description import load_scenario, parse_description, with_faults
 from vhw.prom.options import captured_changes
 from vhw.trace import Trace
 
@@ -454,3 +454,76 @@ def test_refused_guest_write_is_not_captured():
     assert fi.fired("prom.refuse-write")[0] == {**fi.events[0], "name": "auto-boot?", "old": "true", "new": "false"}
     pairs, _ = captured_changes(stored, firmware, {}, family="sun4u", refuse=fi.prom.refuses)
     assert dict(pairs)["auto-boot?"] == "false"     # count 1: the next capture stores it
+
+
+# -- the model without a loop: time comes in, the service's port acts ------------------
+class FakeService:
+    """The BmcService as vhw.faults sees it (its port), on a hand-driven clock."""
+
+    def __init__(self):
+        self.t, self.servers, self.calls = 50.0, {"kcs": None, "bt": None}, []
+        self.bmc = type("B", (), {"parts": {}})()
+
+    def now(self):
+        return self.t
+
+    def post_event(self, record):
+        return False
+
+    def fault_disconnect(self, names, seconds):
+        self.calls.append(("disconnect", names, seconds))
+        return "the task"
+
+    def fault_hold_attention(self, held, seconds=0.0):
+        self.calls.append(("hold", held, seconds))
+
+    def fault_expire_watchdog(self):
+        return False
+
+
+def test_bmc_immediate_actions_go_through_the_service_port():
+    fi = FaultInjector(clock=lambda: 1234.5)
+    service = FakeService()
+    fi.bmc.bind(service)
+    assert fi.bmc.disconnect(2, interface="bt") == "the task"
+    fi.bmc.hold_attention(5)
+    assert service.calls == [("disconnect", ["bt"], 2.0), ("hold", True, 5.0)]
+    assert fi.bmc.attention_held(54.9) and not fi.bmc.attention_held(55.0)
+    assert not fi.bmc.release_attention(52.0)      # the service's timer ran early: still held
+    assert fi.bmc.release_attention(55.0)          # now it lets go, once
+    assert not fi.bmc.release_attention(56.0)
+    assert [e["t"] for e in fi.events] == [1234.5, 1234.5]
+
+
+def test_timed_actions_are_handed_to_the_service_once():
+    [spec] = desc_with({"device": "bmc", "action": "expire-watchdog", "after": 3}).faults
+    fi = FaultInjector([spec])
+    assert fi.bmc.vm_started() == [spec]
+    assert fi.bmc.vm_started() == []               # a relaunch does not repeat them
+    service = FakeService()
+    fi.bmc.bind(service)
+    fi.bmc.run_timed(spec)                          # the watchdog is not running: nothing done
+    assert fi.events == []
+
+
+def test_event_times_come_from_the_trace_without_a_clock():
+    fi = FaultInjector(trace=Trace(clock=lambda: 99.0))
+    fi.took_effect("prom", "refuse-write", name="auto-boot?")
+    assert fi.events[0]["t"] == 99.0
+    bare = FaultInjector()
+    bare.took_effect("bmc", "drop")
+    assert bare.events[0]["t"] is None
+
+
+def test_iop_delays_need_the_transports_clock_and_a_lock_is_shared():
+    fi = FaultInjector()
+    with pytest.raises(FaultError, match="no clock"):
+        fi.iop.clock()
+    import threading
+
+    first, second = threading.Lock(), threading.Lock()
+    fi.serialize(first)
+    fi.serialize(second)                            # a second IOP: the first lock stays
+    assert fi.lock is first
+    fi.iop.delay(1, function=6)
+    assert fi.iop.on_message(0, 6, 0).action == "delay" and not first.locked()

@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from test_rmcpplus import Console  # the RMCP+ console written from the spec (tests/unit)
+from ipmi.helpers import Console  # the RMCP+ console written from the spec
 
 from vhw.cli import build_parser
 from vhw.errors import VhwError

@@ -94,3 +94,4 @@ def test_sigkill_loses_nothing_committed(tmp_path):
         assert values[-1] == last  # the record and the counter changed together
         assert len(values) == len(set(values))
         s.close()
+

@@ -20,12 +20,13 @@ from pathlib import Path
 
 import pytest
 
+from vhw.ipmi.wire import ipmb
 from vhw import cli
-from vhw.ipmi.config import BmcConfig
-from vhw.ipmi.extern import encode_control, encode_request, encode_response
-from vhw.ipmi.extern_server import ExternServer
-from vhw.ipmi.lan import rmcp, session15
-from vhw.ipmi.service import BmcService
+from vhw.ipmi.core.config import BmcConfig
+from vhw.ipmi.wire.extern import encode_control, encode_request, encode_response
+from vhw.ipmi.io.extern_server import ExternServer
+from vhw.ipmi.wire import rmcp, session15
+from vhw.ipmi.io.service import BmcService
 from vhw.pci.mpqemu import HEADER, encode_ret
 from vhw.pci.mpqemu_server import MpqemuServer
 from vhw.trace import (
@@ -38,6 +39,7 @@ from vhw.trace import (
     Trace,
     extern_fields,
     iter_pcapng_blocks,
+    lan_fields,
     read_jsonl,
 )
 from vhw.tracecli import format_records
@@ -229,7 +231,7 @@ def test_tshark_decodes_the_pcapng(tmp_path):
     trace = Trace.to_dir(tmp_path, clock=ticking(step=0.001))
     trace.record("ipmi-bt", "in", encode_request(9, 6, 0, 1))
     trace.record("ipmi-bt", "out", encode_response(9, 6, 0, 1, GET_DEVICE_ID_RSP))
-    msg = session15.encode_request(6, 0x38, b"\x8e\x04", rq_seq=1)
+    msg = ipmb.encode_request(6, 0x38, b"\x8e\x04", rq_seq=1)
     trace.record("lan", "in", session15.encode_packet(0, 0, 0, msg),
                  peer="127.0.0.1:40000", local="127.0.0.1:623")
     trace.close()
@@ -274,7 +276,9 @@ def test_extern_server_records_requests_and_answers():
     assert trace.records().index(ins[0]) < trace.records().index(answer)
 
 
-def test_lan_server_records_datagrams_both_ways():
+def lan_exchange(*datagrams):
+    """Send each datagram to a traced BMC's LAN server and wait for its answer;
+    returns the trace, the server's and the client's addresses and the answers."""
     async def main():
         trace = Trace()
         service = BmcService(BmcConfig.from_dict({"lan": "127.0.0.1:0"}), trace=trace)
@@ -283,14 +287,20 @@ def test_lan_server_records_datagrams_both_ways():
         sock.setblocking(False)
         loop = asyncio.get_running_loop()
         try:
-            sock.sendto(rmcp.ping(tag=4), addr)
-            pong = await asyncio.wait_for(loop.sock_recv(sock, 1024), 2)
-            return trace, addr, sock.getsockname(), pong
+            answers = []
+            for datagram in datagrams:
+                sock.sendto(datagram, addr)
+                answers.append(await asyncio.wait_for(loop.sock_recv(sock, 1024), 2))
+            return trace, addr, sock.getsockname(), answers
         finally:
             sock.close()
             await service.close()
 
-    trace, addr, me, pong = asyncio.run(main())
+    return asyncio.run(main())
+
+
+def test_lan_server_records_datagrams_both_ways():
+    trace, addr, me, [pong] = lan_exchange(rmcp.ping(tag=4))
     [rin] = trace.records("lan", "in")
     [rout] = trace.records("lan", "out")
     assert bytes.fromhex(rin["hex"]) == rmcp.ping(tag=4) and bytes.fromhex(rout["hex"]) == pong
@@ -361,7 +371,7 @@ def make_fixture(path: Path) -> None:
     lan = {"peer": "127.0.0.1:40000", "local": "127.0.0.1:623"}
     t.record("lan", "in", rmcp.ping(tag=7), **lan)
     t.record("lan", "out", rmcp.pack(rmcp.CLASS_ASF, rmcp.pong(7)), **lan)
-    msg = session15.encode_request(6, 0x38, b"\x8e\x04", rq_seq=1)
+    msg = ipmb.encode_request(6, 0x38, b"\x8e\x04", rq_seq=1)
     t.record("lan", "in", session15.encode_packet(0, 0, 0, msg), **lan)
     t.record("mpqemu", "in", HEADER.pack(4, 0, 24) + struct.pack("<QQI?3x", 0xFEBB0040, 0x1F000, 4, True),
              dev="i2o0", cmd="BAR_WRITE", addr=0xFEBB0040, val=0x1F000, size=4, memory=True, bar=0, offset=0x40)
@@ -417,3 +427,24 @@ def test_cli_errors_are_one_line_exit_2(tmp_path, capsys, content, expect):
     assert cli.main(["trace", str(path)]) == 2
     captured = capsys.readouterr()
     assert captured.err == expect.format(path=path) + "\n" and captured.out == ""
+
+
+def test_lan_records_carry_netfn_cmd_and_cc():
+    """The LAN server's records name the IPMI message (IPMI 2.0 section 13.8: NetFn, command,
+    and for a response the completion code first in its data), whether a v1.5 packet or an
+    RMCP+ IPMI payload outside a session; a pong names its ASF type (40h)."""
+    v15 = session15.encode_packet(0, 0, 0, ipmb.encode_request(6, 0x38, b"\x8e\x04", rq_seq=1))
+    plus = bytes([6, 0, 0xFF, 7, 6, 0]) + struct.pack("<IIH", 0, 0, 10) \
+        + ipmb.encode_request(6, 0x54, b"\x0e\x00\x80", rq_seq=2)
+    trace, *_ = lan_exchange(v15, plus, rmcp.ping(tag=4))
+    got = [(r["dir"], r.get("netfn"), r.get("cmd"), r.get("cc"), r.get("session_id"), r.get("payload"),
+            r.get("asf")) for r in trace.records("lan")]
+    assert got == [("in", 0x06, 0x38, None, 0, None, None), ("out", 0x07, 0x38, 0x00, 0, None, None),
+                   ("in", 0x06, 0x54, None, 0, 0, None), ("out", 0x07, 0x54, 0x00, 0, 0, None),
+                   ("in", None, None, None, None, None, 0x80), ("out", None, None, None, None, None, 0x40)]
+
+
+def test_lan_fields_of_what_cannot_be_read():
+    assert lan_fields(b"\x01\x02") == {}
+    encrypted = bytes([6, 0, 0xFF, 7, 6, 0xC0]) + struct.pack("<IIH", 0x1234, 5, 16) + bytes(16)
+    assert lan_fields(encrypted) == {"payload": 0, "session_id": 0x1234, "encrypted": True}

@@ -21,6 +21,8 @@ import asyncio
 import logging
 import os
 import socket
+import threading
+import time
 from pathlib import Path
 
 from ..machine.description import I2O_DEVICE_ID, I2O_VENDOR_ID, I2oSpec
@@ -179,6 +181,8 @@ class IopAttachment:
         self.device = IopPciDevice(identity=PciIdentity(spec.vendor_id, spec.device_id, I2O_CLASS_CODE),
                                    config=IopConfig(), disks=disk_configs(spec), slot=spec.slot)
         if faults is not None:  # the IOP asks it per message, from the device thread
+            faults.serialize(threading.Lock())
+            faults.iop.clock = time.monotonic
             self.device.iop.faults = faults.iop
             self.device.iop.fault_index = index
         self._task: asyncio.Future | None = None

@@ -51,7 +51,7 @@ count = 2                # how many matching requests (default 1) or "always"
 ```
 
 Every error names the key and says why (DescriptionError).  The rest of the
-[bmc] table is the BMC's own configuration (vhw.ipmi.config.BmcConfig).
+[bmc] table is the BMC's own configuration (vhw.ipmi.core.config.BmcConfig).
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DescriptionError, GuestMismatch
+from ..tables import Table
 
 INTERFACES = ("kcs", "bt", "ssif")
 X86_TYPES = ("q35", "pc")
@@ -128,7 +129,7 @@ class BmcSpec:
     interfaces: tuple[str, ...] = ("kcs",)
     #: For backend "extern": "HOST:PORT" or "unix:PATH" of a listening BMC.
     address: str | None = None
-    #: For backend "vhw": the BMC configuration (vhw.ipmi.config.BmcConfig).
+    #: For backend "vhw": the BMC configuration (vhw.ipmi.core.config.BmcConfig).
     config: Any = None
 
 
@@ -180,69 +181,8 @@ class Description:
     faults: tuple = ()
 
 
-class _Table:
-    """Reads keys out of one TOML table, remembering which were used."""
-
-    def __init__(self, data: Any, path: str, source: str):
-        if not isinstance(data, dict):
-            raise DescriptionError(path, f"must be a table, not {type(data).__name__}", source=source)
-        self.data = dict(data)
-        self.path = path
-        self.source = source
-
-    def key(self, name: str) -> str:
-        return f"{self.path}.{name}" if self.path else name
-
-    def fail(self, name: str, reason: str) -> DescriptionError:
-        return DescriptionError(self.key(name), reason, source=self.source)
-
-    def take(self, name: str, default: Any, kind: type | tuple[type, ...]) -> Any:
-        if name not in self.data:
-            return default
-        value = self.data.pop(name)
-        if isinstance(value, bool) and kind in (int, float, (int, float)):
-            raise self.fail(name, f"must be a number, not {value!r}")
-        if not isinstance(value, kind):
-            want = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-            raise self.fail(name, f"must be a {want}, not {type(value).__name__} {value!r}")
-        return value
-
-    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
-        value = self.take(name, default, str)
-        if value not in choices:
-            raise self.fail(name, f"must be one of {', '.join(choices)}; got {value!r}")
-        return value
-
-    def int_range(self, name: str, default: int, lo: int, hi: int, unit: str = "") -> int:
-        value = self.take(name, default, int)
-        if not lo <= value <= hi:
-            raise self.fail(name, f"must be between {lo} and {hi}{unit}; got {value}")
-        return value
-
-    def str_list(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
-        value = self.take(name, list(default), list)
-        for i, item in enumerate(value):
-            if not isinstance(item, str) or not item:
-                raise self.fail(f"{name}[{i}]", f"must be a non-empty string, not {item!r}")
-        return tuple(value)
-
-    def finish(self) -> None:
-        if self.data:
-            name = sorted(self.data)[0]
-            raise self.fail(name, "unknown key" + _did_you_mean(name, self.known))
-
-    known: tuple[str, ...] = ()
-
-
-def _did_you_mean(name: str, known: tuple[str, ...]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(name, known, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 def _parse_machine(data: Any, source: str) -> MachineSpec:
-    t = _Table(data, "machine", source)
+    t = Table(data, "machine", source)
     t.known = ("name", "guest", "memory", "cpus", "accel", "type", "firmware", "append", "modules", "boot-timeout",
                "state", "access")
     name = t.take("name", "vhw", str)
@@ -283,7 +223,7 @@ def _parse_machine(data: Any, source: str) -> MachineSpec:
 
 
 def _parse_bmc(data: Any, machine: MachineSpec, source: str) -> BmcSpec:
-    t = _Table(data, "bmc", source)
+    t = Table(data, "bmc", source)
     backend = t.choice("backend", "vhw", BMC_BACKENDS)
     address = t.take("address", None, str)
     if backend == "extern" and not address:
@@ -300,7 +240,7 @@ def _parse_bmc(data: Any, machine: MachineSpec, source: str) -> BmcSpec:
         raise t.fail("interfaces", "names an interface twice")
     config = None
     if backend == "vhw":
-        from ..ipmi.config import BmcConfig
+        from ..ipmi.core.config import BmcConfig
 
         rest = dict(t.data)
         rest["interfaces"] = list(interfaces)
@@ -321,7 +261,7 @@ I2O_FIRST_SLOT = 0x10
 
 
 def _parse_disk(data: Any, path: str, source: str) -> DiskSpec:
-    t = _Table(data, path, source)
+    t = Table(data, path, source)
     t.known = ("image", "size", "cache", "block-size", "read-only")
     image = t.take("image", None, str)
     if not image:
@@ -346,7 +286,7 @@ def _parse_i2o(data: Any, source: str) -> tuple[I2oSpec, ...]:
         raise DescriptionError("i2o", "must be an array of tables ([[i2o]])", source=source)
     specs: list[I2oSpec] = []
     for i, item in enumerate(data):
-        t = _Table(item, f"i2o[{i}]", source)
+        t = Table(item, f"i2o[{i}]", source)
         t.known = ("slot", "disk", "vendor-id", "device-id")
         slot = t.int_range("slot", I2O_FIRST_SLOT + i, *I2O_SLOTS)
         if any(s.slot == slot for s in specs):
@@ -365,7 +305,7 @@ def _parse_i2o(data: Any, source: str) -> tuple[I2oSpec, ...]:
 
 def parse_description(data: dict, source: str = "<description>") -> Description:
     """Validate a parsed TOML document into a Description."""
-    top = _Table(data, "", source)
+    top = Table(data, "", source)
     top.known = ("machine", "bmc", "i2o", "prom", "fault")
     machine = _parse_machine(top.data.pop("machine", {}), source)
     bmc = None
@@ -446,7 +386,7 @@ def with_faults(desc: Description, faults, source: str) -> Description:
 def _parse_prom(data: Any, source: str) -> PromSpec:
     from ..prom.nvram import NvramError, check_option, parse_mac
 
-    t = _Table(data, "prom", source)
+    t = Table(data, "prom", source)
     t.known = ("mac", "options")
     mac = t.take("mac", PromSpec.mac, str)
     try:
@@ -482,6 +422,13 @@ def read_description_data(path: str | Path) -> dict:
     except tomllib.TOMLDecodeError as e:
         raise DescriptionError("<toml>", str(e), source=str(path)) from None
     return data
+
+
+def load_scenario(path: str | Path) -> tuple:
+    """Read and validate a fault scenario file (``vhw run --faults FILE``; vhw.faults.parse_scenario)."""
+    from ..faults import parse_scenario
+
+    return parse_scenario(read_description_data(path), str(path))
 
 
 def default_description(*, guest: str | None = None, interfaces: tuple[str, ...] | None = None,

@@ -140,7 +140,7 @@ class Machine:
         self._ready: asyncio.Event | None = None
         self._bmc_links: dict[str, str] = {}
         self._devices: list = []  # objects with async close(), e.g. BMC servers
-        #: vhw.ipmi.lan.sol.SerialLink when the BMC carries SOL ([bmc.sol]).
+        #: vhw.ipmi.io.sol_link.SerialLink when the BMC carries SOL ([bmc.sol]).
         self._sol_link = None
         #: A downloaded guest's disk as this machine boots it (its overlay), and its seed ISO.
         self._disk: tuple[str, str] | None = None
@@ -302,7 +302,7 @@ class Machine:
             chardev = _chardev_for(bmc.address)
             self._bmc_links = {name: chardev for name in bmc.interfaces}
             return
-        from ..ipmi.service import BmcService  # the in-process BMC
+        from ..ipmi.io.service import BmcService  # the in-process BMC
 
         store = None
         if self.desc.machine.state is not None:
@@ -316,7 +316,7 @@ class Machine:
         sol = service.bmc.parts.get("sol")
         if getattr(bmc.config, "sol", None) is not None and sol is not None:
             # [bmc.sol]: a second serial port (ttyS1) carried by the BMC's SOL.
-            from ..ipmi.lan.sol import SerialLink
+            from ..ipmi.io.sol_link import SerialLink
 
             self._sol_link = SerialLink(sol, service.runner)
             self._devices.append(self._sol_link)
@@ -529,7 +529,7 @@ class Machine:
 
 def _chardev_for(address: str) -> str:
     """Chardev socket options that connect QEMU to a listening BMC."""
-    from ..ipmi.extern_server import parse_address
+    from ..ipmi.io.extern_server import parse_address
 
     try:
         kind, target = parse_address(address)

@@ -88,7 +88,7 @@ class Links:
     #: Host directory exported to the guest over 9p (mounted at /mnt/host).
     share_dir: str | None = None
     #: SOL's serial port (ttyS1): a socketpair end for the BMC's SOL, when
-    #: the description has [bmc.sol] (vhw.ipmi.lan.sol.SerialLink).
+    #: the description has [bmc.sol] (vhw.ipmi.io.sol_link.SerialLink).
     sol_fd: int | None = None
     #: -device arguments of out-of-process PCI functions (x-pci-proxy-dev,
     #: their sockets already passed to QEMU); they need shared guest RAM.

@@ -1,12 +1,6 @@
-from . import app  # noqa: F401
-from . import chassis  # noqa: F401
-from . import device  # noqa: F401
-from . import watchdog  # noqa: F401
-from . import storage  # noqa: F401
-from . import users  # noqa: F401
-from . import bootopts  # noqa: F401
-from . import dcmi  # noqa: F401
-from . import sensor, sdr  # noqa: F401
-from . import session  # noqa: F401
-from . import cipher  # noqa: F401
-from . import lanconfig, payload  # noqa: F401
+"""The command handlers, one module per NetFn (or command group).
+
+Importing a module registers nothing: each handler declares its row with
+``vhw.ipmi.core.bmc.command`` and ``vhw.ipmi.core.assemble.command_table`` builds the
+table from ``COMMAND_MODULES``.
+"""

@@ -15,13 +15,14 @@ from functools import lru_cache
 from pyipmi.msgs import bmc as pm_bmc
 from pyipmi.msgs import device_messaging as pm_dm
 
-from .. import msgs
-from ..bmc import CC, COMMANDS, Bmc, Context, IpmiError, NetFn, Privilege
-from ..channels import AccessMode, ChannelAccess, Channels, Medium
-from ..config import BMC_ADDRESS
-from ..ipmb import IpmbFrameError, IpmbRequest, Satellite
-from ..messaging import GLOBAL_ENABLES_RESERVED, Messaging
-from ..sysinfo import REVISION, SystemInfo
+from ..wire import msgs
+from ..core.bmc import CC, command, Bmc, Context, IpmiError, NetFn, Privilege
+from ..parts.channels import AccessMode, ChannelAccess, Channels, Medium
+from ..core.config import BMC_ADDRESS
+from ..wire.ipmb import IpmbFrameError, IpmbRequest
+from ..parts.satellite import Satellite
+from ..parts.messaging import GLOBAL_ENABLES_RESERVED, Messaging
+from ..parts.sysinfo import REVISION, SystemInfo
 
 APP = NetFn.APP
 LOCAL_ONLY = ("system",)
@@ -47,11 +48,11 @@ def _channels(bmc: Bmc) -> Channels:
 # -- identity -------------------------------------------------------------------
 
 
-@COMMANDS.command(APP, 0x01, privilege=Privilege.USER, name="Get Device ID")
+@command(APP, 0x01, privilege=Privilege.USER, name="Get Device ID")
 def get_device_id(bmc: Bmc, ctx: Context, req: bytes):
     """Section 20.1.  Trailing request bytes are ignored on purpose: Linux
     ipmi_ssif probes with a 65-byte Get Device ID and must get an answer
-    (ipmi-extern.md section 10)."""
+    (docs/ipmi-extern.md section 10)."""
     return _device_id_bytes(bmc.config.identity)
 
 
@@ -61,8 +62,8 @@ def _device_id_bytes(identity) -> bytes:
     return msgs.device_id_response(identity)._encode()[1:]
 
 
-@COMMANDS.command(APP, 0x08, privilege=Privilege.USER, request=pm_bmc.GetDeviceGuidReq,
-                  response=pm_bmc.GetDeviceGuidRsp, name="Get Device GUID")
+@command(APP, 0x08, privilege=Privilege.USER, request=pm_bmc.GetDeviceGuidReq,
+         response=pm_bmc.GetDeviceGuidRsp, name="Get Device GUID")
 def get_device_guid(bmc: Bmc, ctx: Context, req):
     """Section 20.8; SMBIOS byte order (uuid.bytes_le), as dmidecode shows it."""
     rsp = pm_bmc.GetDeviceGuidRsp()
@@ -70,8 +71,8 @@ def get_device_guid(bmc: Bmc, ctx: Context, req):
     return rsp
 
 
-@COMMANDS.command(APP, 0x37, privilege=Privilege.CALLBACK, request=msgs.GetSystemGuidReq,
-                  response=msgs.GetSystemGuidRsp, name="Get System GUID")
+@command(APP, 0x37, privilege=Privilege.CALLBACK, request=msgs.GetSystemGuidReq,
+         response=msgs.GetSystemGuidRsp, name="Get System GUID")
 def get_system_guid(bmc: Bmc, ctx: Context, req):
     """Section 22.14; the same byte order as Get Device GUID."""
     rsp = msgs.GetSystemGuidRsp()
@@ -82,8 +83,8 @@ def get_system_guid(bmc: Bmc, ctx: Context, req):
 # -- global enables and message flags ----------------------------------------------
 
 
-@COMMANDS.command(APP, 0x2E, privilege=Privilege.ADMINISTRATOR, request=pm_dm.SetBmcGlobalEnablesReq,
-                  channels=LOCAL_ONLY, name="Set BMC Global Enables")
+@command(APP, 0x2E, privilege=Privilege.ADMINISTRATOR, request=pm_dm.SetBmcGlobalEnablesReq,
+         channels=LOCAL_ONLY, name="Set BMC Global Enables")
 def set_bmc_global_enables(bmc: Bmc, ctx: Context, req):
     """Section 22.1, table 22-2; bit 4 is reserved."""
     value = int(req.enables._value)
@@ -92,8 +93,8 @@ def set_bmc_global_enables(bmc: Bmc, ctx: Context, req):
     _messaging(bmc).set_enables(value)
 
 
-@COMMANDS.command(APP, 0x2F, privilege=Privilege.USER, request=pm_dm.GetBmcGlobalEnablesReq,
-                  response=pm_dm.GetBmcGlobalEnablesRsp, name="Get BMC Global Enables")
+@command(APP, 0x2F, privilege=Privilege.USER, request=pm_dm.GetBmcGlobalEnablesReq,
+         response=pm_dm.GetBmcGlobalEnablesRsp, name="Get BMC Global Enables")
 def get_bmc_global_enables(bmc: Bmc, ctx: Context, req):
     """Section 22.2."""
     rsp = pm_dm.GetBmcGlobalEnablesRsp()
@@ -101,15 +102,15 @@ def get_bmc_global_enables(bmc: Bmc, ctx: Context, req):
     return rsp
 
 
-@COMMANDS.command(APP, 0x30, privilege=Privilege.ADMINISTRATOR, request=pm_dm.ClearMessageFlagsReq,
-                  channels=LOCAL_ONLY, name="Clear Message Flags")
+@command(APP, 0x30, privilege=Privilege.ADMINISTRATOR, request=pm_dm.ClearMessageFlagsReq,
+         channels=LOCAL_ONLY, name="Clear Message Flags")
 def clear_message_flags(bmc: Bmc, ctx: Context, req):
     """Section 22.3: clearing a flag flushes the queue or buffer behind it."""
     _messaging(bmc).clear_flags(int(req.clear._value))
 
 
-@COMMANDS.command(APP, 0x31, privilege=Privilege.USER, request=pm_dm.GetMessageFlagsReq,
-                  response=pm_dm.GetMessageFlagsRsp, channels=LOCAL_ONLY, name="Get Message Flags")
+@command(APP, 0x31, privilege=Privilege.USER, request=pm_dm.GetMessageFlagsReq,
+         response=pm_dm.GetMessageFlagsRsp, channels=LOCAL_ONLY, name="Get Message Flags")
 def get_message_flags(bmc: Bmc, ctx: Context, req):
     """Section 22.4, table 22-5."""
     rsp = pm_dm.GetMessageFlagsRsp()
@@ -117,9 +118,9 @@ def get_message_flags(bmc: Bmc, ctx: Context, req):
     return rsp
 
 
-@COMMANDS.command(APP, 0x32, privilege=Privilege.ADMINISTRATOR, request=pm_dm.EnableMessageChannelReceiveReq,
-                  response=pm_dm.EnableMessageChannelReceiveRsp, channels=LOCAL_ONLY,
-                  name="Enable Message Channel Receive")
+@command(APP, 0x32, privilege=Privilege.ADMINISTRATOR, request=pm_dm.EnableMessageChannelReceiveReq,
+         response=pm_dm.EnableMessageChannelReceiveRsp, channels=LOCAL_ONLY,
+         name="Enable Message Channel Receive")
 def enable_message_channel_receive(bmc: Bmc, ctx: Context, req):
     """Section 22.5: 00b disable, 01b enable, 10b query, 11b reserved."""
     channel = _channels(bmc).resolve(req.channel.number, ctx.channel)
@@ -137,8 +138,8 @@ def enable_message_channel_receive(bmc: Bmc, ctx: Context, req):
     return rsp
 
 
-@COMMANDS.command(APP, 0x33, privilege=Privilege.USER, request=pm_dm.GetMessageReq,
-                  response=pm_dm.GetMessageRsp, channels=LOCAL_ONLY, name="Get Message")
+@command(APP, 0x33, privilege=Privilege.USER, request=pm_dm.GetMessageReq,
+         response=pm_dm.GetMessageRsp, channels=LOCAL_ONLY, name="Get Message")
 def get_message(bmc: Bmc, ctx: Context, req):
     """Section 22.6: byte 2 = privilege<<4 | channel, then the message; 80h if empty."""
     msg = _messaging(bmc).pop_message()
@@ -151,9 +152,9 @@ def get_message(bmc: Bmc, ctx: Context, req):
     return rsp
 
 
-@COMMANDS.command(APP, 0x35, privilege=Privilege.USER, request=pm_dm.ReadEventMessageBufferReq,
-                  response=pm_dm.ReadEventMessageBufferRsp, channels=LOCAL_ONLY,
-                  name="Read Event Message Buffer")
+@command(APP, 0x35, privilege=Privilege.USER, request=pm_dm.ReadEventMessageBufferReq,
+         response=pm_dm.ReadEventMessageBufferRsp, channels=LOCAL_ONLY,
+         name="Read Event Message Buffer")
 def read_event_message_buffer(bmc: Bmc, ctx: Context, req):
     """Section 22.8: the 16-byte event, 80h when the buffer is empty."""
     record = _messaging(bmc).read_event()
@@ -167,8 +168,8 @@ def read_event_message_buffer(bmc: Bmc, ctx: Context, req):
 # -- Send Message -------------------------------------------------------------------
 
 
-@COMMANDS.command(APP, 0x34, privilege=Privilege.USER, request=pm_dm.SendMessageReq,
-                  response=pm_dm.SendMessageRsp, name="Send Message")
+@command(APP, 0x34, privilege=Privilege.USER, request=pm_dm.SendMessageReq,
+         response=pm_dm.SendMessageRsp, name="Send Message")
 def send_message(bmc: Bmc, ctx: Context, req):
     """Section 22.7, tables 22-10/22-11: bridge an IPMB request.
 
@@ -192,23 +193,23 @@ def send_message(bmc: Bmc, ctx: Context, req):
         raise IpmiError(e.cc, str(e)) from None
 
     m = _messaging(bmc)
-    to_session = ctx.has_session and tracking == 1
+    to_session = ctx.session_id is not None and tracking == 1
     if not to_session and not m.queue_has_room():
         raise IpmiError(CC.NODE_BUSY, "receive message queue full")
 
-    if frame.rs_sa == BMC_ADDRESS:
+    if frame.rs_addr == BMC_ADDRESS:
         inner = Context(channel=channel.number, privilege=ctx.privilege, interface=ctx.interface,
-                        lun=frame.rs_lun, requester_address=frame.rq_sa, requester_lun=frame.rq_lun)
+                        lun=frame.rs_lun, requester_address=frame.rq_addr, requester_lun=frame.rq_lun)
         answer = bmc.handle(frame.netfn, frame.cmd, frame.data, inner, bmc.now)
         cc, data = answer.cc, answer.data
     else:
-        sat = bmc.config.satellite(channel.number, frame.rs_sa)
+        sat = bmc.config.satellite(channel.number, frame.rs_addr)
         if sat is None:
-            raise IpmiError(CC_SEND_NAK_ON_WRITE, f"no controller at 0x{frame.rs_sa:02X}")
+            raise IpmiError(CC_SEND_NAK_ON_WRITE, f"no controller at 0x{frame.rs_addr:02X}")
         cc, data = Satellite(sat).answer(frame.netfn, frame.rs_lun, frame.cmd, frame.data)
 
     response = frame.response(cc, data)
-    if to_session:
+    if to_session and ctx.session_id is not None:
         m.deliver_tracked(ctx.session_id, response)
     else:
         m.enqueue(channel.number, response[1:], privilege=0)
@@ -218,8 +219,8 @@ def send_message(bmc: Bmc, ctx: Context, req):
 # -- channels -----------------------------------------------------------------------
 
 
-@COMMANDS.command(APP, 0x42, privilege=Privilege.USER, request=pm_dm.GetChannelInfoReq,
-                  response=pm_dm.GetChannelInfoRsp, name="Get Channel Info")
+@command(APP, 0x42, privilege=Privilege.USER, request=pm_dm.GetChannelInfoReq,
+         response=pm_dm.GetChannelInfoRsp, name="Get Channel Info")
 def get_channel_info(bmc: Bmc, ctx: Context, req):
     """Section 22.24, table 22-30; media and protocols from tables 6-2/6-3."""
     chans = _channels(bmc)
@@ -238,8 +239,8 @@ def get_channel_info(bmc: Bmc, ctx: Context, req):
     return rsp
 
 
-@COMMANDS.command(APP, 0x40, privilege=Privilege.ADMINISTRATOR, request=msgs.SetChannelAccessReq,
-                  response=msgs.SetChannelAccessRsp, name="Set Channel Access")
+@command(APP, 0x40, privilege=Privilege.ADMINISTRATOR, request=msgs.SetChannelAccessReq,
+         response=msgs.SetChannelAccessRsp, name="Set Channel Access")
 def set_channel_access(bmc: Bmc, ctx: Context, req):
     """Section 22.22, table 22-28 (the openUBMC reference, seed 002).
 
@@ -284,8 +285,8 @@ def set_channel_access(bmc: Bmc, ctx: Context, req):
             chans.set_access(channel, new, volatile=volatile)
 
 
-@COMMANDS.command(APP, 0x41, privilege=Privilege.USER, request=msgs.GetChannelAccessReq,
-                  response=msgs.GetChannelAccessRsp, name="Get Channel Access")
+@command(APP, 0x41, privilege=Privilege.USER, request=msgs.GetChannelAccessReq,
+         response=msgs.GetChannelAccessRsp, name="Get Channel Access")
 def get_channel_access(bmc: Bmc, ctx: Context, req):
     """Section 22.23, table 22-29: 01b non-volatile, 10b volatile; 82h if session-less."""
     chans = _channels(bmc)
@@ -313,15 +314,15 @@ def _sysinfo(bmc: Bmc) -> SystemInfo:
     return bmc.parts["sysinfo"]
 
 
-@COMMANDS.command(APP, 0x58, privilege=Privilege.ADMINISTRATOR, request=msgs.SetSystemInfoParametersReq,
-                  response=msgs.SetSystemInfoParametersRsp, name="Set System Info Parameters")
+@command(APP, 0x58, privilege=Privilege.ADMINISTRATOR, request=msgs.SetSystemInfoParametersReq,
+         response=msgs.SetSystemInfoParametersRsp, name="Set System Info Parameters")
 def set_system_info_parameters(bmc: Bmc, ctx: Context, req):
     """Section 22.14a: 80h unsupported parameter, 81h set-in-progress claimed."""
     _sysinfo(bmc).set(req.parameter_selector, bytes(req.parameter_data))
 
 
-@COMMANDS.command(APP, 0x59, privilege=Privilege.USER, request=msgs.GetSystemInfoParametersReq,
-                  response=msgs.GetSystemInfoParametersRsp, name="Get System Info Parameters")
+@command(APP, 0x59, privilege=Privilege.USER, request=msgs.GetSystemInfoParametersReq,
+         response=msgs.GetSystemInfoParametersRsp, name="Get System Info Parameters")
 def get_system_info_parameters(bmc: Bmc, ctx: Context, req):
     """Section 22.14b: revision 11h, then the data unless 'revision only'."""
     data = _sysinfo(bmc).get(req.parameter_selector, req.set_selector, req.block_selector)

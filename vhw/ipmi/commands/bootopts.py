@@ -1,27 +1,24 @@
 """Set/Get System Boot Options (Chassis NetFn 00h, commands 08h/09h;
 IPMI 2.0 sections 28.12-28.13).  The parameters live in the bootopts part
-(vhw.ipmi.bootopts).  QEMU's ipmi-bmc-sim answers Get System Restart Cause at
+(vhw.ipmi.parts.bootopts).  QEMU's ipmi-bmc-sim answers Get System Restart Cause at
 09h; here 09h is what the spec says it is.
 """
 
 from __future__ import annotations
 
-from ..bmc import CC, COMMANDS, Bmc, Context, IpmiError, NetFn, Privilege
-from ..bootopts import PARAMETER_VERSION, BootOptions
+from ..core.bmc import CC, command, Bmc, Context, IpmiError, NetFn, Privilege
+from ..parts.bootopts import PARAMETER_VERSION, BootOptions
 
 CMD_SET_SYSTEM_BOOT_OPTIONS = 0x08
 CMD_GET_SYSTEM_BOOT_OPTIONS = 0x09
 
 
 def _bootopts(bmc: Bmc) -> BootOptions:
-    part = bmc.parts.get("bootopts")
-    if part is None:
-        raise IpmiError(CC.INVALID_COMMAND, "this BMC has no boot options")
-    return part
+    return bmc.parts["bootopts"]  # the row\'s ``requires`` checked it is there
 
 
-@COMMANDS.command(NetFn.CHASSIS, CMD_SET_SYSTEM_BOOT_OPTIONS, privilege=Privilege.OPERATOR,
-                  name="Set System Boot Options")
+@command(NetFn.CHASSIS, CMD_SET_SYSTEM_BOOT_OPTIONS, privilege=Privilege.OPERATOR,
+         name="Set System Boot Options", requires=("bootopts",))
 def set_system_boot_options(bmc: Bmc, ctx: Context, data: bytes) -> None:
     """Section 28.12: byte 1 [7] marks the parameter invalid/locked (1b) or
     valid/unlocked (0b), [6:0] selects it; the parameter data follows.
@@ -31,8 +28,8 @@ def set_system_boot_options(bmc: Bmc, ctx: Context, data: bytes) -> None:
     _bootopts(bmc).set(data[0] & 0x7F, data[1:], lock=bool(data[0] & 0x80))
 
 
-@COMMANDS.command(NetFn.CHASSIS, CMD_GET_SYSTEM_BOOT_OPTIONS, privilege=Privilege.OPERATOR,
-                  name="Get System Boot Options")
+@command(NetFn.CHASSIS, CMD_GET_SYSTEM_BOOT_OPTIONS, privilege=Privilege.OPERATOR,
+         name="Get System Boot Options", requires=("bootopts",))
 def get_system_boot_options(bmc: Bmc, ctx: Context, data: bytes) -> bytes:
     """Section 28.13: request parameter selector, set selector, block selector
     (tools send all three; the selectors default to 0 when left out).

@@ -1,7 +1,7 @@
 """Chassis commands (NetFn 00h, IPMI 2.0 chapter 28).
 
 Decoding and encoding only; the state lives in the chassis part
-(``bmc.parts["chassis"]``, vhw.ipmi.chassis).  Privileges are those of
+(``bmc.parts["chassis"]``, vhw.ipmi.parts.chassis).  Privileges are those of
 IPMI 2.0 appendix G.
 
 python-ipmi's definitions are used where they are right.  It has none for
@@ -14,9 +14,9 @@ from __future__ import annotations
 from pyipmi.msgs import chassis as pm
 from pyipmi.msgs.message import Bitfield, CompletionCode, Message, Optional, UnsignedInt
 
-from ..actions import PowerOp
-from ..bmc import CC, COMMANDS, Context, IpmiError, NetFn, Privilege
-from ..chassis import RESTORE_POLICIES, RESTORE_POLICY_NO_CHANGE, Chassis, RestartCause
+from ..core.actions import PowerOp
+from ..core.bmc import CC, command, Context, IpmiError, NetFn, Privilege
+from ..parts.chassis import RESTORE_POLICIES, RESTORE_POLICY_NO_CHANGE, Chassis, RestartCause
 
 CMD_GET_CHASSIS_CAPABILITIES = 0x00
 CMD_GET_CHASSIS_STATUS = 0x01
@@ -94,19 +94,17 @@ class GetSystemRestartCauseRsp(Message):
 
 
 def _chassis(bmc) -> Chassis:
-    chassis = bmc.parts.get("chassis")
-    if chassis is None:
-        raise IpmiError(CC.INVALID_COMMAND, "this BMC has no chassis part")
-    return chassis
+    return bmc.parts["chassis"]  # the row\'s ``requires`` checked it is there
 
 
 # -- handlers ---------------------------------------------------------------
-@COMMANDS.command(
+@command(
     NetFn.CHASSIS,
     CMD_GET_CHASSIS_CAPABILITIES,
     privilege=Privilege.USER,
     request=pm.GetChassisCapabilitiesReq,
     response=pm.GetChassisCapabilitiesRsp,
+    requires=("chassis",),
 )
 def get_chassis_capabilities(bmc, ctx: Context, req) -> Message:
     """Section 28.1.  Always the full response, bridge address included
@@ -126,12 +124,13 @@ def get_chassis_capabilities(bmc, ctx: Context, req) -> Message:
     return rsp
 
 
-@COMMANDS.command(
+@command(
     NetFn.CHASSIS,
     CMD_GET_CHASSIS_STATUS,
     privilege=Privilege.USER,
     request=pm.GetChassisStatusReq,
     response=pm.GetChassisStatusRsp,
+    requires=("chassis",),
 )
 def get_chassis_status(bmc, ctx: Context, req) -> Message:
     """Section 28.2, table 28-3: power as the machine layer last confirmed it.
@@ -148,12 +147,13 @@ def get_chassis_status(bmc, ctx: Context, req) -> Message:
     return rsp
 
 
-@COMMANDS.command(
+@command(
     NetFn.CHASSIS,
     CMD_CHASSIS_CONTROL,
     privilege=Privilege.OPERATOR,
     request=pm.ChassisControlReq,
     response=pm.ChassisControlRsp,
+    requires=("chassis",),
 )
 def chassis_control(bmc, ctx: Context, req) -> None:
     """Section 28.3, table 28-4.  At most one Power action per request.
@@ -199,11 +199,12 @@ def chassis_control(bmc, ctx: Context, req) -> None:
     return None
 
 
-@COMMANDS.command(
+@command(
     NetFn.CHASSIS,
     CMD_CHASSIS_IDENTIFY,
     privilege=Privilege.OPERATOR,
     request=ChassisIdentifyReq,
+    requires=("chassis",),
 )
 def chassis_identify(bmc, ctx: Context, req: ChassisIdentifyReq) -> None:
     """Section 28.5: no data = default interval, byte 1 = seconds (0 = off),
@@ -213,12 +214,13 @@ def chassis_identify(bmc, ctx: Context, req: ChassisIdentifyReq) -> None:
     return None
 
 
-@COMMANDS.command(
+@command(
     NetFn.CHASSIS,
     CMD_SET_POWER_RESTORE_POLICY,
     privilege=Privilege.OPERATOR,
     request=SetPowerRestorePolicyReq,
     response=SetPowerRestorePolicyRsp,
+    requires=("chassis",),
 )
 def set_power_restore_policy(bmc, ctx: Context, req: SetPowerRestorePolicyReq) -> Message:
     """Section 28.8: set the policy (3 = no change) and report which are supported."""
@@ -236,12 +238,13 @@ def set_power_restore_policy(bmc, ctx: Context, req: SetPowerRestorePolicyReq) -
     return rsp
 
 
-@COMMANDS.command(
+@command(
     NetFn.CHASSIS,
     CMD_GET_SYSTEM_RESTART_CAUSE,
     privilege=Privilege.USER,
     request=GetSystemRestartCauseReq,
     response=GetSystemRestartCauseRsp,
+    requires=("chassis",),
 )
 def get_system_restart_cause(bmc, ctx: Context, req) -> Message:
     """Section 28.11 -- command 07h (QEMU's ipmi-bmc-sim wrongly answers it at 09h,
@@ -253,12 +256,13 @@ def get_system_restart_cause(bmc, ctx: Context, req) -> Message:
     return rsp
 
 
-@COMMANDS.command(
+@command(
     NetFn.CHASSIS,
     CMD_GET_POH_COUNTER,
     privilege=Privilege.USER,
     request=pm.GetPohCounterReq,
     response=pm.GetPohCounterRsp,
+    requires=("chassis",),
 )
 def get_poh_counter(bmc, ctx: Context, req) -> Message:
     """Section 28.14: minutes per count, then the 32-bit count of powered-on time."""

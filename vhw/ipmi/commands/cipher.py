@@ -2,8 +2,8 @@
 
 Get Channel Cipher Suites (App 54h) is answered with and without a session:
 ipmitool's lanplus asks it before opening a session to pick a suite, and a
-BMC that ignores it makes ipmitool wait 10 s (ipmi-anchors.md).  The list is
-the enabled suites of ``[bmc.rmcpplus]`` (vhw.ipmi.lan.rmcpplus), as records
+BMC that ignores it makes ipmitool wait 10 s (docs/ipmi-anchors.md).  The list is
+the enabled suites of ``[bmc.rmcpplus]`` (vhw.ipmi.wire.rmcpplus), as records
 (table 22-19) ``C0h, suite ID, auth, 40h|integrity, 80h|confidentiality``,
 served 16 bytes per list index; an index past the end answers the channel
 number alone, which ends the client's loop.
@@ -11,8 +11,8 @@ number alone, which ends the client's loop.
 
 from __future__ import annotations
 
-from ..bmc import CC, COMMANDS, Bmc, Context, IpmiError, NetFn, Privilege
-from ..lan.crypto import CIPHER_SUITES
+from ..core.bmc import CC, command, Bmc, Context, IpmiError, NetFn, Privilege
+from ..wire.crypto import CIPHER_SUITES
 
 CMD_GET_CHANNEL_PAYLOAD_SUPPORT = 0x4E
 CMD_GET_CHANNEL_CIPHER_SUITES = 0x54
@@ -23,7 +23,7 @@ CHUNK = 16
 
 
 def enabled_suites(bmc: Bmc) -> tuple[int, ...]:
-    from ..lan.rmcpplus import RmcpPlusConfig
+    from ..wire.rmcpplus import RmcpPlusConfig
 
     cfg = getattr(getattr(bmc, "config", None), "rmcpplus", None)
     if not isinstance(cfg, RmcpPlusConfig):
@@ -49,7 +49,9 @@ def cipher_suite_records(suites: tuple[int, ...]) -> bytes:
 
 
 def supported_algorithms(suites: tuple[int, ...]) -> bytes:
-    auth, integ, conf = [], [], []
+    auth: list[int] = []
+    integ: list[int] = []
+    conf: list[int] = []
     for sid in suites:
         s = CIPHER_SUITES[sid]
         for lst, value in ((auth, s.auth), (integ, TAG_INTEGRITY | s.integrity),
@@ -59,8 +61,8 @@ def supported_algorithms(suites: tuple[int, ...]) -> bytes:
     return bytes(auth + integ + conf)
 
 
-@COMMANDS.command(NetFn.APP, CMD_GET_CHANNEL_CIPHER_SUITES, privilege=Privilege.CALLBACK,
-                  name="Get Channel Cipher Suites")
+@command(NetFn.APP, CMD_GET_CHANNEL_CIPHER_SUITES, privilege=Privilege.CALLBACK, sessionless=True,
+         name="Get Channel Cipher Suites")
 def get_channel_cipher_suites(bmc: Bmc, ctx: Context, data: bytes) -> bytes:
     """Section 22.15, tables 22-18/22-19: byte 1 channel, byte 2 payload type,
     byte 3 [7] list by cipher suite (else supported algorithms), [5:0] list index."""
@@ -75,8 +77,8 @@ def get_channel_cipher_suites(bmc: Bmc, ctx: Context, data: bytes) -> bytes:
     return bytes([channel]) + listing[index * CHUNK:(index + 1) * CHUNK]
 
 
-@COMMANDS.command(NetFn.APP, CMD_GET_CHANNEL_PAYLOAD_SUPPORT, privilege=Privilege.USER,
-                  name="Get Channel Payload Support")
+@command(NetFn.APP, CMD_GET_CHANNEL_PAYLOAD_SUPPORT, privilege=Privilege.USER,
+         name="Get Channel Payload Support")
 def get_channel_payload_support(bmc: Bmc, ctx: Context, data: bytes) -> bytes:
     """Section 24.8, table 24-9: standard payloads (bit 0 IPMI, bit 1 SOL when
     a SOL part exists), session setup payloads 10h-15h, no OEM payloads."""

@@ -26,7 +26,7 @@ from typing import Any
 from pyipmi.msgs import bmc as pm
 from pyipmi.msgs.message import Bitfield, CompletionCode, Message
 
-from ..bmc import CC, COMMANDS, Context, IpmiError, NetFn, Privilege
+from ..core.bmc import CC, command, Context, IpmiError, NetFn, Privilege
 
 log = logging.getLogger(__name__)
 
@@ -123,21 +123,21 @@ def _device(bmc) -> BmcDevice:
 
 
 # -- handlers ---------------------------------------------------------------
-@COMMANDS.command(NetFn.APP, CMD_COLD_RESET, privilege=Privilege.ADMINISTRATOR, request=pm.ColdResetReq)
+@command(NetFn.APP, CMD_COLD_RESET, privilege=Privilege.ADMINISTRATOR, request=pm.ColdResetReq)
 def cold_reset(bmc, ctx: Context, req) -> None:
     """Section 20.2: answered with CC 00h, then carried out (see the module doc)."""
     _device(bmc).pending_reset = "cold"
     return None
 
 
-@COMMANDS.command(NetFn.APP, CMD_WARM_RESET, privilege=Privilege.ADMINISTRATOR, request=pm.WarmResetReq)
+@command(NetFn.APP, CMD_WARM_RESET, privilege=Privilege.ADMINISTRATOR, request=pm.WarmResetReq)
 def warm_reset(bmc, ctx: Context, req) -> None:
     """Section 20.3: answered with CC 00h, then carried out."""
     _device(bmc).pending_reset = "warm"
     return None
 
 
-@COMMANDS.command(
+@command(
     NetFn.APP,
     CMD_GET_SELF_TEST_RESULTS,
     privilege=Privilege.USER,
@@ -151,7 +151,7 @@ def get_self_test_results(bmc, ctx: Context, req) -> Message:
     return rsp
 
 
-@COMMANDS.command(
+@command(
     NetFn.APP,
     CMD_SET_ACPI_POWER_STATE,
     privilege=Privilege.ADMINISTRATOR,
@@ -176,7 +176,7 @@ def set_acpi_power_state(bmc, ctx: Context, req: SetAcpiPowerStateReq) -> None:
     return None
 
 
-@COMMANDS.command(
+@command(
     NetFn.APP,
     CMD_GET_ACPI_POWER_STATE,
     privilege=Privilege.USER,

@@ -1,23 +1,21 @@
 """Set/Get LAN Configuration Parameters (Transport NetFn 0Ch, commands 01h/02h;
 IPMI 2.0 sections 23.1-23.2, table 23-4).  The parameters live in the
-lanconfig part (vhw.ipmi.lanconfig); privileges are appendix G's: Set needs
+lanconfig part (vhw.ipmi.parts.lanconfig); privileges are appendix G's: Set needs
 Administrator, Get Operator.  The channel byte names the LAN channel (0Eh is
 the present channel, so in-band 0Eh means the system interface: CCh).
 """
 
 from __future__ import annotations
 
-from ..bmc import CC, COMMANDS, Bmc, Context, IpmiError, NetFn, Privilege
-from ..lanconfig import PARAMETER_REVISION, LanConfig, LanConfigError
+from ..core.bmc import CC, command, Bmc, Context, IpmiError, NetFn, Privilege
+from ..parts.lanconfig import PARAMETER_REVISION, LanConfig, LanConfigError
 
 CMD_SET_LAN_CONFIG = 0x01
 CMD_GET_LAN_CONFIG = 0x02
 
 
 def _lanconfig(bmc: Bmc, ctx: Context, channel_byte: int) -> LanConfig:
-    part = bmc.parts.get("lanconfig")
-    if part is None:
-        raise IpmiError(CC.INVALID_COMMAND, "this BMC has no LAN channel")
+    part = bmc.parts["lanconfig"]  # the row's ``requires`` checked it is there
     number = channel_byte & 0x0F
     channels = bmc.parts.get("channels")
     channel = channels.resolve(number, ctx.channel) if channels is not None else None
@@ -27,8 +25,8 @@ def _lanconfig(bmc: Bmc, ctx: Context, channel_byte: int) -> LanConfig:
     return part
 
 
-@COMMANDS.command(NetFn.TRANSPORT, CMD_SET_LAN_CONFIG, privilege=Privilege.ADMINISTRATOR,
-                  name="Set LAN Configuration Parameters")
+@command(NetFn.TRANSPORT, CMD_SET_LAN_CONFIG, privilege=Privilege.ADMINISTRATOR,
+         name="Set LAN Configuration Parameters", requires=("lanconfig",))
 def set_lan_config(bmc: Bmc, ctx: Context, data: bytes) -> None:
     """Section 23.1: byte 1 [3:0] channel, byte 2 parameter selector, then the
     parameter data.  80h unsupported parameter, 81h 'set in progress' already
@@ -44,8 +42,8 @@ def set_lan_config(bmc: Bmc, ctx: Context, data: bytes) -> None:
         raise IpmiError(e.cc, e.why) from None
 
 
-@COMMANDS.command(NetFn.TRANSPORT, CMD_GET_LAN_CONFIG, privilege=Privilege.OPERATOR,
-                  name="Get LAN Configuration Parameters")
+@command(NetFn.TRANSPORT, CMD_GET_LAN_CONFIG, privilege=Privilege.OPERATOR,
+         name="Get LAN Configuration Parameters", requires=("lanconfig",))
 def get_lan_config(bmc: Bmc, ctx: Context, data: bytes) -> bytes:
     """Section 23.2: byte 1 [7] 'get parameter revision only', [3:0] channel;
     byte 2 parameter selector; byte 3 set selector; byte 4 block selector.

@@ -1,6 +1,6 @@
 """SOL configuration parameters (Transport NetFn 0Ch, 21h/22h; IPMI 2.0
 section 26.2-26.3) and the payload commands (App NetFn 06h, 48h-4Dh;
-chapter 24).  The state lives in the SOL part (vhw.ipmi.lan.sol.Sol).
+chapter 24).  The state lives in the SOL part (vhw.ipmi.parts.sol.Sol).
 
 SOL is payload type 1, instance 1, one activation at a time (Activate
 Payload answers 80h while it is active).  Payloads ride RMCP+ sessions, so
@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import struct
 
-from ..bmc import CC, COMMANDS, Bmc, Context, IpmiError, NetFn, Privilege
-from ..lan.sol import INSTANCE, MAX_PAYLOAD, PAYLOAD_SOL, PARAMETER_REVISION, Sol, SolError
+from ..core.bmc import CC, command, Bmc, Context, IpmiError, NetFn, Privilege
+from ..parts.sol import PARAMETER_REVISION, Sol, SolError
+from ..wire.sol_payload import INSTANCE, MAX_PAYLOAD, PAYLOAD_SOL
 
 CMD_SET_SOL_CONFIG = 0x21
 CMD_GET_SOL_CONFIG = 0x22
@@ -37,10 +38,7 @@ NO_VLAN = 0xFFFF
 
 
 def _sol(bmc: Bmc) -> Sol:
-    part = bmc.parts.get("sol")
-    if part is None:
-        raise IpmiError(CC.INVALID_COMMAND, "this BMC has no SOL")
-    return part
+    return bmc.parts["sol"]  # the row\'s ``requires`` checked it is there
 
 
 def _channel(bmc: Bmc, ctx: Context, byte: int, sol: Sol) -> int:
@@ -66,8 +64,8 @@ def _sol_payload(data: bytes) -> None:
 # -- SOL configuration parameters -----------------------------------------------------------
 
 
-@COMMANDS.command(NetFn.TRANSPORT, CMD_SET_SOL_CONFIG, privilege=Privilege.ADMINISTRATOR,
-                  name="Set SOL Configuration Parameters")
+@command(NetFn.TRANSPORT, CMD_SET_SOL_CONFIG, privilege=Privilege.ADMINISTRATOR,
+         name="Set SOL Configuration Parameters", requires=("sol",))
 def set_sol_config(bmc: Bmc, ctx: Context, data: bytes) -> None:
     """Section 26.2: byte 1 [3:0] channel, byte 2 parameter, then its data.
     80h unsupported, 81h set in progress claimed, 82h read only."""
@@ -81,8 +79,8 @@ def set_sol_config(bmc: Bmc, ctx: Context, data: bytes) -> None:
         raise IpmiError(e.cc, e.why) from None
 
 
-@COMMANDS.command(NetFn.TRANSPORT, CMD_GET_SOL_CONFIG, privilege=Privilege.USER,
-                  name="Get SOL Configuration Parameters")
+@command(NetFn.TRANSPORT, CMD_GET_SOL_CONFIG, privilege=Privilege.USER,
+         name="Get SOL Configuration Parameters", requires=("sol",))
 def get_sol_config(bmc: Bmc, ctx: Context, data: bytes) -> bytes:
     """Section 26.3: byte 1 [7] revision only, [3:0] channel; byte 2
     parameter; bytes 3-4 set and block selectors.  Revision 11h first."""
@@ -100,8 +98,8 @@ def get_sol_config(bmc: Bmc, ctx: Context, data: bytes) -> bytes:
 # -- payload activation (chapter 24) --------------------------------------------------------
 
 
-@COMMANDS.command(NetFn.APP, CMD_ACTIVATE_PAYLOAD, privilege=Privilege.USER, channels=("session",),
-                  name="Activate Payload")
+@command(NetFn.APP, CMD_ACTIVATE_PAYLOAD, privilege=Privilege.USER, channels=("session",),
+         name="Activate Payload", requires=("sol",))
 def activate_payload(bmc: Bmc, ctx: Context, data: bytes) -> bytes:
     """Section 24.1, SOL's auxiliary data (table 24-2): byte 3 [7]
     encryption, [6] authentication.  Response: 4 auxiliary bytes, inbound and
@@ -129,8 +127,8 @@ def activate_payload(bmc: Bmc, ctx: Context, data: bytes) -> bytes:
     return bytes(4) + struct.pack("<HHHH", MAX_PAYLOAD, MAX_PAYLOAD, sol.payload_port(), NO_VLAN)
 
 
-@COMMANDS.command(NetFn.APP, CMD_DEACTIVATE_PAYLOAD, privilege=Privilege.USER, channels=("session",),
-                  name="Deactivate Payload")
+@command(NetFn.APP, CMD_DEACTIVATE_PAYLOAD, privilege=Privilege.USER, channels=("session",),
+         name="Deactivate Payload", requires=("sol",))
 def deactivate_payload(bmc: Bmc, ctx: Context, data: bytes) -> None:
     """Section 24.2: payload type, instance, 4 auxiliary bytes.  80h when the
     instance is not active.  Any session of sufficient privilege may end it."""
@@ -142,8 +140,8 @@ def deactivate_payload(bmc: Bmc, ctx: Context, data: bytes) -> None:
     sol.deactivate()
 
 
-@COMMANDS.command(NetFn.APP, CMD_GET_PAYLOAD_ACTIVATION_STATUS, privilege=Privilege.USER,
-                  name="Get Payload Activation Status")
+@command(NetFn.APP, CMD_GET_PAYLOAD_ACTIVATION_STATUS, privilege=Privilege.USER,
+         name="Get Payload Activation Status", requires=("sol",))
 def get_payload_activation_status(bmc: Bmc, ctx: Context, data: bytes) -> bytes:
     """Section 24.4: instance capacity (1), then the 16-bit activation bitmap."""
     _length(data, 1)
@@ -152,8 +150,8 @@ def get_payload_activation_status(bmc: Bmc, ctx: Context, data: bytes) -> bytes:
     return bytes([1, 0x01 if sol.active is not None else 0x00, 0x00])
 
 
-@COMMANDS.command(NetFn.APP, CMD_GET_PAYLOAD_INSTANCE_INFO, privilege=Privilege.USER,
-                  name="Get Payload Instance Info")
+@command(NetFn.APP, CMD_GET_PAYLOAD_INSTANCE_INFO, privilege=Privilege.USER,
+         name="Get Payload Instance Info", requires=("sol",))
 def get_payload_instance_info(bmc: Bmc, ctx: Context, data: bytes) -> bytes:
     """Section 24.5: session ID that activated the instance (0: inactive),
     then 12 payload-specific bytes (SOL: byte 1 the port number, 1)."""
@@ -177,8 +175,8 @@ def _user(bmc: Bmc, byte: int) -> int:
     return uid
 
 
-@COMMANDS.command(NetFn.APP, CMD_SET_USER_PAYLOAD_ACCESS, privilege=Privilege.ADMINISTRATOR,
-                  name="Set User Payload Access")
+@command(NetFn.APP, CMD_SET_USER_PAYLOAD_ACCESS, privilege=Privilege.ADMINISTRATOR,
+         name="Set User Payload Access", requires=("sol",))
 def set_user_payload_access(bmc: Bmc, ctx: Context, data: bytes) -> None:
     """Section 24.6: channel, user ID with [7:6] operation (00b enable, 01b
     disable the payloads whose bits are set), standard payloads 1..7 bitmap
@@ -196,8 +194,8 @@ def set_user_payload_access(bmc: Bmc, ctx: Context, data: bytes) -> None:
     sol.set_payload_access(channel, uid, new)
 
 
-@COMMANDS.command(NetFn.APP, CMD_GET_USER_PAYLOAD_ACCESS, privilege=Privilege.OPERATOR,
-                  name="Get User Payload Access")
+@command(NetFn.APP, CMD_GET_USER_PAYLOAD_ACCESS, privilege=Privilege.OPERATOR,
+         name="Get User Payload Access", requires=("sol",))
 def get_user_payload_access(bmc: Bmc, ctx: Context, data: bytes) -> bytes:
     """Section 24.7: the four payload-enable bytes of a user on a channel."""
     _length(data, 2)

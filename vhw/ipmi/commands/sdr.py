@@ -1,6 +1,6 @@
 """SDR repository commands (Storage NetFn 0Ah, 20h-27h, IPMI 2.0 chapter 33).
 
-The repository is ``bmc.parts["sdr"]`` (vhw.ipmi.sdr).  python-ipmi's
+The repository is ``bmc.parts["sdr"]`` (vhw.ipmi.parts.sdr).  python-ipmi's
 definitions (pyipmi.msgs.sdr) match the spec and are used as they are.
 Enter/Exit SDR Repository Update Mode (2Ah/2Bh) are not implemented: the
 repository supports non-modal updates only, as Get SDR Repository Info says.
@@ -11,8 +11,8 @@ from __future__ import annotations
 from pyipmi.msgs import sdr as pd
 from pyipmi.msgs.message import Message
 
-from ..bmc import CC, COMMANDS, Context, IpmiError, NetFn, Privilege
-from ..sdr import SDR_VERSION, UNIT_COUNT, UNIT_SIZE, SdrRepository
+from ..core.bmc import CC, command, Context, IpmiError, NetFn, Privilege
+from ..parts.sdr import SDR_VERSION, UNIT_COUNT, UNIT_SIZE, SdrRepository
 
 CMD_GET_SDR_REPOSITORY_INFO = 0x20
 CMD_GET_SDR_REPOSITORY_ALLOCATION_INFO = 0x21
@@ -33,14 +33,11 @@ ERASURE_COMPLETED = 0x1
 
 
 def _sdr(bmc) -> SdrRepository:
-    sdr = bmc.parts.get("sdr")
-    if sdr is None:
-        raise IpmiError(CC.INVALID_COMMAND, "this BMC has no SDR repository")
-    return sdr
+    return bmc.parts["sdr"]  # the row\'s ``requires`` checked it is there
 
 
-@COMMANDS.command(ST, CMD_GET_SDR_REPOSITORY_INFO, privilege=Privilege.USER,
-                  request=pd.GetSdrRepositoryInfoReq, response=pd.GetSdrRepositoryInfoRsp)
+@command(ST, CMD_GET_SDR_REPOSITORY_INFO, privilege=Privilege.USER,
+         request=pd.GetSdrRepositoryInfoReq, response=pd.GetSdrRepositoryInfoRsp, requires=("sdr",))
 def get_sdr_repository_info(bmc, ctx: Context, req) -> Message:
     """Section 33.9, table 33-3: version 51h, count, free space, timestamps, support."""
     sdr = _sdr(bmc)
@@ -59,8 +56,8 @@ def get_sdr_repository_info(bmc, ctx: Context, req) -> Message:
     return rsp
 
 
-@COMMANDS.command(ST, CMD_GET_SDR_REPOSITORY_ALLOCATION_INFO, privilege=Privilege.USER,
-                  request=pd.GetSdrRepositoryAllocationInfoReq, response=pd.GetSdrRepositoryAllocationInfoRsp)
+@command(ST, CMD_GET_SDR_REPOSITORY_ALLOCATION_INFO, privilege=Privilege.USER,
+         request=pd.GetSdrRepositoryAllocationInfoReq, response=pd.GetSdrRepositoryAllocationInfoRsp, requires=("sdr",))
 def get_sdr_repository_allocation_info(bmc, ctx: Context, req) -> Message:
     """Section 33.10: 16-byte units; records are kept packed, so all free units are one block."""
     sdr = _sdr(bmc)
@@ -73,8 +70,8 @@ def get_sdr_repository_allocation_info(bmc, ctx: Context, req) -> Message:
     return rsp
 
 
-@COMMANDS.command(ST, CMD_RESERVE_SDR_REPOSITORY, privilege=Privilege.USER,
-                  request=pd.ReserveSdrRepositoryReq, response=pd.ReserveSdrRepositoryRsp)
+@command(ST, CMD_RESERVE_SDR_REPOSITORY, privilege=Privilege.USER,
+         request=pd.ReserveSdrRepositoryReq, response=pd.ReserveSdrRepositoryRsp, requires=("sdr",))
 def reserve_sdr_repository(bmc, ctx: Context, req) -> Message:
     """Section 33.11: a new ID; the previous one is cancelled."""
     rsp = pd.ReserveSdrRepositoryRsp()
@@ -82,7 +79,7 @@ def reserve_sdr_repository(bmc, ctx: Context, req) -> Message:
     return rsp
 
 
-@COMMANDS.command(ST, CMD_GET_SDR, privilege=Privilege.USER, request=pd.GetSdrReq, response=pd.GetSdrRsp)
+@command(ST, CMD_GET_SDR, privilege=Privilege.USER, request=pd.GetSdrReq, response=pd.GetSdrRsp, requires=("sdr",))
 def get_sdr(bmc, ctx: Context, req) -> Message:
     """Section 33.12: partial reads; FFh = to the end; more than sdr.MAX_READ bytes at once: CAh."""
     next_id, data = _sdr(bmc).read(req.reservation_id, req.record_id, req.offset, req.bytes_to_read)
@@ -92,7 +89,7 @@ def get_sdr(bmc, ctx: Context, req) -> Message:
     return rsp
 
 
-@COMMANDS.command(ST, CMD_ADD_SDR, privilege=Privilege.OPERATOR, request=pd.AddSdrReq, response=pd.AddSdrRsp)
+@command(ST, CMD_ADD_SDR, privilege=Privilege.OPERATOR, request=pd.AddSdrReq, response=pd.AddSdrRsp, requires=("sdr",))
 def add_sdr(bmc, ctx: Context, req) -> Message:
     """Section 33.13: the whole record, header included; the BMC picks the ID."""
     rsp = pd.AddSdrRsp()
@@ -100,8 +97,8 @@ def add_sdr(bmc, ctx: Context, req) -> Message:
     return rsp
 
 
-@COMMANDS.command(ST, CMD_PARTIAL_ADD_SDR, privilege=Privilege.OPERATOR,
-                  request=pd.PartialAddSdrReq, response=pd.PartialAddSdrRsp)
+@command(ST, CMD_PARTIAL_ADD_SDR, privilege=Privilege.OPERATOR,
+         request=pd.PartialAddSdrReq, response=pd.PartialAddSdrRsp, requires=("sdr",))
 def partial_add_sdr(bmc, ctx: Context, req) -> Message:
     """Section 33.14: byte 6 [3:0] 0h = more to come, 1h = last part."""
     if req.status.in_progress not in (0, 1):
@@ -112,7 +109,7 @@ def partial_add_sdr(bmc, ctx: Context, req) -> Message:
     return rsp
 
 
-@COMMANDS.command(ST, CMD_DELETE_SDR, privilege=Privilege.OPERATOR, request=pd.DeleteSdrReq, response=pd.DeleteSdrRsp)
+@command(ST, CMD_DELETE_SDR, privilege=Privilege.OPERATOR, request=pd.DeleteSdrReq, response=pd.DeleteSdrRsp, requires=("sdr",))
 def delete_sdr(bmc, ctx: Context, req) -> Message:
     """Section 33.15."""
     rsp = pd.DeleteSdrRsp()
@@ -120,8 +117,8 @@ def delete_sdr(bmc, ctx: Context, req) -> Message:
     return rsp
 
 
-@COMMANDS.command(ST, CMD_CLEAR_SDR_REPOSITORY, privilege=Privilege.OPERATOR,
-                  request=pd.ClearSdrRepositoryReq, response=pd.ClearSdrRepositoryRsp)
+@command(ST, CMD_CLEAR_SDR_REPOSITORY, privilege=Privilege.OPERATOR,
+         request=pd.ClearSdrRepositoryReq, response=pd.ClearSdrRepositoryRsp, requires=("sdr",))
 def clear_sdr_repository(bmc, ctx: Context, req) -> Message:
     """Section 33.16: 'CLR' and AAh erase (at once), 00h asks the status."""
     if bytes(req.key) != b"CLR":

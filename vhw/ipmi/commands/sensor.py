@@ -1,7 +1,7 @@
 """Sensor/Event commands (NetFn 04h, IPMI 2.0 chapters 29 and 35).
 
-The sensors are ``bmc.parts["sensors"]`` (vhw.ipmi.sensors), the device SDRs
-``bmc.parts["sdr"]`` (vhw.ipmi.sdr).  A sensor number nobody has answers CBh.
+The sensors are ``bmc.parts["sensors"]`` (vhw.ipmi.parts.sensors), the device SDRs
+``bmc.parts["sdr"]`` (vhw.ipmi.parts.sdr).  A sensor number nobody has answers CBh.
 
 python-ipmi's definitions are used where they match the spec; these are
 defined here instead (not registered in python-ipmi's registry):
@@ -25,8 +25,8 @@ from __future__ import annotations
 from pyipmi.msgs import sensor as ps
 from pyipmi.msgs.message import Bitfield, CompletionCode, Message, Optional, UnsignedInt
 
-from ..bmc import CC, COMMANDS, Context, IpmiError, NetFn, Privilege
-from ..sensors import THRESHOLDS, Sensor, Sensors, deliver_event, event_record
+from ..core.bmc import CC, command, Context, IpmiError, NetFn, Privilege
+from ..parts.sensors import THRESHOLDS, Sensor, Sensors, deliver_event, event_record
 
 CMD_SET_EVENT_RECEIVER = 0x00
 CMD_GET_EVENT_RECEIVER = 0x01
@@ -180,10 +180,7 @@ class EmptyRsp(Message):
 
 # -- helpers ------------------------------------------------------------------------------
 def _sensors(bmc) -> Sensors:
-    sensors = bmc.parts.get("sensors")
-    if sensors is None:
-        raise IpmiError(CC.INVALID_COMMAND, "this BMC has no sensors part")
-    return sensors
+    return bmc.parts["sensors"]  # the row\'s ``requires`` checked it is there
 
 
 def _sensor(bmc, ctx: Context, number: int) -> Sensor:
@@ -201,10 +198,7 @@ def _threshold_sensor(bmc, ctx: Context, number: int) -> Sensor:
 
 
 def _sdr_part(bmc):
-    sdr = bmc.parts.get("sdr")
-    if sdr is None:
-        raise IpmiError(CC.INVALID_COMMAND, "this BMC has no SDR part")
-    return sdr
+    return bmc.parts["sdr"]  # the row\'s ``requires`` checked it is there
 
 
 def _fill_flags(flags, sensor: Sensor, unavailable: bool) -> None:
@@ -214,7 +208,7 @@ def _fill_flags(flags, sensor: Sensor, unavailable: bool) -> None:
 
 
 # -- event receiver and platform events (chapter 29) -----------------------------------
-@COMMANDS.command(SE, CMD_SET_EVENT_RECEIVER, privilege=Privilege.ADMINISTRATOR, request=SetEventReceiverReq)
+@command(SE, CMD_SET_EVENT_RECEIVER, privilege=Privilege.ADMINISTRATOR, request=SetEventReceiverReq, requires=("sensors",))
 def set_event_receiver(bmc, ctx: Context, req) -> None:
     """Section 29.1: where the BMC sends its sensors' events; FFh turns them off."""
     sensors = _sensors(bmc)
@@ -223,8 +217,8 @@ def set_event_receiver(bmc, ctx: Context, req) -> None:
     return None
 
 
-@COMMANDS.command(SE, CMD_GET_EVENT_RECEIVER, privilege=Privilege.USER, request=GetEventReceiverReq,
-                  response=GetEventReceiverRsp)
+@command(SE, CMD_GET_EVENT_RECEIVER, privilege=Privilege.USER, request=GetEventReceiverReq,
+         response=GetEventReceiverRsp, requires=("sensors",))
 def get_event_receiver(bmc, ctx: Context, req) -> Message:
     """Section 29.2."""
     sensors = _sensors(bmc)
@@ -234,7 +228,7 @@ def get_event_receiver(bmc, ctx: Context, req) -> Message:
     return rsp
 
 
-@COMMANDS.command(SE, CMD_PLATFORM_EVENT, privilege=Privilege.OPERATOR)
+@command(SE, CMD_PLATFORM_EVENT, privilege=Privilege.OPERATOR)
 def platform_event(bmc, ctx: Context, data: bytes) -> None:
     """Section 29.3, table 29-5: an event from outside the BMC, logged in the SEL.
 
@@ -269,8 +263,8 @@ def platform_event(bmc, ctx: Context, data: bytes) -> None:
 
 
 # -- device SDRs (sections 35.2-35.4) ------------------------------------------------------
-@COMMANDS.command(SE, CMD_GET_DEVICE_SDR_INFO, privilege=Privilege.USER, request=GetDeviceSdrInfoReq,
-                  response=ps.GetDeviceSdrInfoRsp)
+@command(SE, CMD_GET_DEVICE_SDR_INFO, privilege=Privilege.USER, request=GetDeviceSdrInfoReq,
+         response=ps.GetDeviceSdrInfoRsp, requires=("sdr", "sensors"))
 def get_device_sdr_info(bmc, ctx: Context, req) -> Message:
     """Section 35.2: sensors (or SDRs) on LUN 0; static population, so no timestamp."""
     sdr = _sdr_part(bmc)
@@ -286,8 +280,8 @@ def get_device_sdr_info(bmc, ctx: Context, req) -> Message:
     return rsp
 
 
-@COMMANDS.command(SE, CMD_GET_DEVICE_SDR, privilege=Privilege.USER, request=ps.GetDeviceSdrReq,
-                  response=ps.GetDeviceSdrRsp)
+@command(SE, CMD_GET_DEVICE_SDR, privilege=Privilege.USER, request=ps.GetDeviceSdrReq,
+         response=ps.GetDeviceSdrRsp, requires=("sdr",))
 def get_device_sdr(bmc, ctx: Context, req) -> Message:
     """Section 35.3: like Get SDR, over the device's own sensor records."""
     next_id, data = _sdr_part(bmc).read_device(req.reservation_id, req.record_id, req.offset, req.bytes_to_read)
@@ -297,8 +291,8 @@ def get_device_sdr(bmc, ctx: Context, req) -> Message:
     return rsp
 
 
-@COMMANDS.command(SE, CMD_RESERVE_DEVICE_SDR_REPOSITORY, privilege=Privilege.USER,
-                  request=ps.ReserveDeviceSdrRepositoryReq, response=ps.ReserveDeviceSdrRepositoryRsp)
+@command(SE, CMD_RESERVE_DEVICE_SDR_REPOSITORY, privilege=Privilege.USER,
+         request=ps.ReserveDeviceSdrRepositoryReq, response=ps.ReserveDeviceSdrRepositoryRsp, requires=("sdr",))
 def reserve_device_sdr_repository(bmc, ctx: Context, req) -> Message:
     """Section 35.4."""
     rsp = ps.ReserveDeviceSdrRepositoryRsp()
@@ -307,8 +301,8 @@ def reserve_device_sdr_repository(bmc, ctx: Context, req) -> Message:
 
 
 # -- sensor commands (sections 35.5-35.14) ----------------------------------------------------
-@COMMANDS.command(SE, CMD_GET_SENSOR_READING_FACTORS, privilege=Privilege.USER,
-                  request=GetSensorReadingFactorsReq, response=GetSensorReadingFactorsRsp)
+@command(SE, CMD_GET_SENSOR_READING_FACTORS, privilege=Privilege.USER,
+         request=GetSensorReadingFactorsReq, response=GetSensorReadingFactorsRsp, requires=("sensors",))
 def get_sensor_reading_factors(bmc, ctx: Context, req) -> Message:
     """Section 35.5: vhw sensors are linear, one set of factors for every reading,
     so "next reading" echoes the one asked about."""
@@ -323,8 +317,8 @@ def get_sensor_reading_factors(bmc, ctx: Context, req) -> Message:
     return rsp
 
 
-@COMMANDS.command(SE, CMD_SET_SENSOR_HYSTERESIS, privilege=Privilege.OPERATOR,
-                  request=ps.SetSensorHysteresisReq, response=ps.SetSensorHysteresisRsp)
+@command(SE, CMD_SET_SENSOR_HYSTERESIS, privilege=Privilege.OPERATOR,
+         request=ps.SetSensorHysteresisReq, response=ps.SetSensorHysteresisRsp, requires=("sensors",))
 def set_sensor_hysteresis(bmc, ctx: Context, req) -> None:
     """Section 35.6: raw counts; byte 2 (mask) is reserved, FFh."""
     sensor = _threshold_sensor(bmc, ctx, req.sensor_number)
@@ -335,8 +329,8 @@ def set_sensor_hysteresis(bmc, ctx: Context, req) -> None:
     return None
 
 
-@COMMANDS.command(SE, CMD_GET_SENSOR_HYSTERESIS, privilege=Privilege.USER,
-                  request=ps.GetSensorHysteresisReq, response=ps.GetSensorHysteresisRsp)
+@command(SE, CMD_GET_SENSOR_HYSTERESIS, privilege=Privilege.USER,
+         request=ps.GetSensorHysteresisReq, response=ps.GetSensorHysteresisRsp, requires=("sensors",))
 def get_sensor_hysteresis(bmc, ctx: Context, req) -> Message:
     """Section 35.7."""
     sensor = _threshold_sensor(bmc, ctx, req.sensor_number)
@@ -345,8 +339,8 @@ def get_sensor_hysteresis(bmc, ctx: Context, req) -> Message:
     return rsp
 
 
-@COMMANDS.command(SE, CMD_SET_SENSOR_THRESHOLD, privilege=Privilege.OPERATOR,
-                  request=ps.SetSensorThresholdsReq, response=ps.SetSensorThresholdsRsp)
+@command(SE, CMD_SET_SENSOR_THRESHOLD, privilege=Privilege.OPERATOR,
+         request=ps.SetSensorThresholdsReq, response=ps.SetSensorThresholdsRsp, requires=("sensors",))
 def set_sensor_thresholds(bmc, ctx: Context, req) -> None:
     """Section 35.8: only thresholds the SDR marks settable (else CCh); the
     result must keep lnr <= lc <= lnc < unc <= uc <= unr (else CCh)."""
@@ -367,8 +361,8 @@ def set_sensor_thresholds(bmc, ctx: Context, req) -> None:
 _PYIPMI_NAME = {"lnc": "lnc", "lc": "lcr", "lnr": "lnr", "unc": "unc", "uc": "ucr", "unr": "unr"}
 
 
-@COMMANDS.command(SE, CMD_GET_SENSOR_THRESHOLD, privilege=Privilege.USER,
-                  request=ps.GetSensorThresholdsReq, response=ps.GetSensorThresholdsRsp)
+@command(SE, CMD_GET_SENSOR_THRESHOLD, privilege=Privilege.USER,
+         request=ps.GetSensorThresholdsReq, response=ps.GetSensorThresholdsRsp, requires=("sensors",))
 def get_sensor_thresholds(bmc, ctx: Context, req) -> Message:
     """Section 35.9: readable mask and raw values; unreadable ones read 0."""
     sensor = _threshold_sensor(bmc, ctx, req.sensor_number)
@@ -380,8 +374,8 @@ def get_sensor_thresholds(bmc, ctx: Context, req) -> Message:
     return rsp
 
 
-@COMMANDS.command(SE, CMD_SET_SENSOR_EVENT_ENABLE, privilege=Privilege.OPERATOR,
-                  request=ps.SetSensorEventEnableReq, response=ps.SetSensorEventEnableRsp)
+@command(SE, CMD_SET_SENSOR_EVENT_ENABLE, privilege=Privilege.OPERATOR,
+         request=ps.SetSensorEventEnableReq, response=ps.SetSensorEventEnableRsp, requires=("sensors",))
 def set_sensor_event_enable(bmc, ctx: Context, req) -> None:
     """Section 35.10: [7] all event messages, [6] scanning, [5:4] 01b enable /
     10b disable the selected events (11b reserved: CCh).  Events the SDR does
@@ -407,8 +401,8 @@ def set_sensor_event_enable(bmc, ctx: Context, req) -> None:
     return None
 
 
-@COMMANDS.command(SE, CMD_GET_SENSOR_EVENT_ENABLE, privilege=Privilege.USER,
-                  request=ps.GetSensorEventEnableReq, response=ps.GetSensorEventEnableRsp)
+@command(SE, CMD_GET_SENSOR_EVENT_ENABLE, privilege=Privilege.USER,
+         request=ps.GetSensorEventEnableReq, response=ps.GetSensorEventEnableRsp, requires=("sensors",))
 def get_sensor_event_enable(bmc, ctx: Context, req) -> Message:
     """Section 35.11."""
     sensor = _sensor(bmc, ctx, req.sensor_number)
@@ -420,8 +414,8 @@ def get_sensor_event_enable(bmc, ctx: Context, req) -> Message:
     return rsp
 
 
-@COMMANDS.command(SE, CMD_REARM_SENSOR_EVENTS, privilege=Privilege.OPERATOR,
-                  request=RearmSensorEventsReq, response=EmptyRsp)
+@command(SE, CMD_REARM_SENSOR_EVENTS, privilege=Privilege.OPERATOR,
+         request=RearmSensorEventsReq, response=EmptyRsp, requires=("sensors",))
 def rearm_sensor_events(bmc, ctx: Context, req) -> None:
     """Section 35.12: clear the event status and re-send events for conditions still present."""
     sensor = _sensor(bmc, ctx, req.sensor_number)
@@ -434,8 +428,8 @@ def rearm_sensor_events(bmc, ctx: Context, req) -> None:
     return None
 
 
-@COMMANDS.command(SE, CMD_GET_SENSOR_EVENT_STATUS, privilege=Privilege.USER,
-                  request=GetSensorEventStatusReq, response=GetSensorEventStatusRsp)
+@command(SE, CMD_GET_SENSOR_EVENT_STATUS, privilege=Privilege.USER,
+         request=GetSensorEventStatusReq, response=GetSensorEventStatusRsp, requires=("sensors",))
 def get_sensor_event_status(bmc, ctx: Context, req) -> Message:
     """Section 35.13: which events are asserted (and were deasserted) since the last re-arm."""
     sensors = _sensors(bmc)
@@ -449,8 +443,8 @@ def get_sensor_event_status(bmc, ctx: Context, req) -> Message:
     return rsp
 
 
-@COMMANDS.command(SE, CMD_GET_SENSOR_READING, privilege=Privilege.USER,
-                  request=ps.GetSensorReadingReq, response=GetSensorReadingRsp)
+@command(SE, CMD_GET_SENSOR_READING, privilege=Privilege.USER,
+         request=ps.GetSensorReadingReq, response=GetSensorReadingRsp, requires=("sensors",))
 def get_sensor_reading(bmc, ctx: Context, req) -> Message:
     """Section 35.14, table 35-15.
 

@@ -4,8 +4,9 @@ Get Channel Authentication Capabilities (38h), Get Session Challenge (39h),
 Activate Session (3Ah), Set Session Privilege Level (3Bh), Close Session
 (3Ch), Get Session Info (3Dh).  They go through the one dispatcher like every
 command; the LAN session state they read and change is the Bmc's
-``LanContext`` (``bmc.parts["lan"]``, made on first use), and the packet being
-answered is ``lan.inflight`` (set by the v1.5 session layer).
+``LanContext`` (``bmc.parts["lan"]``, made on first use).  What they need of
+the packet (the peer's address, the session ID it carried) is in the
+``Context``; the session layers read the outcome back from the session table.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import ipaddress
 import secrets
 import struct
 
-from ..bmc import CC, COMMANDS, Bmc, Context, IpmiError, NetFn, Privilege
-from ..lan.sessions import SUPPORTED_AUTH_TYPES, LanContext, SequenceWindow, lan_context
+from ..core.bmc import CC, command, Bmc, Context, IpmiError, NetFn, Privilege
+from ..parts.sessions import SUPPORTED_AUTH_TYPES, LanContext, SequenceWindow, lan_context
 
 APP = NetFn.APP
 
@@ -62,7 +63,7 @@ def _login_status(lan: LanContext) -> int:
     return status
 
 
-@COMMANDS.command(APP, 0x38, privilege=Privilege.CALLBACK, name="Get Channel Authentication Capabilities")
+@command(APP, 0x38, privilege=Privilege.CALLBACK, sessionless=True, name="Get Channel Authentication Capabilities")
 def get_channel_auth_capabilities(bmc: Bmc, ctx: Context, req: bytes):
     """Section 22.13, table 22-15.  Byte 1 bit 7 asks for the IPMI v2.0 extended data."""
     if len(req) != 2:
@@ -88,14 +89,10 @@ def get_channel_auth_capabilities(bmc: Bmc, ctx: Context, req: bytes):
     return bytes([channel.number, byte2, flags, byte4, 0, 0, 0, 0])
 
 
-@COMMANDS.command(APP, 0x39, privilege=Privilege.CALLBACK, name="Get Session Challenge")
+@command(APP, 0x39, privilege=Privilege.CALLBACK, sessionless=True, interfaces=("lan",), name="Get Session Challenge")
 def get_session_challenge(bmc: Bmc, ctx: Context, req: bytes):
-    """Section 22.16, table 22-15: a temporary session ID and a 16-byte challenge."""
-    from ..lan.session15 import new_challenge
-
+    """Section 22.16, table 22-15: a temporary session ID and a 16-byte challenge (IPMI v1.5 LAN only)."""
     lan = _lan(bmc)
-    if ctx.interface != "lan" or lan.inflight is None:
-        raise IpmiError(CC.INVALID_COMMAND, "Get Session Challenge outside a LAN channel")
     if len(req) != 17:
         raise IpmiError(CC.REQUEST_LENGTH_INVALID if len(req) < 17 else CC.REQUEST_FIELD_LENGTH_EXCEEDED)
     auth_type = req[0] & 0x0F
@@ -116,18 +113,22 @@ def get_session_challenge(bmc: Bmc, ctx: Context, req: bytes):
         uid = users.find_by_name(name)
         if uid is None or lan.session_privilege_limit(uid) is None:
             raise IpmiError(CC_INVALID_USER_NAME, f"user {name!r} unknown or without LAN access")
-    c = new_challenge(lan, uid, auth_type, lan.inflight.peer, lan.now())
+    c = lan.new_challenge(uid, auth_type, ctx.peer, bmc.now)
     return struct.pack("<I", c.temp_id) + c.challenge
 
 
-@COMMANDS.command(APP, 0x3A, privilege=Privilege.CALLBACK, name="Activate Session")
+@command(APP, 0x3A, privilege=Privilege.CALLBACK, interfaces=("lan",), name="Activate Session")
 def activate_session(bmc: Bmc, ctx: Context, req: bytes):
-    """Section 22.17, table 22-16.  The packet's authentication was checked by the v1.5 layer."""
+    """Section 22.17, table 22-16.
+
+    The packet carries the temporary session ID of a Get Session Challenge
+    answer, and the v1.5 layer checked its authentication code with the
+    challenge's user's password; the challenge is used up here.  The new
+    session has the temporary ID as its ID.
+    """
     lan = _lan(bmc)
-    inflight = lan.inflight
-    if ctx.interface != "lan" or inflight is None:
-        raise IpmiError(CC.INVALID_COMMAND, "Activate Session outside a LAN channel")
-    challenge = getattr(inflight, "challenge", None)
+    sid = ctx.session_id
+    challenge = lan.challenges.pop(sid, None) if sid is not None and lan.sessions.get(sid) is None else None
     if challenge is None:
         raise IpmiError(CC_INVALID_SESSION_ID, "no pending challenge for this session ID")
     if len(req) != 22:
@@ -150,8 +151,8 @@ def activate_session(bmc: Bmc, ctx: Context, req: bytes):
     if user_limit and sum(1 for s in lan.sessions if s.user_id == challenge.user_id) >= user_limit:
         raise IpmiError(CC_NO_SLOT_FOR_USER, f"user {challenge.user_id} has {user_limit} sessions already")
     (initial_outbound,) = struct.unpack_from("<I", req, 18)
-    lan.sessions.expire(lan.now())
-    session = lan.sessions.allocate("v15", challenge.user_id, max_priv, inflight.peer, now=lan.now(),
+    lan.sessions.expire(bmc.now)
+    session = lan.sessions.allocate("v15", challenge.user_id, max_priv, ctx.peer, now=bmc.now,
                                     session_id=challenge.temp_id)
     if session is None:
         raise IpmiError(CC_NO_SESSION_SLOT, "session table full")
@@ -159,18 +160,17 @@ def activate_session(bmc: Bmc, ctx: Context, req: bytes):
     session.auth_type = auth_type
     session.outbound_seq = initial_outbound
     session.inbound = SequenceWindow(initial_inbound)
-    inflight.new_session = session
     return bytes([auth_type]) + struct.pack("<II", session.id, initial_inbound) + bytes([max_priv])
 
 
-@COMMANDS.command(APP, 0x3B, privilege=Privilege.CALLBACK, channels=("session",),
-                  name="Set Session Privilege Level")
+@command(APP, 0x3B, privilege=Privilege.CALLBACK, channels=("session",),
+         name="Set Session Privilege Level")
 def set_session_privilege(bmc: Bmc, ctx: Context, req: bytes):
     """Section 22.18, table 22-18: 0 answers the present level; above the limits: 80h/81h."""
     if len(req) != 1:
         raise IpmiError(CC.REQUEST_LENGTH_INVALID if not req else CC.REQUEST_FIELD_LENGTH_EXCEEDED)
     lan = _lan(bmc)
-    session = lan.sessions.get(ctx.session_id)
+    session = lan.sessions.get(ctx.session_id) if ctx.session_id is not None else None
     if session is None:
         raise IpmiError(CC.INVALID_COMMAND, "no such session")
     level = req[0] & 0x0F
@@ -187,7 +187,7 @@ def set_session_privilege(bmc: Bmc, ctx: Context, req: bytes):
     return bytes([level])
 
 
-@COMMANDS.command(APP, 0x3C, privilege=Privilege.CALLBACK, name="Close Session")
+@command(APP, 0x3C, privilege=Privilege.CALLBACK, name="Close Session")
 def close_session(bmc: Bmc, ctx: Context, req: bytes):
     """Section 22.19: a session closes itself; closing another one needs ADMINISTRATOR."""
     if len(req) not in (4, 5):
@@ -220,7 +220,7 @@ def _peer_bytes(peer) -> bytes:
         return bytes(12)
 
 
-@COMMANDS.command(APP, 0x3D, privilege=Privilege.USER, name="Get Session Info")
+@command(APP, 0x3D, privilege=Privilege.USER, name="Get Session Info")
 def get_session_info(bmc: Bmc, ctx: Context, req: bytes):
     """Section 22.20, table 22-20: by index (0 = this session), handle (FEh) or ID (FFh)."""
     if not req:

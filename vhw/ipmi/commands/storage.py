@@ -1,12 +1,12 @@
 """Storage commands for FRU (IPMI 2.0 chapter 34) and SEL (chapter 31), NetFn 0Ah.
 
 Decoding and encoding only; the state lives in ``bmc.parts["fru"]``
-(vhw.ipmi.fru) and ``bmc.parts["sel"]`` (vhw.ipmi.sel).  The SDR repository
+(vhw.ipmi.parts.fru) and ``bmc.parts["sel"]`` (vhw.ipmi.parts.sel).  The SDR repository
 commands 20h-2Fh of this NetFn live in vhw.ipmi.commands.sdr.  Privileges
 are those of IPMI 2.0 appendix G.
 
 python-ipmi's SEL messages are used as they are.  Its FRU messages name a
-field ``data`` (which Message.__init__ clobbers, see vhw.ipmi.msgs), and it
+field ``data`` (which Message.__init__ clobbers, see vhw.ipmi.wire.msgs), and it
 has none for Partial Add SEL Entry or the SEL UTC offset: those are defined
 here, unregistered.
 """
@@ -16,8 +16,8 @@ from __future__ import annotations
 from pyipmi.msgs import sel as pm
 from pyipmi.msgs.message import Bitfield, CompletionCode, Message, RemainingBytes, UnsignedInt
 
-from .. import sel as sel_mod
-from ..bmc import CC, COMMANDS, Context, IpmiError, NetFn, Privilege
+from ..parts import sel as sel_mod
+from ..core.bmc import CC, command, Context, IpmiError, NetFn, Privilege
 
 CMD_GET_FRU_INVENTORY_AREA_INFO = 0x10
 CMD_READ_FRU_DATA = 0x11
@@ -43,7 +43,7 @@ CLEAR_GET_STATUS = 0x00
 READ_ENTIRE_RECORD = 0xFF
 
 #: Largest Read FRU Data count whose response the interface carries: QEMU's
-#: BT buffer and SSIF take 255 bytes with netfn/cmd/CC (ipmi-extern.md
+#: BT buffer and SSIF take 255 bytes with netfn/cmd/CC (docs/ipmi-extern.md
 #: sections 8-9), KCS and LAN more than a one-byte count can ask for.
 MAX_FRU_READ = {"bt": 248, "ssif": 248}
 MAX_FRU_READ_DEFAULT = 255
@@ -140,16 +140,11 @@ class WriteFruDataRsp(Message):
 
 # -- helpers -----------------------------------------------------------------
 def _sel(bmc) -> sel_mod.Sel:
-    sel = bmc.parts.get("sel")
-    if sel is None:
-        raise IpmiError(CC.INVALID_COMMAND, "this BMC has no SEL")
-    return sel
+    return bmc.parts["sel"]  # the row\'s ``requires`` checked it is there
 
 
 def _fru(bmc, fru_id: int):
-    devices = bmc.parts.get("fru")
-    if devices is None:
-        raise IpmiError(CC.INVALID_COMMAND, "this BMC has no FRU inventory")
+    devices = bmc.parts["fru"]  # the row's ``requires`` checked it is there
     device = devices.get(fru_id)
     if device is None:
         raise IpmiError(CC.NOT_PRESENT, f"no FRU device {fru_id}")
@@ -157,8 +152,8 @@ def _fru(bmc, fru_id: int):
 
 
 # -- FRU -------------------------------------------------------------------------
-@COMMANDS.command(STORAGE, CMD_GET_FRU_INVENTORY_AREA_INFO, privilege=Privilege.USER,
-                  request=GetFruInventoryAreaInfoReq, response=GetFruInventoryAreaInfoRsp)
+@command(STORAGE, CMD_GET_FRU_INVENTORY_AREA_INFO, privilege=Privilege.USER,
+         request=GetFruInventoryAreaInfoReq, response=GetFruInventoryAreaInfoRsp, requires=("fru",))
 def get_fru_inventory_area_info(bmc, ctx: Context, req) -> Message:
     """Section 34.1: the size of FRU device ``fru_id``; CBh if there is none."""
     device = _fru(bmc, req.fru_id)
@@ -168,8 +163,8 @@ def get_fru_inventory_area_info(bmc, ctx: Context, req) -> Message:
     return rsp
 
 
-@COMMANDS.command(STORAGE, CMD_READ_FRU_DATA, privilege=Privilege.USER,
-                  request=ReadFruDataReq, response=ReadFruDataRsp)
+@command(STORAGE, CMD_READ_FRU_DATA, privilege=Privilege.USER,
+         request=ReadFruDataReq, response=ReadFruDataRsp, requires=("fru",))
 def read_fru_data(bmc, ctx: Context, req) -> Message:
     """Section 34.2: ``count`` bytes from ``offset``, fewer at the end of the
     area; C9h for an offset past it; CAh when the answer would not fit the
@@ -184,8 +179,8 @@ def read_fru_data(bmc, ctx: Context, req) -> Message:
     return rsp
 
 
-@COMMANDS.command(STORAGE, CMD_WRITE_FRU_DATA, privilege=Privilege.OPERATOR,
-                  request=WriteFruDataReq, response=WriteFruDataRsp)
+@command(STORAGE, CMD_WRITE_FRU_DATA, privilege=Privilege.OPERATOR,
+         request=WriteFruDataReq, response=WriteFruDataRsp, requires=("fru",))
 def write_fru_data(bmc, ctx: Context, req) -> Message:
     """Section 34.3: write and persist; C9h if the data runs past the area."""
     device = _fru(bmc, req.fru_id)
@@ -195,8 +190,8 @@ def write_fru_data(bmc, ctx: Context, req) -> Message:
 
 
 # -- SEL ---------------------------------------------------------------------------
-@COMMANDS.command(STORAGE, CMD_GET_SEL_INFO, privilege=Privilege.USER,
-                  request=pm.GetSelInfoReq, response=pm.GetSelInfoRsp)
+@command(STORAGE, CMD_GET_SEL_INFO, privilege=Privilege.USER,
+         request=pm.GetSelInfoReq, response=pm.GetSelInfoRsp, requires=("sel",))
 def get_sel_info(bmc, ctx: Context, req) -> Message:
     """Section 31.2: version 51h, entries, free bytes (FFFFh = 65535 or more),
     last add and erase times, and what this SEL supports: allocation info,
@@ -217,8 +212,8 @@ def get_sel_info(bmc, ctx: Context, req) -> Message:
     return rsp
 
 
-@COMMANDS.command(STORAGE, CMD_GET_SEL_ALLOCATION_INFO, privilege=Privilege.USER,
-                  request=pm.GetSelAllocationInfoReq, response=pm.GetSelAllocationInfoRsp)
+@command(STORAGE, CMD_GET_SEL_ALLOCATION_INFO, privilege=Privilege.USER,
+         request=pm.GetSelAllocationInfoReq, response=pm.GetSelAllocationInfoRsp, requires=("sel",))
 def get_sel_allocation_info(bmc, ctx: Context, req) -> Message:
     """Section 31.3: one 16-byte allocation unit per entry."""
     sel = _sel(bmc)
@@ -231,8 +226,8 @@ def get_sel_allocation_info(bmc, ctx: Context, req) -> Message:
     return rsp
 
 
-@COMMANDS.command(STORAGE, CMD_RESERVE_SEL, privilege=Privilege.USER,
-                  request=pm.ReserveSelReq, response=pm.ReserveSelRsp)
+@command(STORAGE, CMD_RESERVE_SEL, privilege=Privilege.USER,
+         request=pm.ReserveSelReq, response=pm.ReserveSelRsp, requires=("sel",))
 def reserve_sel(bmc, ctx: Context, req) -> Message:
     """Section 31.4: a new reservation cancels the previous one."""
     rsp = pm.ReserveSelRsp()
@@ -240,8 +235,8 @@ def reserve_sel(bmc, ctx: Context, req) -> Message:
     return rsp
 
 
-@COMMANDS.command(STORAGE, CMD_GET_SEL_ENTRY, privilege=Privilege.USER,
-                  request=pm.GetSelEntryReq, response=pm.GetSelEntryRsp)
+@command(STORAGE, CMD_GET_SEL_ENTRY, privilege=Privilege.USER,
+         request=pm.GetSelEntryReq, response=pm.GetSelEntryRsp, requires=("sel",))
 def get_sel_entry(bmc, ctx: Context, req) -> Message:
     """Section 31.5: 0000h first, FFFFh last; a partial read (offset or fewer
     than 16 bytes) needs the current reservation, a whole one does not."""
@@ -260,8 +255,8 @@ def get_sel_entry(bmc, ctx: Context, req) -> Message:
     return rsp
 
 
-@COMMANDS.command(STORAGE, CMD_ADD_SEL_ENTRY, privilege=Privilege.OPERATOR,
-                  request=pm.AddSelEntryReq, response=pm.AddSelEntryRsp)
+@command(STORAGE, CMD_ADD_SEL_ENTRY, privilege=Privilege.OPERATOR,
+         request=pm.AddSelEntryReq, response=pm.AddSelEntryRsp, requires=("sel",))
 def add_sel_entry(bmc, ctx: Context, req) -> Message:
     """Section 31.6: the SEL assigns the record ID (and the timestamp of
     timestamped types); C4h "out of space" when full, and the overflow flag."""
@@ -273,8 +268,8 @@ def add_sel_entry(bmc, ctx: Context, req) -> Message:
     return rsp
 
 
-@COMMANDS.command(STORAGE, CMD_PARTIAL_ADD_SEL_ENTRY, privilege=Privilege.OPERATOR,
-                  request=PartialAddSelEntryReq, response=PartialAddSelEntryRsp)
+@command(STORAGE, CMD_PARTIAL_ADD_SEL_ENTRY, privilege=Privilege.OPERATOR,
+         request=PartialAddSelEntryReq, response=PartialAddSelEntryRsp, requires=("sel",))
 def partial_add_sel_entry(bmc, ctx: Context, req) -> Message:
     """Section 31.7: a record in pieces under a reservation; 80h when the
     pieces do not make 16 bytes."""
@@ -287,8 +282,8 @@ def partial_add_sel_entry(bmc, ctx: Context, req) -> Message:
     return rsp
 
 
-@COMMANDS.command(STORAGE, CMD_DELETE_SEL_ENTRY, privilege=Privilege.OPERATOR,
-                  request=pm.DeleteSelEntryReq, response=pm.DeleteSelEntryRsp)
+@command(STORAGE, CMD_DELETE_SEL_ENTRY, privilege=Privilege.OPERATOR,
+         request=pm.DeleteSelEntryReq, response=pm.DeleteSelEntryRsp, requires=("sel",))
 def delete_sel_entry(bmc, ctx: Context, req) -> Message:
     """Section 31.8: needs the current reservation, and cancels it."""
     sel = _sel(bmc)
@@ -298,8 +293,8 @@ def delete_sel_entry(bmc, ctx: Context, req) -> Message:
     return rsp
 
 
-@COMMANDS.command(STORAGE, CMD_CLEAR_SEL, privilege=Privilege.OPERATOR,
-                  request=pm.ClearSelReq, response=pm.ClearSelRsp)
+@command(STORAGE, CMD_CLEAR_SEL, privilege=Privilege.OPERATOR,
+         request=pm.ClearSelReq, response=pm.ClearSelRsp, requires=("sel",))
 def clear_sel(bmc, ctx: Context, req) -> Message:
     """Section 31.9: 'CLR' and AAh erase, 00h asks for the status; the erase
     is immediate, so both answer "erasure completed"."""
@@ -316,8 +311,8 @@ def clear_sel(bmc, ctx: Context, req) -> Message:
     return rsp
 
 
-@COMMANDS.command(STORAGE, CMD_GET_SEL_TIME, privilege=Privilege.USER,
-                  request=pm.GetSelTimeReq, response=pm.GetSelTimeRsp)
+@command(STORAGE, CMD_GET_SEL_TIME, privilege=Privilege.USER,
+         request=pm.GetSelTimeReq, response=pm.GetSelTimeRsp, requires=("sel",))
 def get_sel_time(bmc, ctx: Context, req) -> Message:
     """Section 31.10."""
     rsp = pm.GetSelTimeRsp()
@@ -325,15 +320,15 @@ def get_sel_time(bmc, ctx: Context, req) -> Message:
     return rsp
 
 
-@COMMANDS.command(STORAGE, CMD_SET_SEL_TIME, privilege=Privilege.OPERATOR,
-                  request=pm.SetSelTimeReq)
+@command(STORAGE, CMD_SET_SEL_TIME, privilege=Privilege.OPERATOR,
+         request=pm.SetSelTimeReq, requires=("sel",))
 def set_sel_time(bmc, ctx: Context, req) -> None:
     """Section 31.11: kept across BMC restarts."""
     _sel(bmc).set_time(req.timestamp)
 
 
-@COMMANDS.command(STORAGE, CMD_GET_SEL_TIME_UTC_OFFSET, privilege=Privilege.USER,
-                  request=GetSelTimeUtcOffsetReq, response=GetSelTimeUtcOffsetRsp)
+@command(STORAGE, CMD_GET_SEL_TIME_UTC_OFFSET, privilege=Privilege.USER,
+         request=GetSelTimeUtcOffsetReq, response=GetSelTimeUtcOffsetRsp, requires=("sel",))
 def get_sel_time_utc_offset(bmc, ctx: Context, req) -> Message:
     """Section 31.11a: minutes, two's complement; 07FFh if never set."""
     rsp = GetSelTimeUtcOffsetRsp()
@@ -341,8 +336,8 @@ def get_sel_time_utc_offset(bmc, ctx: Context, req) -> Message:
     return rsp
 
 
-@COMMANDS.command(STORAGE, CMD_SET_SEL_TIME_UTC_OFFSET, privilege=Privilege.OPERATOR,
-                  request=SetSelTimeUtcOffsetReq)
+@command(STORAGE, CMD_SET_SEL_TIME_UTC_OFFSET, privilege=Privilege.OPERATOR,
+         request=SetSelTimeUtcOffsetReq, requires=("sel",))
 def set_sel_time_utc_offset(bmc, ctx: Context, req) -> None:
     """Section 31.11b: -1440..1440 minutes or 07FFh (unspecified); else C9h."""
     minutes = req.offset - 0x10000 if req.offset & 0x8000 else req.offset

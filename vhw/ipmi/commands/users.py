@@ -1,7 +1,7 @@
 """User commands (App NetFn 06h, IPMI 2.0 sections 22.26-22.30).
 
 Decoding and encoding only; the table lives in the users part
-(``bmc.parts["users"]``, vhw.ipmi.users).  Requests are taken as raw bytes:
+(``bmc.parts["users"]``, vhw.ipmi.parts.users).  Requests are taken as raw bytes:
 the layouts are short and the completion codes depend on exact lengths
 (Set User Password's 16- and 20-byte forms).  Privileges are appendix G's:
 the Get commands need Operator, the Set commands Administrator.
@@ -14,8 +14,8 @@ the setting is stored and reported but has nothing to restrict.
 
 from __future__ import annotations
 
-from ..bmc import CC, COMMANDS, Bmc, Context, IpmiError, NetFn, Privilege
-from ..users import NAME_BYTES, NO_ACCESS, PASSWORD_16, PASSWORD_20, ChannelAccessSpec, UserError, Users
+from ..core.bmc import CC, command, Bmc, Context, IpmiError, NetFn, Privilege
+from ..parts.users import NAME_BYTES, NO_ACCESS, PASSWORD_16, PASSWORD_20, ChannelAccessSpec, UserError, Users
 
 CMD_SET_USER_ACCESS = 0x43
 CMD_GET_USER_ACCESS = 0x44
@@ -31,10 +31,7 @@ CC_PASSWORD_WRONG_SIZE = 0x81
 
 
 def _users(bmc: Bmc) -> Users:
-    users = bmc.parts.get("users")
-    if users is None:
-        raise IpmiError(CC.INVALID_COMMAND, "this BMC has no user table")
-    return users
+    return bmc.parts["users"]  # the row\'s ``requires`` checked it is there
 
 
 def _uid(users: Users, byte: int) -> int:
@@ -58,7 +55,7 @@ def _length(data: bytes, *allowed: int) -> None:
         raise IpmiError(CC.REQUEST_LENGTH_INVALID, f"{len(data)} data bytes, want {allowed}")
 
 
-@COMMANDS.command(NetFn.APP, CMD_SET_USER_ACCESS, privilege=Privilege.ADMINISTRATOR, name="Set User Access")
+@command(NetFn.APP, CMD_SET_USER_ACCESS, privilege=Privilege.ADMINISTRATOR, name="Set User Access", requires=("users",))
 def set_user_access(bmc: Bmc, ctx: Context, data: bytes) -> None:
     """Section 22.26, table 22-33: byte 1 bit 7 enables changing the callback,
     link-auth and IPMI-messaging bits; byte 3 is the privilege limit (0 is
@@ -82,7 +79,7 @@ def set_user_access(bmc: Bmc, ctx: Context, data: bytes) -> None:
     users.set_access(uid, channel, new)
 
 
-@COMMANDS.command(NetFn.APP, CMD_GET_USER_ACCESS, privilege=Privilege.OPERATOR, name="Get User Access")
+@command(NetFn.APP, CMD_GET_USER_ACCESS, privilege=Privilege.OPERATOR, name="Get User Access", requires=("users",))
 def get_user_access(bmc: Bmc, ctx: Context, data: bytes) -> bytes:
     """Section 22.27, table 22-34: maximum IDs, enable status and enabled
     count, fixed-name count, then the user's access on the channel."""
@@ -100,7 +97,7 @@ def get_user_access(bmc: Bmc, ctx: Context, data: bytes) -> bytes:
     ])
 
 
-@COMMANDS.command(NetFn.APP, CMD_SET_USER_NAME, privilege=Privilege.ADMINISTRATOR, name="Set User Name")
+@command(NetFn.APP, CMD_SET_USER_NAME, privilege=Privilege.ADMINISTRATOR, name="Set User Name", requires=("users",))
 def set_user_name(bmc: Bmc, ctx: Context, data: bytes) -> None:
     """Section 22.28: user ID, then 16 name bytes (NUL padded).  CCh for user
     1 (its null name is fixed), for a name that is not printable ASCII, and
@@ -115,7 +112,7 @@ def set_user_name(bmc: Bmc, ctx: Context, data: bytes) -> None:
         raise IpmiError(CC.INVALID_DATA_FIELD, str(e)) from None
 
 
-@COMMANDS.command(NetFn.APP, CMD_GET_USER_NAME, privilege=Privilege.OPERATOR, name="Get User Name")
+@command(NetFn.APP, CMD_GET_USER_NAME, privilege=Privilege.OPERATOR, name="Get User Name", requires=("users",))
 def get_user_name(bmc: Bmc, ctx: Context, data: bytes) -> bytes:
     """Section 22.29: the 16-byte name, NUL padded (all NULs for user 1)."""
     _length(data, 1)
@@ -123,7 +120,7 @@ def get_user_name(bmc: Bmc, ctx: Context, data: bytes) -> bytes:
     return users.user(_uid(users, data[0])).name.ljust(NAME_BYTES, b"\x00")
 
 
-@COMMANDS.command(NetFn.APP, CMD_SET_USER_PASSWORD, privilege=Privilege.ADMINISTRATOR, name="Set User Password")
+@command(NetFn.APP, CMD_SET_USER_PASSWORD, privilege=Privilege.ADMINISTRATOR, name="Set User Password", requires=("users",))
 def set_user_password(bmc: Bmc, ctx: Context, data: bytes) -> None:
     """Section 22.30, table 22-36.  Byte 1 bit 7 selects the 20-byte form;
     byte 2 the operation: 00b disable user, 01b enable user, 10b set

@@ -1,9 +1,9 @@
 """Watchdog commands (App NetFn 06h, IPMI 2.0 chapter 27).
 
-The timer itself is ``bmc.parts["watchdog"]`` (vhw.ipmi.watchdog).  Unlike
+The timer itself is ``bmc.parts["watchdog"]`` (vhw.ipmi.parts.watchdog).  Unlike
 ipmi_sim, Get Watchdog Timer answers all 8 bytes (present countdown
 included), Set Watchdog Timer answers just its completion code, and a
-pre-timeout NMI is accepted (shared/protocols/ipmi-anchors.md section 2).
+pre-timeout NMI is accepted (docs/ipmi-anchors.md section 2).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 from pyipmi.msgs import bmc as pm
 from pyipmi.msgs.message import Message
 
-from ..bmc import CC, COMMANDS, Context, IpmiError, NetFn, Privilege
-from ..watchdog import PreTimeoutInterrupt, TimeoutAction, TimerUse, Watchdog, WatchdogSettings
+from ..core.bmc import CC, command, Context, IpmiError, NetFn, Privilege
+from ..parts.watchdog import PreTimeoutInterrupt, TimeoutAction, TimerUse, Watchdog, WatchdogSettings
 
 CMD_RESET_WATCHDOG_TIMER = 0x22
 CMD_SET_WATCHDOG_TIMER = 0x24
@@ -23,18 +23,16 @@ CC_WATCHDOG_NOT_INITIALIZED = 0x80
 
 
 def _watchdog(bmc) -> Watchdog:
-    watchdog = bmc.parts.get("watchdog")
-    if watchdog is None:
-        raise IpmiError(CC.INVALID_COMMAND, "this BMC has no watchdog part")
-    return watchdog
+    return bmc.parts["watchdog"]  # the row\'s ``requires`` checked it is there
 
 
-@COMMANDS.command(
+@command(
     NetFn.APP,
     CMD_RESET_WATCHDOG_TIMER,
     privilege=Privilege.OPERATOR,
     request=pm.ResetWatchdogTimerReq,
     response=pm.ResetWatchdogTimerRsp,
+    requires=("watchdog",),
 )
 def reset_watchdog_timer(bmc, ctx: Context, req) -> None:
     """Section 27.5: start or restart from the initial countdown; 80h before any Set."""
@@ -43,12 +41,13 @@ def reset_watchdog_timer(bmc, ctx: Context, req) -> None:
     return None
 
 
-@COMMANDS.command(
+@command(
     NetFn.APP,
     CMD_SET_WATCHDOG_TIMER,
     privilege=Privilege.OPERATOR,
     request=pm.SetWatchdogTimerReq,
     response=pm.SetWatchdogTimerRsp,
+    requires=("watchdog",),
 )
 def set_watchdog_timer(bmc, ctx: Context, req) -> None:
     """Section 27.6.
@@ -86,12 +85,13 @@ def set_watchdog_timer(bmc, ctx: Context, req) -> None:
     return None
 
 
-@COMMANDS.command(
+@command(
     NetFn.APP,
     CMD_GET_WATCHDOG_TIMER,
     privilege=Privilege.USER,
     request=pm.GetWatchdogTimerReq,
     response=pm.GetWatchdogTimerRsp,
+    requires=("watchdog",),
 )
 def get_watchdog_timer(bmc, ctx: Context, req) -> Message:
     """Section 27.7: settings, expiration flags, initial and *present* countdown."""

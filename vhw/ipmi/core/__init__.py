@@ -1,0 +1,1 @@
+"""The BMC model's spine: dispatcher and command table, actions, configuration, the non-volatile port, assembly."""

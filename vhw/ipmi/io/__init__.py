@@ -1,0 +1,1 @@
+"""The asyncio side of the BMC: transports, timers, the service a machine attaches."""

@@ -1,0 +1,1 @@
+"""Test tools that ship with vhw but need the test extras (scapy)."""
