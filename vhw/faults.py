@@ -482,7 +482,7 @@ class BmcFaults(_DeviceFaults):
         if not self.attention_until or self.attention_held(now):
             return False
         self.attention_until = 0.0
-        log.info("fault: bmc attention no longer held")
+        self.took_effect("hold-attention-ended")  # a test waits for this rather than sleeping
         return True
 
     def expire_watchdog(self) -> bool:

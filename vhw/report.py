@@ -5,7 +5,7 @@ Reads what a run leaves behind (sans-I/O apart from :func:`load`):
 - JUnit XML (``pytest --junitxml``, ``make test`` writes ``build/junit.xml``):
   every test, vhw or not, with its outcome, time and failure message;
 - the pytest plugin's results JSON (``build/vhw-results/*.json``, schema in
-  vhw.pytest_plugin): guest, machine, devices, conformance cases, findings,
+  vhw.testing.pytest_plugin): guest, machine, devices, conformance cases, findings,
   faults injected and artifact paths of each test that booted a machine;
 - OpenPROM conformance reports (``build/openprom-report-*.json``, written by
   vhw.prom.conform): each checked call and each named finding.

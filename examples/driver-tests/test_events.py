@@ -45,7 +45,7 @@ def test_a_stuck_attention_line_neither_wedges_the_driver_nor_invents_messages(v
     vhw_machine.faults.bmc.hold_attention(4)
     out = vhw_machine.sh("ipmitool -I open raw 6 1")          # a request during the storm
     assert len(out.split()) >= 11, out
-    time.sleep(4.5)
+    vhw_machine.wait_for(lambda: vhw_machine.faults.fired("bmc.hold-attention-ended"), 15, "end of the held attention")
     kcs = vhw_machine.trace.records("ipmi-kcs", "out")
     flags = [bytes.fromhex(r["hex"]) for r in kcs
              if r.get("netfn") == 0x07 and r.get("cmd") == 0x31 and r.get("cc") == 0 and held <= r["t"] < held + 4]

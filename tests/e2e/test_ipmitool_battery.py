@@ -29,7 +29,7 @@ import pytest
 
 from vhw.machine.description import parse_description
 from vhw.machine.launcher import Machine
-from vhw.pytest_plugin import LoopThread
+from vhw.testing.facade import LoopThread
 
 INTERFACES = ("kcs", "bt", "ssif")
 #: The kernel's words for an answer that is not the BMC's answer to the request.

@@ -1,4 +1,4 @@
-"""The pytest plugin (vhw.pytest_plugin) run by pytester against a fake machine.
+"""The pytest plugin (vhw.testing.pytest_plugin) run by pytester against a fake machine.
 
 The real boots are exercised by examples/driver-tests (with xdist); here the
 machine is a stand-in so the plugin's own rules can be checked exactly:
@@ -13,7 +13,7 @@ import threading
 
 import pytest
 
-from vhw import pytest_plugin
+from vhw.testing import facade, pytest_plugin
 from vhw.faults import FaultInjector
 from vhw.machine.agent import RunResult
 
@@ -317,31 +317,46 @@ def test_the_marker_is_registered(pytester):
                                  "allow_oops=False)*"])
 
 
-def test_on_loop_runs_calls_in_the_loop_thread_and_bridges_tasks():
-    loop = pytest_plugin.LoopThread("t")
+def test_the_device_faces_run_each_call_in_the_loop_thread_and_bridge_tasks():
+    """vhw.testing.facade: a test thread's call runs where the devices live (the loop's
+    thread); a fault that starts a task (disconnect) hands back a future the test can wait on."""
+    loop = facade.LoopThread("devices")
     try:
-        class Device:
-            size = 3
-            sub = None
+        seen = []
 
-            def where(self):
-                return threading.current_thread().name
+        class Service:
+            servers = {"kcs": object()}
 
-            async def later(self, x):
-                await asyncio.sleep(0.01)
-                return x * 2
+            def now(self):
+                return 0.0
 
-            def start(self):
-                return asyncio.get_running_loop().create_task(self.later(5))
+            def fault_disconnect(self, names, seconds):
+                seen.append(("disconnect", threading.current_thread().name, names, seconds))
 
-        dev = Device()
-        dev.sub = Device()
-        proxy = pytest_plugin.OnLoop(dev, loop)
-        assert proxy.where() == "t" and proxy.sub.where() == "t"
-        assert proxy.later(4) == 8                     # a coroutine is awaited
-        fut = proxy.start()                            # a task is handed back running
-        assert fut.result(5) == 10
-        assert proxy.size == 3                         # plain data as is
+                async def later():
+                    await asyncio.sleep(0.01)
+                    return "listening again"
+
+                return asyncio.get_running_loop().create_task(later())
+
+            def request(self, netfn, cmd, data=b""):
+                seen.append(("request", threading.current_thread().name, netfn, cmd, data))
+                return "response"
+
+        injector = FaultInjector()
+        service = Service()
+        injector.bmc.bind(service)
+        faults = facade.FaultsFacade(injector, loop)
+        done = faults.bmc.disconnect(0.5)
+        assert done.result(5) == "listening again"
+        assert seen == [("disconnect", "devices", ["kcs"], 0.5)]
+        assert faults.fired("bmc.disconnect")[0]["interfaces"] == ["kcs"]
+        rule = faults.bmc.completion_code(0xC0, netfn=6, cmd=1, count="always")
+        assert loop.run(lambda: injector.bmc.armed)
+        rule.cancel()
+        assert not loop.run(lambda: injector.bmc.armed)
+        assert facade.BmcFacade(service, loop).request(6, 1) == "response"
+        assert seen[-1] == ("request", "devices", 6, 1, b"")
     finally:
         loop.close()
 

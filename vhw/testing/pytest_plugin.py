@@ -40,12 +40,12 @@ import concurrent.futures
 import json
 import re
 import shutil
-import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
+
+from .facade import BmcFacade, FaultsFacade, LoopThread, PromFacade
 
 #: Kernel messages that make a driver test fail even when its assertions pass.
 KERNEL_TROUBLE = re.compile(rb"Oops[:\s]|BUG: |Kernel panic|general protection fault|Call Trace:")
@@ -55,96 +55,14 @@ TAIL_BYTES = 12000
 TRACE_LINES = 60
 
 
-# -- the loop thread and the synchronous face of async objects -------------
-
-
-class LoopThread:
-    """An asyncio loop in a daemon thread; ``call`` runs a coroutine there and waits."""
-
-    def __init__(self, name: str) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
-        self._thread.start()
-
-    def call(self, coro, timeout: float | None = None):
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def submit(self, coro) -> concurrent.futures.Future:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)
-
-    def close(self) -> None:
-        if not self.loop.is_closed():
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self._thread.join(10)
-            if not self._thread.is_alive():
-                self.loop.close()
-
-
-_PLAIN = (str, bytes, int, float, bool, type(None), list, tuple, dict, set, Path)
-
-
-class OnLoop:
-    """A blocking proxy for an object living on a :class:`LoopThread`.
-
-    A method call runs in the loop's thread (device models are not thread
-    safe); a coroutine it returns is awaited there, so ``vm.faults.bmc.delay``
-    and ``vm.bmc.stop_interface`` are both plain calls.  A task or future it
-    returns (``faults.bmc.disconnect``) is handed back as a
-    ``concurrent.futures.Future``: it is already running, the test decides
-    when to wait.  Other attributes are proxied the same way.
-    """
-
-    def __init__(self, target: Any, loop: LoopThread) -> None:
-        object.__setattr__(self, "_target", target)
-        object.__setattr__(self, "_loop", loop)
-
-    def __getattr__(self, name: str):
-        value = getattr(self._target, name)
-        if isinstance(value, _PLAIN):
-            return value
-        if callable(value):
-            return lambda *a, **kw: self._loop.call(_on_loop(value, a, kw))
-        return OnLoop(value, self._loop)
-
-    def __setattr__(self, name: str, value) -> None:
-        setattr(self._target, name, value)
-
-    def __repr__(self) -> str:
-        return f"OnLoop({self._target!r})"
-
-
-async def _on_loop(fn, args, kwargs):
-    result = fn(*args, **kwargs)
-    if isinstance(result, asyncio.Future):  # tasks included: already running
-        return _bridge(result)
-    if asyncio.iscoroutine(result):
-        return await result
-    return result
-
-
-def _bridge(fut: asyncio.Future) -> concurrent.futures.Future:
-    out: concurrent.futures.Future = concurrent.futures.Future()
-
-    def done(f: asyncio.Future) -> None:
-        if f.cancelled():
-            out.cancel()
-        elif f.exception() is not None:
-            out.set_exception(f.exception())
-        else:
-            out.set_result(f.result())
-
-    fut.add_done_callback(done)
-    return out
-
-
 # -- what a test gets --------------------------------------------------------
 
 
 class VhwMachine:
     """A booted machine, driven synchronously from a test.
 
-    ``run`` and ``wait_event`` block; ``bmc``, ``iops``, ``faults`` and
-    ``prom`` are the live device objects behind an :class:`OnLoop` proxy;
+    ``run`` and ``wait_event`` block; ``bmc``, ``faults`` and ``prom`` are
+    the devices' test faces (vhw.testing.facade), each call run on the loop;
     ``trace`` is the vhw.trace.Trace (thread safe, read it directly);
     ``call(coro)`` runs anything else on the machine's loop.
     """
@@ -188,7 +106,7 @@ class VhwMachine:
         openprom_conform) in this guest: prebuilt on vhw's Linux guests, else built in the guest now
         (vhw.machine.programs).  Skips the test, with the reason, where the OS has nothing for the
         program or the guest no compiler; a program that does not build fails it."""
-        from .machine import programs
+        from ..machine import programs
 
         if name not in self._programs:
             try:
@@ -226,30 +144,23 @@ class VhwMachine:
         """Start a coroutine on the machine's loop without waiting for it."""
         return self.loop.submit(coro)
 
-    @property
-    def agent(self) -> OnLoop:
-        return OnLoop(self.machine.agent, self.loop)
-
     # devices
     @property
-    def bmc(self) -> OnLoop | None:
+    def bmc(self) -> BmcFacade | None:
+        """The BMC as the host sees it (None without vhw's in-process BMC)."""
         service = getattr(self.machine, "bmc_service", None)
-        return OnLoop(service, self.loop) if service is not None else None
+        return BmcFacade(service, self.loop) if service is not None else None
 
     @property
-    def iops(self) -> list[OnLoop]:
-        from .i2o.device import IopAttachment
-
-        return [OnLoop(d, self.loop) for d in getattr(self.machine, "_devices", []) if isinstance(d, IopAttachment)]
-
-    @property
-    def prom(self) -> OnLoop | None:
+    def prom(self) -> PromFacade | None:
+        """A SPARC machine's EEPROM options (None on x86)."""
         prom = getattr(self.machine, "prom", None)
-        return OnLoop(prom, self.loop) if prom is not None else None
+        return PromFacade(prom, self.loop) if prom is not None else None
 
     @property
-    def faults(self) -> OnLoop:
-        return OnLoop(self.machine.faults, self.loop)
+    def faults(self) -> FaultsFacade:
+        """Inject faults into the BMC, the IOPs, the EEPROM (docs/faults.md), and see what fired."""
+        return FaultsFacade(self.machine.faults, self.loop)
 
     @property
     def trace(self):
@@ -328,7 +239,7 @@ class VhwMachine:
         lines ``{"case", "ok", "detail"[, "finding"]}`` (ipmi_conform), whose
         findings (documented deviations from the seed) become warnings.
         """
-        from .report import parse_conformance_output
+        from ..report import parse_conformance_output
 
         if isinstance(output, bytes):
             output = output.decode(errors="replace")
@@ -366,7 +277,7 @@ class VhwMachine:
 
 def resolve_description(spec, base: Path):
     """The marker's ``description``: None, a dict, a TOML path, or a Description."""
-    from .machine.description import Description, load_description, parse_description
+    from ..machine.description import Description, load_description, parse_description
 
     if spec is None:
         return parse_description({}, "<vhw marker>")
@@ -389,7 +300,7 @@ NEEDS = {
 
 def guest_os(guest: str) -> str:
     """The OS family of a guest: "linux" for vhw's built guests, else the recipe's (freebsd, illumos, netbsd)."""
-    from .remote import REMOTE_GUESTS
+    from ..remote import REMOTE_GUESTS
 
     recipe = REMOTE_GUESTS.get(guest)
     return recipe.os if recipe is not None else "linux"
@@ -418,7 +329,7 @@ def probe_command(need: str) -> str | None:
 
 def with_guest(desc, guest: str | None, access: str | None = None):
     """The marker's machine on the chosen guest and access (GuestMismatch when it cannot be)."""
-    from .machine.description import for_guest
+    from ..machine.description import for_guest
 
     return for_guest(desc, guest, access)
 
@@ -464,18 +375,18 @@ def choose_guest(node, config) -> str | None:
 
 async def start_machine(desc, workdir: Path, trace, image=None):
     """Boot ``desc`` (on the loop thread): ``image``, else the guest's (built if needed)."""
-    from .guests import GUESTS
-    from .machine.description import SPARC_TYPES
+    from ..guests import GUESTS
+    from ..machine.description import SPARC_TYPES
 
     if desc.machine.type in SPARC_TYPES and desc.machine.guest in GUESTS:
-        from .guests import ensure_image
-        from .prom.machine import SparcMachine
+        from ..guests import ensure_image
+        from ..prom.machine import SparcMachine
 
         image = image or await asyncio.to_thread(ensure_image, desc.machine.guest)
         machine = SparcMachine(desc, image=image, workdir=workdir)
         machine.trace = trace
     else:
-        from .machine.launcher import Machine
+        from ..machine.launcher import Machine
 
         machine = Machine(desc, image=image, workdir=workdir, trace=trace)
     await machine.start()
@@ -489,9 +400,9 @@ def session_image(config, guest: str):
     """What a downloaded ``guest`` boots, resolved once per session (--vhw-image, else the
     verified download); None for vhw's built guests (the machine builds them on first use).
     A guest that cannot be fetched (offline, not pinned) skips its tests with the reason."""
-    from .errors import ImageError
-    from .guests import GUESTS
-    from .remote import get_remote, is_downloaded, mirrored, offline_message, reachable
+    from ..errors import ImageError
+    from ..guests import GUESTS
+    from ..remote import get_remote, is_downloaded, mirrored, offline_message, reachable
 
     if guest in GUESTS:
         if config.getoption("vhw_image"):
@@ -507,7 +418,7 @@ def session_image(config, guest: str):
                     ok, why = reachable(mirrored(recipe.url))
                     if not ok:
                         raise ImageError(offline_message(recipe, why))
-            from .remote import boot_image
+            from ..remote import boot_image
 
             images[guest] = ("ok", boot_image(guest, given))
         except ImageError as e:
@@ -519,8 +430,8 @@ def session_image(config, guest: str):
 
 
 def _boot(request, workdir: Path) -> VhwMachine:
-    from .errors import GuestMismatch, VhwError
-    from .trace import Trace
+    from ..errors import GuestMismatch, VhwError
+    from ..trace import Trace
 
     node = request.node
     base = Path(str(node.fspath)).parent
@@ -714,7 +625,7 @@ def _attach_failure(rep, vm: VhwMachine, since: int) -> None:
 
 
 def _trace_tail(vm: VhwMachine) -> str:
-    from .tracecli import format_records
+    from ..tracecli import format_records
 
     records = vm.trace.records()
     lines = list(format_records(records))
