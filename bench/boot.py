@@ -18,7 +18,7 @@ import statistics
 import sys
 import time
 
-from vhw.guests import ensure_image
+from vhw.guests.images import ensure_image
 from vhw.machine.description import default_description
 from vhw.machine.launcher import Machine
 

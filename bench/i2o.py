@@ -28,7 +28,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from vhw.guests import ensure_image
+from vhw.guests.images import ensure_image
 from vhw.machine.description import parse_description
 from vhw.machine.launcher import Machine
 

@@ -421,7 +421,7 @@ async def guest_rate(r: Runner, count: int, timeout: float) -> float:
 
 
 async def bench_inguest(args, workdir: Path, sim: IpmiSim, report: dict) -> dict:
-    from vhw.guests import ensure_image
+    from vhw.guests.images import ensure_image
     from vhw.machine.description import parse_description
     from vhw.machine.launcher import Machine
 

@@ -6,7 +6,7 @@ import pytest
 def pytest_report_header(config):
     """Which guest kernels this run boots: the images were built from Debian's newest at the time."""
     from vhw.errors import VhwError
-    from vhw.guests import GUESTS, find_image
+    from vhw.guests.images import GUESTS, find_image
 
     lines = []
     for name in sorted(GUESTS):

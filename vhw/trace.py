@@ -173,7 +173,7 @@ def record_bytes(rec: dict) -> bytes:
     return bytes.fromhex(rec.get("hex", ""))
 
 
-# -- ipmi-bmc-extern frames (shared/protocols/ipmi-extern.md) ----------------
+# -- ipmi-bmc-extern frames (docs/ipmi-extern.md) ----------------
 # The trace keeps the bytes as they crossed the socket; these helpers find
 # the frames in them again, for the pcapng file and for `vhw trace`.  They
 # mirror vhw.ipmi.wire.extern's framing but keep every frame, broken ones included:

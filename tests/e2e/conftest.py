@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from vhw.guests import ensure_image
+from vhw.guests.images import ensure_image
 from vhw.machine.launcher import Machine
 
 

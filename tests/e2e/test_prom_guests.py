@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from vhw.guests import ensure_image
+from vhw.guests.images import ensure_image
 from vhw.machine.description import parse_description
 from vhw.prom import nvram
 from vhw.prom.conform import build_report, parse_guest_output

@@ -18,10 +18,10 @@ import subprocess
 from pathlib import Path
 
 
-from vhw.guests import cache_dir
-from vhw.machine.guest_test import recipe_description, run_recipe
+from vhw.guests.images import cache_dir
+from vhw.guests.guest_test import recipe_description, run_recipe
 from vhw.machine.launcher import Machine
-from vhw.remote import Check, ConsoleStep, DiskImage, RemoteRecipe, fetch, fetch_pin
+from vhw.guests.remote import Check, ConsoleStep, DiskImage, RemoteRecipe, fetch, fetch_pin
 
 SYSLINUX_CFG = """\
 SERIAL 0 115200

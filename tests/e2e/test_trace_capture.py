@@ -109,7 +109,7 @@ def test_guest_and_lan_traffic_decoded_by_tshark(make_machine, tmp_path):
     assert {"0x10", "0x11", "0x12", "0x13", "0x14", "0x15"} <= kinds, kinds  # Open Session, RAKP 1-4
 
     # -- vhw trace prints the same story
-    from vhw.tracecli import format_records
+    from vhw.cli.trace import format_records
 
     lines = list(format_records(records, channels={"ipmi-kcs"}))
     assert any("App Get Device Id rsp (NetFn 0x07 cmd 0x01) CC 0x00 (OK)" in line for line in lines), lines[:5]

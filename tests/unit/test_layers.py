@@ -6,7 +6,7 @@ them) import no event loop, socket, thread, clock or process, and nothing of
 the BMC's I/O side (``vhw.ipmi.io``).
 
 A model never touches a socket, a clock, a thread, an event loop, a process
-or the file system (shared/DESIGN.md, "Rules that keep it easy to change"):
+or the file system:
 time comes in as an argument, effects go out as returned actions or through
 a port the transport side implements.  Checked on the source, so a lazy
 import inside a function counts too, and through vhw's own imports, so a
@@ -80,7 +80,7 @@ IO_MODULES = (
     "vhw.i2o.image_file",     # the BSA Storage port over image files
     "vhw.pci.memfd",          # the Dma port over QEMU's memfds
     "vhw.pci.mpqemu_server",  # the socket loop around the mpqemu codec
-    "vhw.prom.cli",
+    "vhw.cli.prom",
     "vhw.prom.guestrun",
     "vhw.prom.machine",
     "vhw.prom.okprompt",      # the asyncio driver around the ok-prompt codec

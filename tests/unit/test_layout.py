@@ -26,35 +26,38 @@ def test_test_module_basenames_are_unique_across_suites():
     assert clashes == []
 
 
-#: Test trees that take shared code from a helper module of a package
-#: (tests/unit/ipmi/helpers.py), never from another test module.
-NO_TEST_IMPORTS = ("tests/unit/ipmi", "tests/unit/test_faults.py", "tests/unit/test_fleet.py")
+def _imported_modules(path):
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            yield from (a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            yield node.module or ""
 
 
-def test_ipmi_tests_import_no_test_module_by_basename():
-    files = []
-    for entry in NO_TEST_IMPORTS:
-        path = ROOT / entry
-        files += sorted(path.rglob("*.py")) if path.is_dir() else [path]
-    bad = []
-    for path in files:
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
-            bad += [f"{path.relative_to(ROOT)}: imports {n}" for n in names if n.split(".")[-1].startswith("test_")]
-    assert len(files) > 30
+def test_no_test_imports_another_test_module():
+    """Shared test code lives in a package's helpers.py (ipmi.helpers, i2o.helpers), never in a test module."""
+    files = sorted(p for top in ("tests", "examples") for p in (ROOT / top).rglob("*.py") if "__pycache__" not in p.parts)
+    bad = [f"{p.relative_to(ROOT)}: imports {name}" for p in files for name in _imported_modules(p)
+           if name.split(".")[-1].startswith("test_")]
+    assert len(files) > 80
     assert bad == []
 
 
-def test_ipmi_tests_mirror_the_package():
-    """tests/unit/ipmi/<layer> for each of vhw/ipmi's layers, and no IPMI test left flat in tests/unit."""
-    layers = {p.name for p in (ROOT / "vhw/ipmi").iterdir() if (p / "__init__.py").exists()}
-    tested = {p.name for p in (ROOT / "tests/unit/ipmi").iterdir() if (p / "__init__.py").exists()}
-    assert layers == tested == {"core", "parts", "commands", "wire", "io"}
-    def imports_ipmi(path):
-        return any(isinstance(n, ast.ImportFrom) and (n.module or "").startswith("vhw.ipmi")
-                   for n in ast.walk(ast.parse(path.read_text())))
+#: Unit tests of top-level modules (vhw/<name>.py), which stay flat in tests/unit.
+FLAT_OK = {"test_control.py", "test_faults.py", "test_fleet.py", "test_layers.py", "test_layout.py",
+           "test_report.py", "test_store.py", "test_tables.py", "test_trace.py"}
 
-    flat = [p.name for p in sorted((ROOT / "tests/unit").glob("test_*.py")) if imports_ipmi(p)
-            and p.name not in ("test_faults.py", "test_fleet.py", "test_trace.py", "test_control.py")]
-    assert flat == []
+
+def test_unit_tests_mirror_the_package():
+    """tests/unit/<pkg>[/<layer>] for each of vhw's packages, and only top-level modules tested flat."""
+    packages = {p.name for p in (ROOT / "vhw").iterdir() if (p / "__init__.py").exists()}
+    tested = {p.name for p in (ROOT / "tests/unit").iterdir() if (p / "__init__.py").exists()}
+    assert tested <= packages, tested - packages
+    assert tested == packages, f"vhw packages without a test package: {sorted(packages - tested)}"
+    layers = {p.name for p in (ROOT / "vhw/ipmi").iterdir() if (p / "__init__.py").exists()}
+    ipmi_tested = {p.name for p in (ROOT / "tests/unit/ipmi").iterdir() if (p / "__init__.py").exists()}
+    assert layers == ipmi_tested == {"core", "parts", "commands", "wire", "io"}
+    flat = {p.name for p in (ROOT / "tests/unit").glob("test_*.py")}
+    assert flat == FLAT_OK
+    for name in FLAT_OK - {"test_layers.py", "test_layout.py"}:
+        assert (ROOT / "vhw" / name.removeprefix("test_")).exists(), name

@@ -1,4 +1,4 @@
-"""vhw report (vhw.report, vhw.reportcli): inputs merged into one page."""
+"""vhw report (vhw.report, vhw.cli.report): inputs merged into one page."""
 
 import argparse
 import json
@@ -8,7 +8,7 @@ import pytest
 
 from vhw.errors import VhwError
 from vhw.report import load, parse_conformance_output, render_html, render_markdown
-from vhw.reportcli import add_parser, main
+from vhw.cli.report import add_parser, main
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?>
 <testsuites><testsuite name="pytest" tests="4">

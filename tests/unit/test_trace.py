@@ -42,7 +42,7 @@ from vhw.trace import (
     lan_fields,
     read_jsonl,
 )
-from vhw.tracecli import format_records
+from vhw.cli.trace import format_records
 
 DATA = Path(__file__).parent / "data"
 GET_DEVICE_ID_RSP = bytes.fromhex("00 20 01 00 01 02 8f 00 00 00 00 00 00 00 00 00")

@@ -1,6 +1,6 @@
 """The IOP executive (TID 0) and what every I2O target shares.
 
-Executive behaviour follows shared/protocols/i2o-mpqemu.md B7 (the Linux,
+Executive behaviour follows docs/i2o-mpqemu.md B7 (the Linux,
 NetBSD and FreeBSD init sequences) and B8 (status block, HRT, LCT, system
 table).  The utility class messages every target answers (B6 "Utility":
 NOP, ParamsGet/Set, Claim/ClaimRelease, EventRegister/Ack, Abort) live in

@@ -1,6 +1,6 @@
 """Sans-I/O codecs for I2O 1.5 message frames, replies and SIMPLE SGLs.
 
-Layouts follow shared/protocols/i2o-mpqemu.md part B (B3 header, B4 replies,
+Layouts follow docs/i2o-mpqemu.md part B (B3 header, B4 replies,
 B5 SGLs, B6 function codes); numeric values were checked against the I2O SIG
 header set (i2omsg.h, as shipped in FreeBSD asr and NetBSD i2o.h) and Linux
 ``i2o-dev.h``.  All words are little-endian.

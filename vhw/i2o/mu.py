@@ -1,6 +1,6 @@
 """Sans-I/O model of the I2O messaging unit behind BAR0.
 
-Register map and FIFO rules are shared/protocols/i2o-mpqemu.md B2:
+Register map and FIFO rules are docs/i2o-mpqemu.md B2:
 
 * 0x30 interrupt status: bit 3 = outbound post FIFO not empty (raw, unmasked;
   Linux and NetBSD ISRs loop on it);

@@ -113,7 +113,7 @@ class GuestDefaults:
 def guest_defaults(guest: str) -> GuestDefaults:
     if guest in DEFAULT_TYPES:
         return GuestDefaults(type=DEFAULT_TYPES[guest], memory=128 if guest == "linux-sparc32" else 256)
-    from ..remote import REMOTE_GUESTS
+    from ..guests.remote import REMOTE_GUESTS
 
     recipe = REMOTE_GUESTS.get(guest)
     if recipe is not None:
@@ -339,7 +339,7 @@ def parse_description(data: dict, source: str = "<description>") -> Description:
 
 def guest_lacks(guest: str, bmc: BmcSpec | None, i2o: tuple[I2oSpec, ...]) -> str | None:
     """What a downloaded guest cannot drive of these devices (its recipe says which), or None."""
-    from ..remote import REMOTE_GUESTS
+    from ..guests.remote import REMOTE_GUESTS
 
     recipe = REMOTE_GUESTS.get(guest)
     if recipe is None:
@@ -456,8 +456,8 @@ def for_guest(desc: Description, guest: str | None, access: str | None = None) -
     guest = guest or m.guest
     if guest == m.guest and access in (None, m.access):
         return desc
-    from ..guests import GUESTS
-    from ..remote import REMOTE_GUESTS
+    from ..guests.images import GUESTS
+    from ..guests.remote import REMOTE_GUESTS
 
     if guest not in GUESTS and guest not in REMOTE_GUESTS:
         known = ", ".join(sorted([*GUESTS, *REMOTE_GUESTS]))

@@ -103,7 +103,7 @@ class Machine:
     """A machine from a description, with its QEMU, devices and guest channel.
 
     Use as ``async with Machine(desc) as m: await m.run("uname -a")``.
-    ``image`` is what it boots (vhw.remote.boot_image resolves the guest's,
+    ``image`` is what it boots (vhw.guests.remote.boot_image resolves the guest's,
     building or fetching it, when not given).
     """
 
@@ -214,7 +214,7 @@ class Machine:
         self._event_cond = asyncio.Condition()
         self._ready = asyncio.Event()
         if self.image is None:
-            from ..remote import boot_image
+            from ..guests.remote import boot_image
 
             self.image = await asyncio.to_thread(boot_image, self.desc.machine.guest, progress=self.progress)
         try:
@@ -271,7 +271,7 @@ class Machine:
     # -- devices and disks -------------------------------------------------------------
     async def _prepare_disk(self) -> None:
         """A downloaded guest boots a fresh qcow2 overlay of its image (install media read-only)."""
-        from ..remote import CLOUD_PASSWORD, DiskImage, cloud_init_seed, make_overlay
+        from ..guests.remote import CLOUD_PASSWORD, DiskImage, cloud_init_seed, make_overlay
 
         image = self.image
         if not isinstance(image, DiskImage):
@@ -362,7 +362,7 @@ class Machine:
         await self._launch(qemu_binary(self.image.qemu), self.accel or "tcg", self.desc.machine.boot_timeout)
 
     def _login(self) -> ConsoleLogin:
-        from ..remote import DiskImage
+        from ..guests.remote import DiskImage
 
         if isinstance(self.image, DiskImage):
             return self.image.recipe.console_login

@@ -5,9 +5,9 @@ launcher passes in (socketpairs: no paths, no port races, no lost early
 output) or, for the IPMI extern links, a UNIX socket vhw listens on before
 QEMU starts (QEMU reconnects to it, so a BMC restart is survivable).
 
-Two kinds of guest boot: a built image (vhw.guests: ``-kernel`` and
+Two kinds of guest boot: a built image (vhw.guests.images: ``-kernel`` and
 ``-initrd``, the agent on virtio-serial unless the guest is reached over its
-console) and a downloaded guest's disk (vhw.remote.DiskImage: the BIOS boots
+console) and a downloaded guest's disk (vhw.guests.remote.DiskImage: the BIOS boots
 the run's overlay; the guest is reached over its console).
 """
 
@@ -17,7 +17,7 @@ import shutil
 from dataclasses import dataclass, field
 
 from ..errors import QemuError
-from ..guests import GuestImage
+from ..guests.images import GuestImage
 from .description import Description
 
 #: The name of the virtio-serial port the guest agent listens on.

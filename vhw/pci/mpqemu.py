@@ -2,7 +2,7 @@
 
 QEMU's ``x-pci-proxy-dev`` forwards config and BAR accesses of one PCI
 function over an AF_UNIX stream socket and waits for ever for each reply
-(docs: shared/protocols/i2o-mpqemu.md, part A).  This module is sans-I/O:
+(docs: docs/i2o-mpqemu.md, part A).  This module is sans-I/O:
 `MpqemuCodec` turns received bytes and fds into events, `encode_ret` makes
 the only message the remote sends.  The socket loop that feeds it and
 answers every request QEMU waits on is :mod:`vhw.pci.mpqemu_server`.

@@ -2,7 +2,7 @@
 
 :class:`MpqemuServer` moves bytes and fds between an AF_UNIX stream socket
 and the sans-I/O codec (:mod:`vhw.pci.mpqemu`), calls the device, and
-always answers what QEMU waits on (docs: shared/protocols/i2o-mpqemu.md,
+always answers what QEMU waits on (docs: docs/i2o-mpqemu.md,
 part A).  It owns the fds QEMU hands over: guest RAM and the INTx eventfds.
 """
 

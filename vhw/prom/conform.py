@@ -1,7 +1,7 @@
 """The openprom conformance report: a guest's answers against the seed's model.
 
 The in-guest program (guest-images/src/openprom_conform.c) walks the tree and
-runs every ioctl of openprom(4) (../shared/seeds/004_443944ba4990f877.txt)
+runs every ioctl of openprom(4) (the 4.4BSD openprom(4) manual)
 and the Sun ``OPROM*`` calls, printing what it passed and what came back as
 ``@@vhw`` lines.  This module parses those lines, replays every call in order
 against :mod:`vhw.prom.tree`'s model (built from the tree the guest saw), and

@@ -25,7 +25,7 @@ from pathlib import Path
 from qemu.qmp import QMPClient
 
 from ..errors import GuestError
-from ..guests import GuestImage, ensure_image
+from ..guests.images import GuestImage, ensure_image
 from ..machine.console import ConsoleLog
 from ..machine.description import Description
 from ..machine.process import QemuProcess

@@ -1,7 +1,7 @@
 """Codec for the 8 KiB OpenPROM NVRAM of QEMU's sun4m and sun4u machines.
 
 QEMU 7.2 rebuilds this image at every start and OpenBIOS never writes it back
-(../shared/protocols/openprom-sparc.md §2, §3), so vhw must be able to build
+(docs/openprom-sparc.md §2, §3), so vhw must be able to build
 the very bytes QEMU builds, read any dump back, and edit the options safely.
 
 Facts, from QEMU 7.2:
@@ -38,7 +38,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from vhw.errors import VhwError
+from ..errors import VhwError
 
 NVRAM_SIZE = 0x2000
 HEADER_SIZE = 16

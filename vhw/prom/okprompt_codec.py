@@ -7,7 +7,7 @@ halted (Linux's halt calls the PROM's ``exit``; the prompt then reads
 dumps the whole device tree by phandle, and parses both.
 
 Facts it relies on (measured on QEMU 7.2's OpenBIOS 1.1, sun4u and SS-5;
-captures in tests/unit/data/prom_*.txt):
+captures in tests/unit/prom/data/prom_*.txt):
 
 * the prompt is ``\\n<stack depth> > `` (§11); it follows the echo of the
   line and its output.  A line that worked ends with ``ok`` (``compiled``
@@ -60,7 +60,7 @@ TAIL = 64 * 1024
 
 #: /options of a pristine OpenBIOS 1.1 as printenv shows it (measured with
 #: QEMU 7.2 and no -prom-env at all, so auto-boot? is the real default;
-#: captures tests/unit/data/prom_*_pristine.txt; boot-file is the kernel
+#: captures tests/unit/prom/data/prom_*_pristine.txt; boot-file is the kernel
 #: command line, which the machine layer accounts for).  A captured value equal to its default
 #: is not stored unless the store already holds that option.
 _COMMON_DEFAULTS = {

@@ -8,7 +8,7 @@ module is that reference, sans I/O:
   them out, ordered properties, the options node, path lookup, and the PROM
   primitives (peer, child, nextprop, setprop) both driver families use.
 * :class:`OpenpromDevice`: the 4.4BSD openprom(4) ``OPIOC*`` ioctls, exactly
-  as the interface document (../shared/seeds/004_443944ba4990f877.txt) and
+  as the interface document (the 4.4BSD openprom(4) manual) and
   the 4.4BSD driver it documents (``sys/sparc/sparc/openprom.c``) behave.
 * :class:`SunOpenpromDevice`: the SunOS/illumos ``OPROM*`` ioctls
   (openprom-sparc.md §10; illumos ``usr/src/uts/common/io/openprom.c``).

@@ -104,9 +104,9 @@ class VhwMachine:
     def program(self, name: str) -> str:
         """The command that runs vhw's conformance program ``name`` (ipmi_conform, ptosm_conform,
         openprom_conform) in this guest: prebuilt on vhw's Linux guests, else built in the guest now
-        (vhw.machine.programs).  Skips the test, with the reason, where the OS has nothing for the
+        (vhw.guests.programs).  Skips the test, with the reason, where the OS has nothing for the
         program or the guest no compiler; a program that does not build fails it."""
-        from ..machine import programs
+        from ..guests import programs
 
         if name not in self._programs:
             try:
@@ -300,7 +300,7 @@ NEEDS = {
 
 def guest_os(guest: str) -> str:
     """The OS family of a guest: "linux" for vhw's built guests, else the recipe's (freebsd, illumos, netbsd)."""
-    from ..remote import REMOTE_GUESTS
+    from ..guests.remote import REMOTE_GUESTS
 
     recipe = REMOTE_GUESTS.get(guest)
     return recipe.os if recipe is not None else "linux"
@@ -375,11 +375,11 @@ def choose_guest(node, config) -> str | None:
 
 async def start_machine(desc, workdir: Path, trace, image=None):
     """Boot ``desc`` (on the loop thread): ``image``, else the guest's (built if needed)."""
-    from ..guests import GUESTS
+    from ..guests.images import GUESTS
     from ..machine.description import SPARC_TYPES
 
     if desc.machine.type in SPARC_TYPES and desc.machine.guest in GUESTS:
-        from ..guests import ensure_image
+        from ..guests.images import ensure_image
         from ..prom.machine import SparcMachine
 
         image = image or await asyncio.to_thread(ensure_image, desc.machine.guest)
@@ -401,8 +401,8 @@ def session_image(config, guest: str):
     verified download); None for vhw's built guests (the machine builds them on first use).
     A guest that cannot be fetched (offline, not pinned) skips its tests with the reason."""
     from ..errors import ImageError
-    from ..guests import GUESTS
-    from ..remote import get_remote, is_downloaded, mirrored, offline_message, reachable
+    from ..guests.images import GUESTS
+    from ..guests.remote import get_remote, is_downloaded, mirrored, offline_message, reachable
 
     if guest in GUESTS:
         if config.getoption("vhw_image"):
@@ -418,7 +418,7 @@ def session_image(config, guest: str):
                     ok, why = reachable(mirrored(recipe.url))
                     if not ok:
                         raise ImageError(offline_message(recipe, why))
-            from ..remote import boot_image
+            from ..guests.remote import boot_image
 
             images[guest] = ("ok", boot_image(guest, given))
         except ImageError as e:
@@ -625,7 +625,7 @@ def _attach_failure(rep, vm: VhwMachine, since: int) -> None:
 
 
 def _trace_tail(vm: VhwMachine) -> str:
-    from ..tracecli import format_records
+    from ..cli.trace import format_records
 
     records = vm.trace.records()
     lines = list(format_records(records))

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from collections.abc import Mapping
 
-from vhw.errors import DescriptionError
-from vhw.tables import Table
+from ...errors import DescriptionError
+from ...tables import Table
 
 from ..parts.channels import ACCESS_MODES, CHANNEL_MEDIA, PRIVILEGES, ChannelConfig
 from ..parts.chassis import ChassisConfig

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from collections.abc import Iterable, Mapping, Sequence
 
-from vhw.errors import DescriptionError
-from vhw.tables import Table
+from ...errors import DescriptionError
+from ...tables import Table
 
 #: Sensor type codes (IPMI 2.0 table 42-3).  "power" is an alias of the
 #: Power Supply type that input/output power sensors in watts usually carry.

@@ -34,8 +34,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from vhw.errors import DescriptionError
-from vhw.tables import Table
+from ...errors import DescriptionError
+from ...tables import Table
 
 from ..core.bmc import Privilege
 

@@ -40,8 +40,8 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from vhw.errors import DescriptionError
-from vhw.tables import Table
+from ...errors import DescriptionError
+from ...tables import Table
 
 from ..core.bmc import Context, Privilege, Response
 from .ipmb import IpmbFrameError, IpmbRequest

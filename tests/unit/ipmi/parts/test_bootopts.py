@@ -177,7 +177,7 @@ def test_boot_device_maps_to_qemu_boot_arguments(device, persistent, args):
 def test_argv_carries_the_boot_choice():
     from pathlib import Path
 
-    from vhw.guests import GUESTS, GuestImage
+    from vhw.guests.images import GUESTS, GuestImage
     from vhw.machine.description import default_description
     from vhw.machine.qemu import Links, build_argv
 

@@ -1,7 +1,7 @@
 """Get Channel Info, Set/Get Channel Access.
 
 IPMI 2.0 sections 6.3 (tables 6-1..6-3), 22.22-22.24, and the openUBMC Set
-Channel Access reference (seeds/002) whose worked example is
+Channel Access reference (seed 002) whose worked example is
 
     ipmicmd -k "0f 00 06 40 01 80 22" smi 0   ->   0f 07 00 40 82
 

@@ -1,4 +1,4 @@
-"""The ipmi-bmc-extern codec against shared/protocols/ipmi-extern.md."""
+"""The ipmi-bmc-extern codec against docs/ipmi-extern.md."""
 
 from __future__ import annotations
 
