@@ -19,7 +19,7 @@ DEB_PACKAGES := qemu-system-x86 qemu-system-sparc qemu-system-data qemu-utils \
 	gcc-sparc64-linux-gnu linux-source-6.1 flex bison bc rsync \
 	tshark zstd genisoimage syslinux syslinux-common mtools dosfstools
 
-.PHONY: all deps venv images test unit e2e test-guest driver-tests-console demo bench clean help
+.PHONY: all deps venv images test lint unit e2e test-guest driver-tests-console demo bench clean help
 
 all: test
 
@@ -31,6 +31,7 @@ help:
 	@echo "make bench   run the benchmarks in bench/ (vhw against the reference implementations)"
 	@echo "make deps    install the Debian packages (needs root)"
 	@echo "make unit    only the tests that need no QEMU"
+	@echo "make lint    ruff and mypy (make test runs them first)"
 	@echo "make driver-tests-console"
 	@echo "             examples/driver-tests with the guest reached over its serial console only"
 	@echo "make test-guest GUEST=NAME [IMAGE=PATH]"
@@ -66,7 +67,7 @@ images: deps venv
 
 # The driver tests run twice: over the guest agent, and over the serial console
 # alone (the way into the FreeBSD, illumos and NetBSD guests); both must agree.
-test: deps venv images
+test: deps venv images lint
 	@rm -rf build/vhw-results build/vhw-results-console  # one run's results each
 	$(PY) -m pytest -n $(JOBS) --dist loadgroup --junitxml=build/junit.xml $(PYTEST_ARGS) tests examples/driver-tests
 	$(MAKE) --no-print-directory driver-tests-console
@@ -75,6 +76,11 @@ test: deps venv images
 driver-tests-console: deps venv
 	$(PY) -m pytest -n $(JOBS) --dist loadgroup --vhw-access console --vhw-results build/vhw-results-console \
 		--junitxml=build/junit-console.xml $(PYTEST_ARGS) examples/driver-tests
+
+# Style and types: the rule sets are in pyproject.toml.
+lint: venv
+	$(VENV)/bin/ruff check vhw tests bench examples guest-images
+	$(VENV)/bin/mypy vhw
 
 unit: venv
 	$(PY) -m pytest -n $(JOBS) --dist loadgroup -m "not e2e" $(PYTEST_ARGS) tests

@@ -33,7 +33,7 @@ class ControlServer:
     """Serves control requests for one BmcService, or for anything with an
     async ``handler(request) -> dict`` (a SPARC machine's PROM)."""
 
-    def __init__(self, service=None, handler=None):
+    def __init__(self, service=None, handler=None) -> None:
         self.service = service
         self.handler = handler
         self.path: str | None = None

@@ -65,7 +65,10 @@ async def demo(backend: str, interfaces: tuple[str, ...], i2o: bool, scratch: Pa
             r = await m.run(command, timeout=60)
             failures += _show(title, command, r.returncode, r.stdout, r.stderr)
         if lan:
-            host, port = m.bmc_service.lan_address
+            address = m.bmc_service.lan_address if m.bmc_service is not None else None
+            if address is None:
+                raise VhwError("the demo's BMC has no LAN listener")
+            host, port = address
             for title, args in (("the same BMC over LAN, from the host: its identity", "mc info"),
                                 ("what the guest wrote, read over LAN", "mc getsysinfo system_name")):
                 argv = ["ipmitool", "-I", "lanplus", "-C", "17", "-H", host, "-p", str(port),

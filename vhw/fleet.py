@@ -105,6 +105,11 @@ class FleetMember:
     def address(self) -> tuple[str, int] | None:
         return self.server.address
 
+    def bound_address(self) -> tuple[str, int]:
+        if self.server.address is None:
+            raise RuntimeError(f"{self.name} is not listening")
+        return self.server.address
+
     @property
     def lan(self):
         return self.server.lan
@@ -214,7 +219,8 @@ class Fleet:
                     log.exception("%s: session expiry failed", m.name)
 
     def addresses(self) -> list[tuple[str, int]]:
-        return [m.address for m in self.members]
+        """The bound (host, port) of every member (all are bound once start() returned)."""
+        return [m.bound_address() for m in self.members]
 
     def stats(self) -> dict[str, int]:
         """LAN counters summed over the fleet."""
@@ -258,8 +264,9 @@ async def serve_fleet(*, count: int, base_port: int, user: str, address: str = "
     try:
         if base_port == 0:
             for m in fleet.members:
-                out(f"{m.name} {m.address[0]} {m.address[1]}")
-        first, last = fleet.members[0].address, fleet.members[-1].address
+                host, port = m.bound_address()
+                out(f"{m.name} {host} {port}")
+        first, last = fleet.members[0].bound_address(), fleet.members[-1].bound_address()
         where = (f"ports {first[1]}..{last[1]}" if base_port else "the ports listed on stdout")
         progress(f"[vhw] fleet: {count} BMCs on {first[0]} {where}, user {name!r} (ADMINISTRATOR), "
                  f"started in {loop.time() - started:.1f} s; Ctrl-C stops")

@@ -240,7 +240,7 @@ def describe_extern_frame(frame: bytes, terminator: int) -> dict:
     if len(frame) < 4:
         return {"kind": "short", "data": bytes(frame)}
     netfn = frame[1] >> 2
-    out = {"kind": "response" if netfn & 1 else "request", "seq": frame[0], "netfn": netfn,
+    out: dict[str, object] = {"kind": "response" if netfn & 1 else "request", "seq": frame[0], "netfn": netfn,
            "lun": frame[1] & 3, "cmd": frame[2], "checksum_ok": sum(frame) & 0xFF == 0}
     if netfn & 1:
         if len(frame) < 5:

@@ -17,6 +17,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Sequence
 
 from ..errors import GuestError
 from .images import source_root
@@ -127,7 +128,7 @@ def _last_line(text: str) -> str:
 
 
 def write_results(path: Path, recipe: RemoteRecipe, steps: list[StepResult], duration: float,
-                  workdir: Path, *, findings: list[dict] = ()) -> Path:
+                  workdir: Path, *, findings: Sequence[dict] = ()) -> Path:
     """A results file in the pytest plugin's schema, so `vhw report` shows the guest test."""
     failed = any(s.outcome == "fail" for s in steps)
     data = {

@@ -327,7 +327,7 @@ def parse_description(data: dict, source: str = "<description>") -> Description:
         raise DescriptionError("prom", f"needs a SPARC machine (type {' or '.join(SPARC_TYPES[:2])}, ...)",
                                source=source)
     _check_guest_devices(machine.guest, bmc, i2o, source)
-    faults = ()
+    faults: tuple = ()
     if "fault" in top.data:
         from ..faults import parse_faults
 

@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qemu.qmp import QMPClient
 
@@ -41,6 +42,10 @@ from .description import Description
 from .process import QemuProcess
 from .qemu import BootChoice, Links, build_argv, qemu_binary
 from .serial import ConsoleChannel, ConsoleDriver, ConsoleLogin
+
+if TYPE_CHECKING:
+    from ..ipmi.io.service import BmcService
+    from ..ipmi.io.sol_link import SerialLink
 
 log = logging.getLogger(__name__)
 
@@ -140,8 +145,10 @@ class Machine:
         self._ready: asyncio.Event | None = None
         self._bmc_links: dict[str, str] = {}
         self._devices: list = []  # objects with async close(), e.g. BMC servers
+        #: The in-process BMC ([bmc] backend = "vhw") once started; None for QEMU's or an external BMC.
+        self.bmc_service: BmcService | None = None
         #: vhw.ipmi.io.sol_link.SerialLink when the BMC carries SOL ([bmc.sol]).
-        self._sol_link = None
+        self._sol_link: SerialLink | None = None
         #: A downloaded guest's disk as this machine boots it (its overlay), and its seed ISO.
         self._disk: tuple[str, str] | None = None
         self._seed: Path | None = None
@@ -299,6 +306,8 @@ class Machine:
         if bmc is None or bmc.backend == "qemu":
             return
         if bmc.backend == "extern":
+            if bmc.address is None:
+                raise VhwError("[bmc] backend = \"extern\" needs an address (HOST:PORT or unix:PATH)")
             chardev = _chardev_for(bmc.address)
             self._bmc_links = {name: chardev for name in bmc.interfaces}
             return
@@ -532,10 +541,10 @@ def _chardev_for(address: str) -> str:
     from ..ipmi.io.extern_server import parse_address
 
     try:
-        kind, target = parse_address(address)
+        _, target = parse_address(address)
     except ValueError:
         raise VhwError(f"BMC address {address!r} is not HOST:PORT or unix:PATH") from None
-    if kind == "unix":
+    if isinstance(target, str):  # unix
         return f"path={target},reconnect=1"
     host, port = target
     return f"host={host or '127.0.0.1'},port={port},reconnect=1,nodelay=on"

@@ -31,7 +31,9 @@ from ..machine.description import Description
 from ..machine.process import QemuProcess
 from ..machine.qemu import qemu_binary
 from ..store import Store
+from ..trace import NULL_TRACE, Trace
 from . import nvram
+from .okprompt import OkPrompt
 from .options import SUN4M_ROUTED, Change, PromOptions, captured_changes, sun4m_boot_letter
 from .tree import PromTree
 
@@ -87,7 +89,7 @@ class SparcMachine:
 
     def __init__(self, desc: Description, *, image: GuestImage | None = None, store: Store | None = None,
                  workdir: str | Path | None = None, append: str = "",
-                 progress: Callable[[str], None] | None = None, faults=None):
+                 progress: Callable[[str], None] | None = None, faults=None, trace: Trace = NULL_TRACE):
         if desc.prom is None:
             raise ValueError(f"{desc.machine.type} is not a SPARC machine")
         self.desc = desc
@@ -97,6 +99,8 @@ class SparcMachine:
 
             faults = FaultInjector(desc.faults)
         self.faults = faults
+        #: Where tests read the machine's records (the SPARC machine's devices record none yet).
+        self.trace = trace
         self.image = image
         self.append = append
         self.progress = progress or (lambda msg: None)
@@ -109,7 +113,7 @@ class SparcMachine:
         self.store = store
         self.prom = PromOptions(store, desc.machine.type, mac=desc.prom.mac, initial=desc.prom.options)
         self.console = ConsoleLog(self.workdir / "console.log")
-        self.ok = None  # vhw.prom.okprompt.OkPrompt of the current QEMU
+        self.ok: OkPrompt | None = None  # the firmware prompt of the current QEMU
         self.qemu: QemuProcess | None = None
         self._sockets: list[socket.socket] = []
         self._writer: asyncio.StreamWriter | None = None
@@ -149,6 +153,7 @@ class SparcMachine:
         con_host, con_guest = socket.socketpair()
         self._sockets = [qmp_host, con_host]
         self.injected = self.prom.options()
+        assert self.image is not None, "start() resolves the image"
         argv = build_argv(self.desc, self.image, self.prom, qmp_fd=qmp_guest.fileno(),
                           console_fd=con_guest.fileno(), append=self.append, hold=self.hold)
         self.cmdline = argv[argv.index("-append") + 1]
@@ -156,11 +161,9 @@ class SparcMachine:
         self.started_at = time.monotonic()
         self.qemu = await QemuProcess.spawn(argv, workdir=self.workdir, qmp=qmp_host,
                                             pass_sockets=[qmp_guest, con_guest], name=f"vhw-{self.desc.machine.name}")
-        from .okprompt import OkPrompt
-
         self._writer = await self.console.follow(con_host)
-        self.ok = OkPrompt(self._write_console)
-        self.console.attach(self.ok)
+        self.ok = ok = OkPrompt(self._write_console)
+        self.console.attach(ok)
         await self.qemu.qmp.execute("cont")
 
     def _write_console(self, data: bytes) -> None:
@@ -224,13 +227,18 @@ class SparcMachine:
                              "read it again once the firmware has run")
         return data
 
+    def _ok_prompt(self) -> OkPrompt:
+        if self.ok is None:
+            raise GuestError(f"{self.desc.machine.name} is not running: no firmware prompt to ask")
+        return self.ok
+
     async def firmware_options(self) -> dict[str, bytes]:
         """/options as the firmware holds it now (printenv at the ok prompt)."""
-        return await self.ok.printenv()
+        return await self._ok_prompt().printenv()
 
     async def firmware_tree(self, timeout: float = 60) -> PromTree:
         """The whole device tree as the firmware holds it (ok prompt)."""
-        return await self.ok.dump_tree(timeout)
+        return await self._ok_prompt().dump_tree(timeout)
 
     async def capture(self, firmware: dict[str, bytes] | None = None) -> list[Change]:
         """Store what the guest (or an ok-prompt user) changed in /options.

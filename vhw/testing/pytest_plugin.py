@@ -41,6 +41,7 @@ import json
 import re
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -383,12 +384,12 @@ async def start_machine(desc, workdir: Path, trace, image=None):
         from ..prom.machine import SparcMachine
 
         image = image or await asyncio.to_thread(ensure_image, desc.machine.guest)
-        machine = SparcMachine(desc, image=image, workdir=workdir)
-        machine.trace = trace
-    else:
-        from ..machine.launcher import Machine
+        sparc = SparcMachine(desc, image=image, workdir=workdir, trace=trace)
+        await sparc.start()
+        return sparc
+    from ..machine.launcher import Machine
 
-        machine = Machine(desc, image=image, workdir=workdir, trace=trace)
+    machine = Machine(desc, image=image, workdir=workdir, trace=trace)
     await machine.start()
     return machine
 
@@ -510,7 +511,7 @@ def _check_kernel(request, vm: VhwMachine, since: int) -> None:
 
 
 @pytest.fixture
-def vhw_machine(request, tmp_path) -> VhwMachine:
+def vhw_machine(request, tmp_path) -> Iterator[VhwMachine]:
     """A machine booted for this test from its ``vhw`` marker, stopped after it."""
     started = time.monotonic()
     vm = _boot(request, tmp_path / "vhw")
@@ -524,7 +525,7 @@ def vhw_machine(request, tmp_path) -> VhwMachine:
 
 
 @pytest.fixture(scope="module")
-def vhw_module_machine(request, tmp_path_factory) -> VhwMachine:
+def vhw_module_machine(request, tmp_path_factory) -> Iterator[VhwMachine]:
     """One machine for every test of a module (``pytestmark = pytest.mark.vhw(...)``)."""
     vm = _boot(request, tmp_path_factory.mktemp("vhw-module"))
     try:
@@ -534,7 +535,7 @@ def vhw_module_machine(request, tmp_path_factory) -> VhwMachine:
 
 
 @pytest.fixture
-def vhw_shared(request, vhw_module_machine) -> VhwMachine:
+def vhw_shared(request, vhw_module_machine) -> Iterator[VhwMachine]:
     """The module's machine, with this test's console, cases and faults reported separately."""
     vm = vhw_module_machine
     since = _console_size(vm)
