@@ -136,6 +136,23 @@ def parse_conformance_output(text: str) -> list[Case]:
     return cases
 
 
+def parse_conformance_findings(text: str) -> list[Finding]:
+    """ipmi_conform's JSON lines that carry a ``finding`` (a documented deviation of
+    the OS's driver from the seed) as warnings."""
+    findings = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not (line.startswith("{") and '"finding"' in line):
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict) and row.get("finding") and "case" in row:
+            findings.append(Finding("warning", f"{row['case']}: {row['finding']}", str(row.get("detail", ""))))
+    return findings
+
+
 def _key(test: str) -> tuple[str, str]:
     """A test's identity shared by a pytest node id and a JUnit case: (module[.Class], name)."""
     if "::" in test:

@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 import pytest
 
 from vhw.errors import VhwError
-from vhw.report import load, parse_conformance_output, render_html, render_markdown
+from vhw.report import load, parse_conformance_findings, parse_conformance_output, render_html, render_markdown
 from vhw.cli.report import add_parser, main
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?>
@@ -162,3 +162,22 @@ def test_compare_says_where_two_runs_of_the_same_tests_differ(tmp_path, capsys):
     assert lines == [f"t.py::test_b: passed in {agent}, failed in {other}",
                      f"t.py::test_b case my_lun: pass in {agent}, fail in {other}",
                      f"t.py::test_c: only in {other}"]
+
+
+def test_conformance_output_gives_cases_and_findings():
+    # ipmi_conform prints one JSON line per case; a "finding" is a documented
+    # deviation of the OS's driver from seed 000, reported as a warning.
+    text = "\n".join([
+        '{"case": "my_lun", "ok": true, "detail": "LUN 2 kept", "finding": "Linux ignores SET_MY_LUN"}',
+        '{"case": "send_command", "ok": false, "detail": "EIO"}',
+        '{"finding": "no case: not a row"}',
+        '{"case": "broken", "finding": ',
+        "PASS numiops",
+        "SKIP msgtfr: no device",
+    ])
+    cases = parse_conformance_output(text)
+    assert [(c.name, c.outcome) for c in cases] == [("my_lun", "pass"), ("send_command", "fail"),
+                                                   ("numiops", "pass"), ("msgtfr", "skip")]
+    findings = parse_conformance_findings(text)
+    assert [(f.severity, f.summary, f.evidence) for f in findings] == [
+        ("warning", "my_lun: Linux ignores SET_MY_LUN", "LUN 2 kept")]

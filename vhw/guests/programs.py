@@ -10,7 +10,6 @@ come back as cases and findings for the report, per OS, as on Linux.
 
 from __future__ import annotations
 
-import json
 import shlex
 import tomllib
 from dataclasses import dataclass
@@ -132,21 +131,10 @@ async def ensure(machine, name: str, os_name: str) -> str:
 
 def results(output: str, text: str):
     """A program's output as (cases, findings) in the report's terms (vhw.report)."""
-    from ..report import Case, Finding, parse_conformance_output
+    from ..report import Case, Finding, parse_conformance_findings, parse_conformance_output
 
     if output in ("json", "passfail"):
-        cases = parse_conformance_output(text)
-        findings = []
-        for line in text.splitlines():
-            if line.startswith("{") and '"finding"' in line:
-                try:
-                    row = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(row, dict) and row.get("finding"):
-                    findings.append(Finding("warning", f"{row.get('case')}: {row['finding']}",
-                                            str(row.get("detail", ""))))
-        return cases, findings
+        return parse_conformance_output(text), parse_conformance_findings(text)
     if output == "openprom":
         from ..prom.conform import judge, parse_guest_output
 

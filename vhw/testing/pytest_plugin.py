@@ -240,19 +240,13 @@ class VhwMachine:
         lines ``{"case", "ok", "detail"[, "finding"]}`` (ipmi_conform), whose
         findings (documented deviations from the seed) become warnings.
         """
-        from ..report import parse_conformance_output
+        from ..report import parse_conformance_findings, parse_conformance_output
 
         if isinstance(output, bytes):
             output = output.decode(errors="replace")
         found = [{"name": c.name, "outcome": c.outcome, "detail": c.detail} for c in parse_conformance_output(output)]
-        for line in output.splitlines():
-            if line.startswith("{") and '"finding"' in line:
-                try:
-                    row = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(row, dict) and row.get("finding") and "case" in row:
-                    self.finding("warning", f"{row['case']}: {row['finding']}", str(row.get("detail", "")))
+        for f in parse_conformance_findings(output):
+            self.finding(f.severity, f.summary, f.evidence)
         self.cases.extend(found)
         return found
 
