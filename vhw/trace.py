@@ -101,6 +101,15 @@ class Trace:
             return [r for r in self._records
                     if (channel is None or r["channel"] == channel) and (direction is None or r["dir"] == direction)]
 
+    def messages(self, channel: str, direction: str, netfn: int, cmd: int, since: float = 0.0) -> list[dict]:
+        """The IPMI messages with ``netfn``/``cmd`` on ``channel`` in ``direction`` from time
+        ``since`` (a LAN packet matches by any of its frames)."""
+        def matches(fields: dict) -> bool:
+            return fields.get("netfn") == netfn and fields.get("cmd") == cmd
+
+        return [r for r in self.records(channel, direction)
+                if r["t"] >= since and (matches(r) or any(matches(f) for f in r.get("frames", ())))]
+
     def close(self) -> None:
         with self._lock:
             if self._file is not None:

@@ -39,7 +39,7 @@ def desc(tmp_path):
     return replace(d, machine=replace(d.machine, state=str(tmp_path / "state")))
 
 
-def test_sensors_sdr_fru_users_dcmi_match_the_description(make_machine, desc):
+def test_sensors_sdr_fru_users_dcmi_match_the_description(make_machine, guest_listening, desc):
     sensors = described(desc)
 
     async def scenario():
@@ -85,8 +85,9 @@ def test_sensors_sdr_fru_users_dcmi_match_the_description(make_machine, desc):
             # A threshold crossing, driven from the host, reaches the guest's driver
             # (event message buffer + attention) and lands in the SEL (29.7, 31).
             await m.run("ipmitool -I open sel clear")
+            since = m.trace.now()
             waiter = asyncio.ensure_future(m.run("ipmi_conform -i kcs -e 30", timeout=60))
-            await asyncio.sleep(3)
+            await guest_listening(m, "ipmi-kcs", since)
             sensors_part = m.bmc_service.bmc.parts["sensors"]
             sensors_part.set_value("CPU Temp", 85.0, m.bmc_service._now())
             m.bmc_service._settle()

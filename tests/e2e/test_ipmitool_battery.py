@@ -12,8 +12,8 @@ response read that comes before the BMC's answer, it hands the guest stale
 bytes, and Linux' msghandler turns them into CC FFh with "BMC returned
 incorrect response" in dmesg.  ipmi_ssif reads 5 ms after its write
 (SSIF_MSG_PART_JIFFIES), so a loaded host can miss that window.  Where a
-NAK would have made ipmi_ssif retry, ``run_ipmi`` retries: on SSIF, only
-when the kernel logged that line during the command.
+NAK would have made ipmi_ssif retry, ``run_ipmi`` (tests/e2e/conftest.py) retries:
+on SSIF, only when the kernel logged that line during the command.
 ``test_a_late_ssif_answer_is_read_stale_and_retried`` forces the window
 closed with a delay fault, so both the effect and the retry are tested.
 """
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,10 +33,6 @@ from vhw.machine.launcher import Machine
 from vhw.testing.facade import LoopThread
 
 INTERFACES = ("kcs", "bt", "ssif")
-#: The kernel's words for an answer that is not the BMC's answer to the request.
-STALE = "BMC returned incorrect response"
-#: Attempts per command on SSIF when the kernel saw a stale answer.
-SSIF_ATTEMPTS = 3
 
 
 @dataclass
@@ -46,28 +43,23 @@ class Guest:
     loop: LoopThread
     interface: str
     workdir: Path
+    #: conftest's run_ipmi_command and stale_answers (the run_ipmi and kernel_stale_answers fixtures).
+    _run_ipmi: Callable
+    _stale_answers: Callable
     stale_retries: int = 0
 
     def sh(self, command: str, timeout: float = 60):
         return self.loop.call(self.machine.run(command, timeout=timeout))
 
     def stale_count(self) -> int:
-        r = self.sh(f"dmesg | grep -c '{STALE}'")
-        return int(r.stdout.split()[0]) if r.stdout.split() else 0
+        return self.loop.call(self._stale_answers(self.machine))
 
     def run_ipmi(self, command: str, timeout: float = 60):
-        """``command`` in the guest; on SSIF again when the kernel logged a stale answer to it."""
-        if self.interface != "ssif":
-            return self.sh(command, timeout)
-        seen = self.stale_count()
-        for _ in range(SSIF_ATTEMPTS):
-            r = self.sh(command, timeout)
-            now = self.stale_count()
-            if now == seen:
-                return r
-            seen = now
+        """``command`` in the guest, retried on SSIF where the kernel saw a stale answer."""
+        def retried():
             self.stale_retries += 1
-        return r
+
+        return self.loop.call(self._run_ipmi(self.machine, self.interface, command, timeout, retried))
 
 
 def bmc_desc(interface: str):
@@ -76,14 +68,14 @@ def bmc_desc(interface: str):
 
 
 @pytest.fixture(scope="module")
-def guest(request, tmp_path_factory, linux_image):
+def guest(request, tmp_path_factory, linux_image, run_ipmi, kernel_stale_answers):
     interface = request.param
     workdir = tmp_path_factory.mktemp(f"battery-{interface}")
     loop = LoopThread(f"battery-{interface}")
     machine = Machine(bmc_desc(interface), image=linux_image, workdir=workdir)
     try:
         loop.call(machine.start())
-        yield Guest(machine, loop, interface, workdir)
+        yield Guest(machine, loop, interface, workdir, run_ipmi, kernel_stale_answers)
     finally:
         loop.call(machine.stop(), timeout=60)
         loop.close()

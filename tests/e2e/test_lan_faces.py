@@ -68,7 +68,7 @@ def guest_events(text: str) -> list[bytes]:
     return [bytes.fromhex(r["event"].replace(" ", "")) for r in rows]
 
 
-def test_lan_and_kcs_share_sensors_sel_and_users(make_machine):
+def test_lan_and_kcs_share_sensors_sel_and_users(make_machine, guest_listening):
     """(a) threshold over LAN -> event at the guest driver; (d) in-band user -> LAN login;
     (c) guest-written SEL entry -> read over LAN."""
 
@@ -83,8 +83,9 @@ def test_lan_and_kcs_share_sensors_sel_and_users(make_machine):
             # going high), logs it, and the guest driver, which enabled the event
             # message buffer (22.1 Set BMC Global Enables), receives it.
             assert (await m.run("ipmitool -I open sel clear")).returncode == 0
+            since = m.trace.now()
             waiter = asyncio.ensure_future(m.run("ipmi_conform -i kcs -e 30", timeout=90))
-            await asyncio.sleep(3)  # let it enable receiving events
+            await guest_listening(m, "ipmi-kcs", since)
             r = await lanplus(m, "sensor", "thresh", "CPU Temp", "unc", "40")
             assert r.returncode == 0, r.text
             g = await waiter

@@ -208,18 +208,11 @@ class VhwMachine:
     def requests(self, channel: str, netfn: int, cmd: int, since: float = 0.0) -> list[dict]:
         """The trace records of requests with ``netfn``/``cmd`` the BMC read on ``channel``
         (e.g. "ipmi-kcs") from time ``since``."""
-        return self._messages(channel, "in", netfn, cmd, since)
+        return self.trace.messages(channel, "in", netfn, cmd, since)
 
     def responses(self, channel: str, netfn: int, cmd: int, since: float = 0.0) -> list[dict]:
         """The trace records of responses (``netfn`` is the response's, the request's + 1) the BMC wrote."""
-        return self._messages(channel, "out", netfn, cmd, since)
-
-    def _messages(self, channel: str, direction: str, netfn: int, cmd: int, since: float) -> list[dict]:
-        def matches(fields: dict) -> bool:
-            return fields.get("netfn") == netfn and fields.get("cmd") == cmd
-
-        return [r for r in self.trace.records(channel, direction)
-                if r["t"] >= since and (matches(r) or any(matches(f) for f in r.get("frames", ())))]
+        return self.trace.messages(channel, "out", netfn, cmd, since)
 
     def console_text(self) -> str:
         path = self.workdir / "console.log"
