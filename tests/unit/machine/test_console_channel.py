@@ -14,6 +14,7 @@ import asyncio
 import fcntl
 import os
 import pty
+import signal
 import shutil
 import subprocess
 import termios
@@ -49,6 +50,11 @@ class PtyShell:
         self.master = master
 
         def controlling_tty():
+            # A guest's getty starts its shell with default signal dispositions; a
+            # test run started in the background (make ... &) ignores SIGINT and
+            # SIGQUIT, and exec would pass that on to the shell and its commands.
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.signal(signal.SIGQUIT, signal.SIG_DFL)
             os.setsid()
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
