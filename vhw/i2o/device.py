@@ -72,18 +72,15 @@ class IopPciDevice:
         self.function.config_write(addr, length, val)
 
     def bar_read(self, addr: int, size: int, memory: bool) -> int:
-        hit = self.function.decode(addr, memory)
-        if hit is None:
+        value = self.function.bus_read(addr, size, memory)
+        if value is None:
             self.unclaimed += 1
             return all_ones(size)
-        return self.function.bar_read(hit[0], hit[1], size)
+        return value
 
     def bar_write(self, addr: int, val: int, size: int, memory: bool) -> None:
-        hit = self.function.decode(addr, memory)
-        if hit is None:
+        if not self.function.bus_write(addr, size, val, memory):
             self.unclaimed += 1
-            return
-        self.function.bar_write(hit[0], hit[1], size, val)
 
     def sync_sysmem(self, regions: list[SysmemRegion], fds: list[int]) -> None:
         # The server closes its fds when the next map arrives; the mappings

@@ -36,6 +36,7 @@ REG_OUTBOUND = 0x44
 OUTBOUND_POST_BIT = 0x08
 EMPTY = 0xFFFFFFFF
 _REGS_END = 0x48
+_MASKS = {4: 0xFFFFFFFF, 8: (1 << 64) - 1}
 
 
 class FrameState(Enum):
@@ -182,6 +183,11 @@ class MessagingUnit:
 
     def write(self, offset: int, value: int, size: int = 4) -> None:
         """A guest store of ``size`` bytes of ``value`` at BAR offset ``offset``."""
+        if size == 8 or size == 4:  # filling a frame: most stores, checked first
+            start = offset - self.frame_base
+            if start >= 0 and start + size <= len(self._area):
+                self._area[start:start + size] = (value & _MASKS[size]).to_bytes(size, "little")
+                return
         if size not in (1, 2, 4, 8) or offset < 0 or offset + size > self.bar_size:
             self.stats["bad_access"] += 1
             return

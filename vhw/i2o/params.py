@@ -41,6 +41,8 @@ READ_OPS = {ParamOp.FIELD_GET, ParamOp.LIST_GET, ParamOp.MORE_GET, ParamOp.SIZE_
 TABLE_ONLY_OPS = {ParamOp.LIST_GET, ParamOp.MORE_GET, ParamOp.SIZE_GET, ParamOp.LIST_SET,
                   ParamOp.ROW_ADD, ParamOp.ROW_DELETE, ParamOp.TABLE_CLEAR}
 ALL_FIELDS = 0xFFFF
+#: Operation codes by value (a dict lookup, not an enum call, per operation).
+_OPS = {int(op): op for op in ParamOp}
 
 
 class BlockStatus(IntEnum):
@@ -233,11 +235,10 @@ class ParamStore:
         the rest of the list cannot be parsed)."""
         if pos + 6 > len(oplist):
             return BlockStatus.OPERATION_ERROR, b"", None
-        op, number, fcount = struct.unpack_from("<HHH", oplist, pos)
+        code, number, fcount = struct.unpack_from("<HHH", oplist, pos)
         pos += 6
-        try:
-            op = ParamOp(op)
-        except ValueError:
+        op = _OPS.get(code)
+        if op is None:
             return BlockStatus.INVALID_OPERATION, b"", None
         group = self.groups.get(number)
         if op in TABLE_ONLY_OPS:
@@ -252,7 +253,7 @@ class ParamStore:
         if group is None:
             return BlockStatus.INVALID_GROUP_ID, b"", (None if writing else pos)
         indexes: Sequence[int] = range(len(group.fields)) if asked is None else asked
-        if any(i >= len(group.fields) for i in indexes):
+        if asked is not None and any(i >= len(group.fields) for i in asked):
             return BlockStatus.NO_SUCH_FIELD, b"", (None if writing else pos)
         if writing:
             size = sum(group.fields[i].size for i in indexes)

@@ -178,6 +178,10 @@ class BarHandler(Protocol):
 IrqCallback = Callable[[bool], None]
 
 
+#: The value mask of each legal BAR access size (1, 2, 4 or 8 bytes).
+_ACCESS_MASKS = {n: (1 << (8 * n)) - 1 for n in (1, 2, 4, 8)}
+
+
 def all_ones(size: int) -> int:
     """What a read nobody answers returns: all ones of the access size."""
     return (1 << (8 * size)) - 1 if size in (1, 2, 4, 8) else 0xFFFFFFFF
@@ -213,8 +217,8 @@ class PciFunction:
         self._next_capability_offset = FIRST_CAPABILITY
         self._irq_pending = False
         self._line_level = False
-        #: (base, end, BAR index, memory) of every decoding BAR; None = stale.
-        self._windows: list[tuple[int, int, int, bool]] | None = None
+        #: (base, end, BAR index, memory, handler) of every decoding BAR; None = stale.
+        self._windows: list[tuple[int, int, int, bool, BarHandler | None]] | None = None
         self._check_bars()
         self._build_header()
         self._config[:] = self._power_on
@@ -313,6 +317,7 @@ class PciFunction:
         if index not in self.bars:
             raise ValueError(f"BAR {index} is not implemented by this function")
         self._handlers[index] = handler
+        self._windows = None
 
     # -- config space ---------------------------------------------------
 
@@ -396,13 +401,14 @@ class PciFunction:
         windows = self._windows
         if windows is None:
             windows = self._windows = self._decoding_windows()
-        for base, end, index, is_memory in windows:
+        for base, end, index, is_memory, _handler in windows:
             if base <= address < end and is_memory == memory:
                 return index, address - base
         return None
 
-    def _decoding_windows(self) -> list[tuple[int, int, int, bool]]:
-        """Address ranges the BARs decode now (cached: decode runs per access)."""
+    def _decoding_windows(self) -> list[tuple[int, int, int, bool, BarHandler | None]]:
+        """Address ranges the BARs decode now, with their handlers (cached:
+        decode runs per access)."""
         command = self.command
         windows = []
         for index, spec in self.bars.items():
@@ -410,34 +416,69 @@ class PciFunction:
                 continue
             base = self.bar_address(index)
             if base is not None:
-                windows.append((base, base + spec.size, index, spec.is_memory))
+                windows.append((base, base + spec.size, index, spec.is_memory, self._handlers.get(index)))
         return windows
 
-    def _bar_target(self, index: int, offset: int, size: int) -> BarHandler | None:
+    def _bar_target(self, index: int, offset: int, size: int) -> tuple[BarHandler, int] | None:
+        """The handler of BAR ``index`` and the mask of a ``size``-byte
+        access, or None when the access does not fit the BAR."""
         spec = self.bars.get(index)
         handler = self._handlers.get(index)
-        if (spec is None or handler is None or size not in (1, 2, 4, 8)
-                or offset < 0 or offset + size > spec.size):
+        mask = _ACCESS_MASKS.get(size)
+        if spec is None or handler is None or mask is None or offset < 0 or offset + size > spec.size:
             return None
-        return handler
+        return handler, mask
 
     def bar_read(self, index: int, offset: int, size: int) -> int:
         """Dispatch a read to the BAR's handler; all ones if nothing decodes it."""
-        handler = self._bar_target(index, offset, size)
-        if handler is None:
+        target = self._bar_target(index, offset, size)
+        if target is None:
             log.warning("BAR read with no target bar=%r offset=%#x size=%r",
                         index, offset, size)
             return all_ones(size)
-        return handler.read(offset, size) & all_ones(size)
+        handler, mask = target
+        return handler.read(offset, size) & mask
 
     def bar_write(self, index: int, offset: int, size: int, value: int) -> None:
         """Dispatch a write to the BAR's handler; dropped if nothing decodes it."""
-        handler = self._bar_target(index, offset, size)
-        if handler is None:
+        target = self._bar_target(index, offset, size)
+        if target is None:
             log.warning("BAR write with no target bar=%r offset=%#x size=%r value=%#x",
                         index, offset, size, value)
             return
-        handler.write(offset, size, value & all_ones(size))
+        handler, mask = target
+        handler.write(offset, size, value & mask)
+
+    def bus_read(self, address: int, size: int, memory: bool) -> int | None:
+        """A read by absolute bus address (what x-pci-proxy-dev sends):
+        :meth:`decode` and :meth:`bar_read` in one step (one per guest load,
+        so without the intermediate calls); None when no BAR decodes
+        ``address``."""
+        windows = self._windows
+        if windows is None:
+            windows = self._windows = self._decoding_windows()
+        for base, end, index, is_memory, handler in windows:
+            if base <= address < end and is_memory == memory:
+                mask = _ACCESS_MASKS.get(size)
+                if handler is None or mask is None or address + size > end:
+                    return self.bar_read(index, address - base, size)  # logs, all ones
+                return handler.read(address - base, size) & mask
+        return None
+
+    def bus_write(self, address: int, size: int, value: int, memory: bool) -> bool:
+        """A write by absolute bus address; False when no BAR decodes it."""
+        windows = self._windows
+        if windows is None:
+            windows = self._windows = self._decoding_windows()
+        for base, end, index, is_memory, handler in windows:
+            if base <= address < end and is_memory == memory:
+                mask = _ACCESS_MASKS.get(size)
+                if handler is None or mask is None or address + size > end:
+                    self.bar_write(index, address - base, size, value)  # logs, drops
+                else:
+                    handler.write(address - base, size, value & mask)
+                return True
+        return False
 
     # -- INTx -----------------------------------------------------------
 

@@ -138,12 +138,33 @@ class GuestMemory:
             remaining -= count
         return pieces
 
+    def _within_one(self, gpa: int, length: int) -> tuple[mmap.mmap, int] | None:
+        """(map, map offset) when one region holds all of [gpa, gpa+length):
+        nearly every DMA, so it skips the piece list."""
+        index = bisect.bisect_right(self._starts, gpa) - 1
+        if index < 0 or gpa < 0 or length < 0:
+            return None
+        mapping = self._mappings[index]
+        region = mapping.region
+        if gpa + length > region.gpa + region.size:
+            return None
+        return mapping.map, mapping.slack + gpa - region.gpa
+
     def read(self, gpa: int, length: int) -> bytes:
         """Copy `length` bytes from guest physical `gpa`; DmaError if any is unmapped."""
+        one = self._within_one(gpa, length)
+        if one is not None:
+            ram, start = one
+            return ram[start:start + length]
         return b"".join(m.map[start:start + count] for m, start, count in self._segments(gpa, length))
 
     def write(self, gpa: int, data: bytes) -> None:
         """Copy `data` to guest physical `gpa`; all or nothing, DmaError if unmapped."""
+        one = self._within_one(gpa, len(data))
+        if one is not None:
+            ram, start = one
+            ram[start:start + len(data)] = data
+            return
         done = 0
         for mapping, start, count in self._segments(gpa, len(data)):
             mapping.map[start:start + count] = data[done:done + count]

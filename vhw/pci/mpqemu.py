@@ -24,6 +24,10 @@ HEADER = struct.Struct("<iIQ")  # cmd, padding, size
 PCI_CONF = struct.Struct("<IIi")  # addr, val, len (PciConfDataMsg, 12 bytes)
 BAR_ACCESS = struct.Struct("<QQI?3x")  # addr, val, size, memory (BarAccessMsg, 24 bytes)
 SYNC_SYSMEM = struct.Struct("<8Q8Q8q")  # gpas[8], sizes[8], offsets[8] (SyncSysmemMsg, 192 bytes)
+#: One whole BAR_READ/BAR_WRITE message: header then BarAccessMsg (40 bytes).
+BAR_MESSAGE = struct.Struct("<iIQQQI?3x")
+#: One whole RET message: header then the u64 value (24 bytes).
+RET_MESSAGE = struct.Struct("<iIQQ")
 MAX_PAYLOAD = 192  # size of the payload union; QEMU rejects larger sizes
 MAX_FDS = 8  # REMOTE_MAX_FDS
 ALL_ONES = (1 << 64) - 1
@@ -139,7 +143,7 @@ def needs_reply(event: Event) -> bool:
 
 def encode_ret(value: int) -> bytes:
     """A RET message carrying ``value`` as u64 (wrapped to 64 bits, never raises)."""
-    return HEADER.pack(Cmd.RET, 0, 8) + struct.pack("<Q", value & ALL_ONES)
+    return RET_MESSAGE.pack(Cmd.RET, 0, 8, value & ALL_ONES)
 
 
 @dataclass
@@ -170,14 +174,33 @@ class MpqemuCodec:
         self._skip = 0  # payload bytes of an oversized message still to discard
         self._batches: list[_FdBatch] = []
 
+    def bar_access(self, data: bytes | bytearray, length: int) -> tuple[int, int, int, int, bool] | None:
+        """Take ``data[:length]`` (received without fds) if it is exactly one
+        well-formed BAR access and nothing is pending: ``(cmd, addr, val,
+        size, memory)`` with ``cmd`` BAR_READ or BAR_WRITE; else None, and
+        the chunk is not taken (feed it to :meth:`receive_data`).
+
+        Each guest load or store arrives as such a chunk, so this is the
+        path of nearly every message of a running guest: no event object,
+        no reassembly.
+        """
+        if length != _BAR_MESSAGE_SIZE or self._buf or self._skip or self._batches:
+            return None
+        cmd, _pad, size, addr, val, bsize, memory = BAR_MESSAGE.unpack_from(data)
+        if size != BAR_ACCESS.size or (cmd != Cmd.BAR_READ and cmd != Cmd.BAR_WRITE):
+            return None
+        self._base += length
+        self._received += length
+        return cmd, addr, val, bsize, memory
+
     def receive_data(self, data: bytes, fds: list[int] | None = None) -> list[Event]:
         """Feed one received chunk and the fds that came with it."""
-        if not fds and not self._buf and not self._skip and not self._batches:
-            access = _bar_access(data)
+        if not fds:
+            access = self.bar_access(data, len(data))
             if access is not None:  # the common case: exactly one BAR access
-                self._base += len(data)
-                self._received += len(data)
-                return [access]
+                cmd, addr, val, bsize, memory = access
+                return [BarWrite(addr, val, bsize, memory) if cmd == Cmd.BAR_WRITE
+                        else BarRead(addr, bsize, memory)]
         fds = list(fds or ())
         if fds:
             self._batches.append(_FdBatch(self._received, self._received + len(data), fds))
@@ -283,26 +306,12 @@ class MpqemuCodec:
 
 
 _CMDS = {int(c): c for c in Cmd}
-_BAR_MESSAGE_SIZE = HEADER.size + BAR_ACCESS.size
+_BAR_MESSAGE_SIZE = BAR_MESSAGE.size
 
 
-def _bar_access(data: bytes) -> BarRead | BarWrite | None:
-    """Decode a chunk that is exactly one well-formed BAR access, else None.
-
-    Each guest load or store arrives as such a chunk, so this skips the
-    general reassembly path for nearly every message of a running guest.
-    """
-    if len(data) != _BAR_MESSAGE_SIZE:
-        return None
-    cmd, _pad, size = HEADER.unpack_from(data)
-    if size != BAR_ACCESS.size or cmd not in (Cmd.BAR_READ, Cmd.BAR_WRITE):
-        return None
-    return _bar_event(cmd, data, HEADER.size)
-
-
-def _bar_event(cmd: int, buffer: bytes, offset: int = 0) -> BarRead | BarWrite:
-    """The BAR_READ/BAR_WRITE event of a BarAccessMsg at ``offset``."""
-    addr, val, bsize, memory = BAR_ACCESS.unpack_from(buffer, offset)
+def _bar_event(cmd: int, buffer: bytes) -> BarRead | BarWrite:
+    """The BAR_READ/BAR_WRITE event of a BarAccessMsg payload."""
+    addr, val, bsize, memory = BAR_ACCESS.unpack_from(buffer)
     return BarWrite(addr, val, bsize, memory) if cmd == Cmd.BAR_WRITE else BarRead(addr, bsize, memory)
 
 

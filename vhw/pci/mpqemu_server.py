@@ -8,6 +8,7 @@ part A).  It owns the fds QEMU hands over: guest RAM and the INTx eventfds.
 
 from __future__ import annotations
 
+import array
 import asyncio
 import logging
 import os
@@ -18,10 +19,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 from .mpqemu import (
     ALL_ONES,
     MAX_FDS,
+    RET_MESSAGE,
     BarRead,
     BarWrite,
     CfgRead,
     CfgWrite,
+    Cmd,
     DeviceReset,
     Error,
     Event,
@@ -39,6 +42,19 @@ if TYPE_CHECKING:
     from ..trace import Trace
 
 log = logging.getLogger(__name__)
+
+
+#: Room for the most fds one message may carry (SCM_RIGHTS, A1).
+_ANCILLARY_SIZE = socket.CMSG_SPACE(MAX_FDS * array.array("i").itemsize)
+
+
+def _received_fds(ancdata: list[tuple[int, int, bytes]]) -> list[int]:
+    """The fds of SCM_RIGHTS control messages (as socket.recv_fds reads them)."""
+    fds = array.array("i")
+    for level, kind, data in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(data[:len(data) - len(data) % fds.itemsize])
+    return list(fds)
 
 
 def close_fds(fds: list[int]) -> None:
@@ -118,6 +134,11 @@ class MpqemuServer:
         trace = self.trace if self.trace is not None and self.trace.enabled else None
         if trace is not None:
             trace.record("mpqemu", "event", dev=self.name, what="connected")
+        buf = bytearray(self.RECV_SIZE)
+        # One BAR access per chunk is the common case: answered right here
+        # (bar_fast) without event objects; everything else, and every chunk
+        # while tracing, goes through the codec's events and answer().
+        bar_fast = self._bar_fast if trace is None else None
         try:
             while True:
                 if self._irq_fds and watched != self._irq_fds[1]:
@@ -125,15 +146,24 @@ class MpqemuServer:
                         poller.unregister(watched)
                     watched = self._irq_fds[1]
                     poller.register(watched, select.POLLIN)
-                ready = {fd for fd, _ in poller.poll()}
-                if watched is not None and watched in ready:
-                    self._resample(watched)
-                if sock_fd not in ready:
-                    continue
-                data, fds, _flags, _addr = socket.recv_fds(self.sock, self.RECV_SIZE, MAX_FDS)
-                if not data:
+                ready = poller.poll()
+                if watched is not None and (len(ready) != 1 or ready[0][0] != sock_fd):
+                    which = {fd for fd, _ in ready}
+                    if watched in which:
+                        self._resample(watched)
+                    if sock_fd not in which:
+                        continue
+                n, ancdata, _flags, _addr = self.sock.recvmsg_into((buf,), _ANCILLARY_SIZE)
+                if not ancdata:
+                    if not n:
+                        return
+                    if bar_fast is not None and bar_fast(buf, n):
+                        continue
+                fds = _received_fds(ancdata)
+                if not n:
                     close_fds(fds)
                     return
+                data = bytes(buf[:n])
                 out = bytearray()
                 events = self.codec.receive_data(data, fds)
                 if trace is not None:
@@ -153,6 +183,31 @@ class MpqemuServer:
             if trace is not None:
                 trace.record("mpqemu", "event", dev=self.name, what="closed")
             self.close()
+
+    def _bar_fast(self, buf: bytearray, n: int) -> bool:
+        """Answer a chunk that is exactly one BAR access; False if it is not
+        one (the caller then takes the general path).
+
+        Same answers as :meth:`answer` gives a BarRead/BarWrite event: the
+        device's value wrapped to 64 bits, 0 for a write, all-ones (logged)
+        when the device raises.
+        """
+        access = self.codec.bar_access(buf, n)
+        if access is None:
+            return False
+        cmd, addr, val, size, memory = access
+        try:
+            if cmd == Cmd.BAR_READ:
+                value = int(self.device.bar_read(addr, size, memory) or 0) & ALL_ONES
+            else:
+                self.device.bar_write(addr, val, size, memory)
+                value = 0
+        except Exception:
+            log.exception("mpqemu: handler failed for %s addr=%#x size=%d",
+                          "BAR_READ" if cmd == Cmd.BAR_READ else "BAR_WRITE", addr, size)
+            value = ALL_ONES
+        self.sock.sendall(RET_MESSAGE.pack(Cmd.RET, 0, 8, value))
+        return True
 
     def _trace_fields(self, events: list[Event], fds: list[int]) -> dict[str, Any]:
         """Trace fields of a received chunk: one message's flat, several as ``msgs``."""
