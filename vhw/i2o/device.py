@@ -103,6 +103,11 @@ class IopPciDevice:
         self.function.reset()
 
     # -- INTx --------------------------------------------------------------
+    @property
+    def irq_line_level(self) -> bool:
+        """The INTx level now (the server watches the resample fd only while high)."""
+        return self.function.irq_line_level
+
     def _line(self, level: bool) -> None:
         if level:
             self._signal()

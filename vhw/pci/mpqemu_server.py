@@ -101,7 +101,9 @@ class MpqemuServer:
     device answer inline, send the RET; no event-loop pass in between.  The
     device is only ever called from that thread.  The same loop watches the
     INTx resample eventfd (the guest's EOI under KVM) and calls the device's
-    ``resample()`` so it can re-signal a level that is still high (A8).
+    ``resample()`` so it can re-signal a level that is still high (A8); a
+    device with an ``irq_line_level`` attribute has it watched only while
+    that level is high.
     """
 
     RECV_SIZE = 4096
@@ -135,6 +137,19 @@ class MpqemuServer:
         if trace is not None:
             trace.record("mpqemu", "event", dev=self.name, what="connected")
         buf = bytearray(self.RECV_SIZE)
+        # A resample matters only while the line is high (the device then
+        # re-signals); while it is low the loop blocks in recvmsg alone, one
+        # syscall fewer per register access.  A resample that came while the
+        # line was low is taken once it is high again: a second signal of a
+        # level already asserted changes nothing.
+        if hasattr(type(self.device), "irq_line_level"):
+            device = self.device
+
+            def line_high() -> bool:
+                return bool(device.irq_line_level)  # type: ignore[attr-defined]
+        else:
+            def line_high() -> bool:
+                return True
         # One BAR access per chunk is the common case: answered right here
         # (bar_fast) without event objects; everything else, and every chunk
         # while tracing, goes through the codec's events and answer().
@@ -146,13 +161,14 @@ class MpqemuServer:
                         poller.unregister(watched)
                     watched = self._irq_fds[1]
                     poller.register(watched, select.POLLIN)
-                ready = poller.poll()
-                if watched is not None and (len(ready) != 1 or ready[0][0] != sock_fd):
-                    which = {fd for fd, _ in ready}
-                    if watched in which:
-                        self._resample(watched)
-                    if sock_fd not in which:
-                        continue
+                if watched is not None and line_high():
+                    ready = poller.poll()
+                    if len(ready) != 1 or ready[0][0] != sock_fd:
+                        which = {fd for fd, _ in ready}
+                        if watched in which:
+                            self._resample(watched)
+                        if sock_fd not in which:
+                            continue
                 n, ancdata, _flags, _addr = self.sock.recvmsg_into((buf,), _ANCILLARY_SIZE)
                 if not ancdata:
                     if not n:

@@ -297,7 +297,11 @@ static void iop_handle_reply(struct i2o_iop *iop, u32 m)
 	writel(m, iop->base + I2O_OUT_PORT);
 }
 
-/* Drain the outbound FIFO; called with iop->lock held. */
+/*
+ * Drain the outbound FIFO; called with iop->lock held. Polled (!irq), stop
+ * once the awaited reply is in: every read is a round trip to the device
+ * behind x-pci-proxy-dev, and whatever follows it stays for the next poll.
+ */
 static int iop_drain(struct i2o_iop *iop, bool irq)
 {
 	int n;
@@ -312,6 +316,8 @@ static int iop_drain(struct i2o_iop *iop, bool irq)
 		if (m == I2O_EMPTY)
 			break;
 		iop_handle_reply(iop, m);
+		if (!irq && iop->done)
+			return n + 1;
 	}
 	return n;
 }

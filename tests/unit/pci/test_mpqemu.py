@@ -388,3 +388,45 @@ def test_resample_eventfd_reaches_the_device():
         remote.close()
 
     run(main())
+
+
+class LevelDevice(FakeDevice):
+    """A device that tells the server its INTx level."""
+
+    irq_line_level = False
+
+
+def test_resample_is_taken_only_while_the_line_is_high():
+    """A8: a resample only matters while the level is high (the device then
+    re-signals).  While a device reports its line low the server leaves the
+    resample fd alone; once the line is high the pending resample reaches it."""
+    async def main():
+        qemu, remote = pair()
+        dev = LevelDevice()
+        task = asyncio.create_task(MpqemuServer(remote, dev).serve())
+        i1, i2 = os.eventfd(0), os.eventfd(0)
+        try:
+            socket.send_fds(qemu, [header(6, 0)], [i1, i2])
+            qemu.sendall(cfg(3, 0x00, 0, 2))
+            assert await recv_exact(qemu, 24) == encode_ret(0x8086)
+            os.eventfd_write(i2, 1)  # the guest's EOI while the line is low
+            for _ in range(3):
+                qemu.sendall(cfg(3, 0x02, 0, 2))
+                assert await recv_exact(qemu, 24) == encode_ret(0x1962)
+            await asyncio.sleep(0.05)
+            assert ("resample",) not in dev.calls
+            dev.irq_line_level = True
+            qemu.sendall(cfg(3, 0x02, 0, 2))  # the loop looks at the level again after this
+            assert await recv_exact(qemu, 24) == encode_ret(0x1962)
+            for _ in range(100):
+                if ("resample",) in dev.calls:
+                    break
+                await asyncio.sleep(0.01)
+            assert dev.calls.count(("resample",)) == 1
+        finally:
+            qemu.close()  # the server sees EOF and ends, even after a failed check
+            await task
+            os.close(i1), os.close(i2)
+            remote.close()
+
+    run(main())
