@@ -193,6 +193,39 @@ def test_bar_access_routing_and_decode():
     assert f.decode(0xC020, memory=False) is None
 
 
+def test_bus_accesses_decode_and_dispatch_in_one_step():
+    """bus_read/bus_write are decode() then bar_read/bar_write: absolute
+    addresses of an enabled, assigned BAR reach its handler (masked to the
+    access size); an access that starts in the BAR but does not fit, or has
+    an illegal size, reads all ones and is dropped; nothing decodes outside."""
+    f = make({0: BarSpec(BarKind.MEM32, 0x10000), 1: BarSpec(BarKind.IO, 0x20)})
+    mem, io = Recorder(), Recorder()
+    f.register_bar_handler(0, mem)
+    f.config_write(0x10, 4, 0xFEBB0000)
+    f.config_write(0x14, 4, 0xC000)
+    assert f.bus_read(0xFEBB0040, 4, True) is None  # not enabled yet
+    assert not f.bus_write(0xFEBB0040, 4, 1, True)
+    f.config_write(pci.COMMAND, 2, pci.CMD_MEMORY_SPACE | pci.CMD_IO_SPACE)
+    assert f.bus_read(0xFEBB0040, 4, True) == 0x55667788
+    assert f.bus_write(0xFEBB0048, 2, 0x12345, True)
+    assert mem.accesses == [("r", 0x40, 4), ("w", 0x48, 2, 0x2345)]
+    assert f.bus_read(0xFEBBFFFE, 4, True) == 0xFFFFFFFF  # straddles the end
+    assert f.bus_read(0xFEBB0040, 3, True) == 0xFFFFFFFF  # no 3-byte accesses: all_ones(3)
+    assert f.bus_write(0xFEBBFFFC, 8, 1, True)  # decoded, but dropped
+    assert len(mem.accesses) == 2
+    assert f.bus_read(0xFEBC0000, 4, True) is None
+    assert f.bus_read(0xFEBB0040, 4, False) is None  # I/O space, not memory
+    # A handler registered after the windows were cached is used at once.
+    assert f.bus_read(0xC004, 1, False) == 0xFF  # decodes, no handler yet
+    f.register_bar_handler(1, io)
+    assert f.bus_read(0xC004, 1, False) == 0x88
+    assert io.accesses == [("r", 0x4, 1)]
+    # Moving a BAR moves what decodes.
+    f.config_write(0x10, 4, 0xFE000000)
+    assert f.bus_read(0xFEBB0040, 4, True) is None
+    assert f.bus_read(0xFE000040, 4, True) == 0x55667788
+
+
 # -- capabilities --------------------------------------------------------------
 
 def test_capability_chain_from_0x34():

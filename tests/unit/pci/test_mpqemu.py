@@ -103,6 +103,30 @@ def test_config_and_bar_events():
     ]
 
 
+def test_bar_access_takes_exactly_one_whole_bar_message():
+    """The register path: a chunk that is one well-formed BAR_READ/BAR_WRITE
+    decodes to its fields; anything else is left for receive_data, and
+    nothing is taken while an earlier message is incomplete."""
+    c = MpqemuCodec(os.close)
+    w = bytearray(bar(4, 0xFEBB0040, 0x1122334455667788, 8, True)) + bytearray(8)
+    assert c.bar_access(w, 40) == (4, 0xFEBB0040, 0x1122334455667788, 8, True)
+    assert c.bar_access(bar(5, 0xC000, 0, 1, False), 40) == (5, 0xC000, 0, 1, False)
+    assert c.bar_access(bar(5, 0xC000, 0, 1, False), 39) is None
+    assert c.bar_access(cfg(3, 0, 0, 2) + bytes(12), 40) is None  # 40 bytes, not a BAR access
+    bad_size = header(5, 16) + bytes(24)
+    assert c.bar_access(bad_size, 40) is None
+    data = cfg(3, 0x2E, 0, 2)
+    assert c.receive_data(data[:5], []) == []
+    assert c.bar_access(bar(5, 0xFEBB0044, 0, 4, True), 40) is None  # partial cfg pending
+    assert c.receive_data(data[5:] + bar(5, 0xFEBB0044, 0, 4, True), []) == [
+        CfgRead(0x2E, 2), BarRead(0xFEBB0044, 4, True)]
+    # fds after the fast path still go to their message.
+    fds = [memfd()]
+    events = c.receive_data(sysmem([(0, 0x1000, 0)]), fds)
+    assert events == [SyncSysmem([MemoryRegion(0, 0x1000, 0)], fds)]
+    os.close(fds[0])
+
+
 def test_byte_by_byte():
     c = MpqemuCodec(os.close)
     data = cfg(3, 0x2E, 0, 2) + bar(5, 0xFEBB0044, 0, 4, True)
