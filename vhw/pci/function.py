@@ -398,12 +398,17 @@ class PciFunction:
         A BAR decodes only while its space is enabled in the command register
         (§6.2.2) and it has a base. x-pci-proxy-dev sends absolute addresses.
         """
+        hit = self._window(address, memory)
+        return None if hit is None else (hit[2], address - hit[0])
+
+    def _window(self, address: int, memory: bool) -> tuple[int, int, int, bool, BarHandler | None] | None:
+        """The decoding window (see :meth:`_decoding_windows`) holding ``address``."""
         windows = self._windows
         if windows is None:
             windows = self._windows = self._decoding_windows()
-        for base, end, index, is_memory, _handler in windows:
-            if base <= address < end and is_memory == memory:
-                return index, address - base
+        for window in windows:
+            if window[0] <= address < window[1] and window[3] == memory:
+                return window
         return None
 
     def _decoding_windows(self) -> list[tuple[int, int, int, bool, BarHandler | None]]:
@@ -449,36 +454,43 @@ class PciFunction:
         handler, mask = target
         handler.write(offset, size, value & mask)
 
+    def _bus_target(self, address: int, size: int,
+                    memory: bool) -> tuple[int, int, BarHandler | None, int] | None:
+        """(BAR index, offset, handler, value mask) of an access by bus
+        address; the handler is None when the access does not fit the BAR
+        (bar_read/bar_write then log it); None when no BAR decodes it."""
+        hit = self._window(address, memory)
+        if hit is None:
+            return None
+        base, end, index, _memory, handler = hit
+        mask = _ACCESS_MASKS.get(size, 0)
+        fits = handler is not None and mask and address + size <= end
+        return index, address - base, handler if fits else None, mask
+
     def bus_read(self, address: int, size: int, memory: bool) -> int | None:
         """A read by absolute bus address (what x-pci-proxy-dev sends):
         :meth:`decode` and :meth:`bar_read` in one step (one per guest load,
         so without the intermediate calls); None when no BAR decodes
         ``address``."""
-        windows = self._windows
-        if windows is None:
-            windows = self._windows = self._decoding_windows()
-        for base, end, index, is_memory, handler in windows:
-            if base <= address < end and is_memory == memory:
-                mask = _ACCESS_MASKS.get(size)
-                if handler is None or mask is None or address + size > end:
-                    return self.bar_read(index, address - base, size)  # logs, all ones
-                return handler.read(address - base, size) & mask
-        return None
+        target = self._bus_target(address, size, memory)
+        if target is None:
+            return None
+        index, offset, handler, mask = target
+        if handler is None:
+            return self.bar_read(index, offset, size)  # logs, all ones
+        return handler.read(offset, size) & mask
 
     def bus_write(self, address: int, size: int, value: int, memory: bool) -> bool:
         """A write by absolute bus address; False when no BAR decodes it."""
-        windows = self._windows
-        if windows is None:
-            windows = self._windows = self._decoding_windows()
-        for base, end, index, is_memory, handler in windows:
-            if base <= address < end and is_memory == memory:
-                mask = _ACCESS_MASKS.get(size)
-                if handler is None or mask is None or address + size > end:
-                    self.bar_write(index, address - base, size, value)  # logs, drops
-                else:
-                    handler.write(address - base, size, value & mask)
-                return True
-        return False
+        target = self._bus_target(address, size, memory)
+        if target is None:
+            return False
+        index, offset, handler, mask = target
+        if handler is None:
+            self.bar_write(index, offset, size, value)  # logs, drops
+        else:
+            handler.write(offset, size, value & mask)
+        return True
 
     # -- INTx -----------------------------------------------------------
 
