@@ -394,7 +394,7 @@ class _Connection(asyncio.Protocol):
             transport = self.transport
             transport.write(frame)  # sent at once unless the socket is full
             server = self.server
-            if transport.get_write_buffer_size():
+            if self._reader is not None and transport.get_write_buffer_size():
                 server.runner.call_on_loop(_nothing)  # from the reader: the loop must see its new writer
             if server.trace.enabled:
                 server.trace.record(server.trace_channel, "out", frame, **extern_fields(frame))
