@@ -65,6 +65,10 @@ QEMU_RESPONSE_LIMIT = 302
 #: Seconds a hung-up peer has to close its end before the connection is aborted.
 HANG_UP_GRACE = 5.0
 
+#: Seconds the reader thread waits for a busy loop to go idle before handing
+#: a request to the loop instead.
+READER_PATIENCE = 0.001
+
 _ATTENTION_CONTROL = {
     AttentionState.NONE: ControlOp.NOATTN,
     AttentionState.ATTN: ControlOp.ATTN,
@@ -112,6 +116,10 @@ class _Connection(asyncio.Protocol):
         #: The reader thread answering requests (see ``_start_reader``), if any.
         self._reader: threading.Thread | None = None
         self._reader_wake: int | None = None
+        #: Chunks the reader handed to the loop, and those the loop has handled
+        #: (each counter has one writer: the reader, the loop).
+        self._handed_out = 0
+        self._handed_back = 0
 
     # -- asyncio.Protocol ---------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -205,7 +213,8 @@ class _Connection(asyncio.Protocol):
         the event loop (bench/inband.py measures the difference).  The thread
         reads a duplicate of the socket's descriptor while the transport's
         reading is paused, and handles what it read holding the loop lock
-        (``loop_lock``): the Bmc still sees one caller at a time.  Writes go
+        (``loop_lock``), or hands it to the loop when the loop is busy: the
+        Bmc still sees one caller at a time.  Writes go
         through the transport as before.  At EOF or an error the thread hands
         the socket back to the loop, which reads the end and closes as usual.
         """
@@ -240,14 +249,30 @@ class _Connection(asyncio.Protocol):
                 if not data:
                     loop.call_soon_threadsafe(self._reader_done)
                     return
-                with lock:
-                    self.data_received(data)
+                # The lock is free while the loop sleeps: answer here.  A loop
+                # still at work a moment later gets the bytes instead, in order
+                # behind any it already has, so a busy loop cannot starve the guest.
+                if self._handed_out == self._handed_back and lock.acquire(timeout=READER_PATIENCE):
+                    try:
+                        self.data_received(data)
+                    finally:
+                        lock.release()
+                else:
+                    self._handed_out += 1
+                    loop.call_soon_threadsafe(self._data_on_loop, data)
         except Exception:  # a bug: the loop takes the socket over again
             log.exception("%s: the reader thread failed", self.server.name)
             loop.call_soon_threadsafe(self._reader_done)
         finally:
             os.close(fd)
             os.close(wake)
+
+    def _data_on_loop(self, data: bytes) -> None:
+        """Bytes the reader thread handed over while the loop was busy (kept in order)."""
+        try:
+            self.data_received(data)
+        finally:
+            self._handed_back += 1
 
     def _reader_done(self) -> None:
         """On the loop: the thread saw EOF (or failed); the loop reads the end itself."""

@@ -376,10 +376,16 @@ class LanContext:
         return chans.access(ch, volatile=True)
 
     def channel_open(self) -> bool:
+        return self.channel_limits()[0]
+
+    def channel_limits(self) -> tuple[bool, int]:
+        """(open, privilege limit) of the channel's volatile access, read once (every packet asks)."""
         from .channels import AccessMode
 
         access = self.channel_access()
-        return access is not None and access.access_mode != AccessMode.DISABLED
+        if access is None:
+            return False, 0
+        return access.access_mode != AccessMode.DISABLED, int(access.privilege_limit)
 
     def session_privilege_limit(self, user_id: int) -> int | None:
         users, access = self.users, self.channel_access()
