@@ -5,7 +5,10 @@ Thin on purpose: framing lives in ``wire.extern.ExternCodec``, answers in
 left is moving bytes, and doing it promptly: QEMU has one output buffer and
 aborts if the guest's next request finds it still busy (docs/ipmi-extern.md §7),
 so each request is answered from ``data_received`` before it returns, and
-reading never waits on anything.
+reading never waits on anything.  On the standard selector loop that happens
+in a reader thread per connection, holding the loop lock (``loop_lock``),
+which saves a turn of the event loop per request; the Bmc still has one
+caller at a time.
 
 One listener serves one VM (§1): QEMU connects as the client with
 ``reconnect=N``, a second simultaneous connection is hung up at once, as
