@@ -21,7 +21,9 @@ One run measures:
    the in-guest time apart from QEMU's and the guest's.
 
 Targets (reported PASS/MISS, never the exit status): vhw's in-guest rate at
-least 0.95 of ipmi_sim's; vhw's processing under 100 us median.  The exit
+least 1.0 of ipmi_sim's, as the median of the per-round ratios (the two runs
+of a round share the host's load of the moment) over --rounds (9 by
+default); vhw's processing under 100 us median.  The exit
 status is 0 when everything ran, 1 when something broke, 2 when a
 prerequisite (ipmi_sim, the guest image) is missing.
 
@@ -58,7 +60,7 @@ SIM_CONFIG_DIR = HERE / "ipmi_sim"
 #: (label, description backend) in the order of every round.
 BACKENDS = (("vhw", "vhw"), ("ipmi_sim", "extern"), ("qemu", "qemu"))
 
-TARGET_RATE_RATIO = 0.95  # vhw in-guest rate / ipmi_sim's, at least
+TARGET_RATE_RATIO = 1.0  # vhw in-guest rate / ipmi_sim's (median of per-round ratios), at least
 TARGET_PROCESSING_US = 100.0  # vhw processing time per request, median, below
 
 GET_DEVICE_ID = (0x06, 0x01)
@@ -530,9 +532,10 @@ def print_report(report: dict) -> None:
             cpu_text = f"{cpu:15.1f}" if cpu is not None else f"{'(in QEMU)':>15s}"
             print(f"  {label:10s} {f['median']:13.1f} {f['ms_per_request']:8.3f} {f['min']:9.1f} {f['max']:9.1f} "
                   f"{cpu_text}  " + " ".join(f"{x:.0f}" for x in f["rates"]))
-        for name, value in report["ratios"].items():
-            paired = report["paired_ratios"][name]
-            print(f"  ratio {name:14s} {value:6.3f}   (median of per-round ratios {paired:6.3f})")
+        for name, paired in report["paired_ratios"].items():
+            print(f"  ratio {name:14s} {paired:6.3f} (median of per-round ratios; ratio of the medians "
+                  f"{report['ratios'][name]:.3f})")
+        print("  per-round vhw/ipmi_sim " + " ".join(f"{x:.2f}" for x in report["round_ratios"]["vhw/ipmi_sim"]))
     pt = report.get("processing_us")
     if pt:
         print("\nvhw processing per Get Device ID, in-process (microseconds):")
@@ -555,8 +558,9 @@ def targets(report: dict) -> list[dict]:
     out = []
     ig = report.get("inguest")
     if ig:
-        ratio = report["ratios"]["vhw/ipmi_sim"]
-        out.append({"name": "in-guest rate vhw/ipmi_sim", "value": ratio, "target": f">= {TARGET_RATE_RATIO}",
+        ratio = report["paired_ratios"]["vhw/ipmi_sim"]
+        out.append({"name": "in-guest rate vhw/ipmi_sim (median of per-round ratios)", "value": ratio,
+                    "target": f">= {TARGET_RATE_RATIO}",
                     "pass": ratio >= TARGET_RATE_RATIO})
     pt = report.get("processing_us")
     if pt:
@@ -588,9 +592,10 @@ async def run(args, workdir: Path) -> dict:
         ig = report["inguest"]
         report["ratios"] = {f"vhw/{other}": ig["vhw"]["median"] / ig[other]["median"] for other in ("ipmi_sim", "qemu")}
         # Rounds run back to back, so a ratio within a round shares the host's load of the moment.
-        report["paired_ratios"] = {f"vhw/{other}": statistics.median(a / b for a, b in zip(ig["vhw"]["rates"],
-                                                                                          ig[other]["rates"], strict=True))
-                                   for other in ("ipmi_sim", "qemu")}
+        report["round_ratios"] = {f"vhw/{other}": [round(a / b, 4) for a, b in zip(ig["vhw"]["rates"],
+                                                                                   ig[other]["rates"], strict=True)]
+                                  for other in ("ipmi_sim", "qemu")}
+        report["paired_ratios"] = {name: statistics.median(r) for name, r in report["round_ratios"].items()}
     report["targets"] = targets(report)
     return report
 

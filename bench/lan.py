@@ -7,18 +7,21 @@
    Device ID in each as fast as the answers come back, and (b) sets up
    sessions (Open Session, RAKP 1/3, Close Session) from K workers.  Figures:
    requests/s, setups/s, the server's CPU time per request, and vhw/ipmi_sim
-   ratios, in interleaved rounds.
+   ratios, in interleaved rounds (vhw, ipmi_sim, vhw, ...).  The headline
+   figure is the median of the per-round ratios: the two measurements of a
+   round share the host's load of the moment.
 2. Fleet.  A child process starts 1000 BMCs (vhw.fleet.Fleet); its RSS before
    and after gives memory per idle BMC; its idle CPU is sampled; then one
    session per BMC and ~500 Get Device ID requests/s spread over all of them
    for ~10 s give the latency percentiles.
 
-Targets: vhw's request rate >= 0.8 of ipmi_sim's; 1000 BMCs under 300 MB
+Targets: vhw's request rate >= 1.0 of ipmi_sim's (median of the per-round
+ratios over --rounds, 9 by default); 1000 BMCs under 300 MB
 with p99 under 50 ms at 500 requests/s.  Measures, does not gate: exit 0
 with PASS/MISS, 1 when something broke, 2 when ipmi_sim is missing (the
 fleet part still runs then).  Traffic goes to 127.0.0.1 only.
 
-    .venv/bin/python bench/lan.py [--seconds 3] [--rounds 3] [--sessions 4]
+    .venv/bin/python bench/lan.py [--seconds 3] [--rounds 9] [--sessions 4]
                                   [--fleet 1000] [--fleet-rate 500] [--fleet-seconds 10] [--json FILE]
 """
 
@@ -45,7 +48,7 @@ sys.path.insert(0, str(HERE.parent))
 from vhw.ipmi.wire import crypto  # noqa: E402
 from vhw.ipmi.wire.crypto import CIPHER_SUITES, SessionKeys  # noqa: E402
 
-TARGET_RATE_RATIO = 0.8
+TARGET_RATE_RATIO = 1.0
 TARGET_FLEET_MB = 300.0
 TARGET_P99_MS = 50.0
 USER, PASSWORD = b"admin", b"secret"
@@ -343,9 +346,17 @@ async def part_rate(args, workdir: Path, results: dict) -> None:
             stop(proc)
         client.transport.close()
     med = {n: {k: statistics.median(v) for k, v in d.items()} for n, d in rounds.items()}
+
+    def per_round(key: str) -> list[float]:
+        return [a / b for a, b in zip(rounds["vhw"][key], rounds["ipmi_sim"][key], strict=True)]
+
+    req_ratios, setup_ratios = per_round("requests"), per_round("setups")
     results["rate"] = {"rounds": rounds, "median": med,
-                       "ratio_requests": med["vhw"]["requests"] / med["ipmi_sim"]["requests"],
-                       "ratio_setups": med["vhw"]["setups"] / med["ipmi_sim"]["setups"],
+                       "round_ratios_requests": req_ratios, "round_ratios_setups": setup_ratios,
+                       # the headline: median of the per-round ratios
+                       "ratio_requests": statistics.median(req_ratios),
+                       "ratio_setups": statistics.median(setup_ratios),
+                       "ratio_of_medians_requests": med["vhw"]["requests"] / med["ipmi_sim"]["requests"],
                        "sessions": args.sessions, "seconds": args.seconds}
 
 
@@ -474,9 +485,12 @@ def report(results: dict) -> None:
             print(f"{n:10s} {m[n]['requests']:11.0f} {m[n]['req_cpu']:14.0f} {m[n]['setups']:9.0f} "
                   f"{m[n]['setup_cpu']:16.0f}")
         ok = r["ratio_requests"] >= TARGET_RATE_RATIO
-        print(f"request rate vhw/ipmi_sim {r['ratio_requests']:.2f} (target >= {TARGET_RATE_RATIO}) "
-              f"{'PASS' if ok else 'MISS'}")
-        print(f"session setups vhw/ipmi_sim {r['ratio_setups']:.2f} (no target)")
+        rounds = len(r["round_ratios_requests"])
+        print(f"request rate vhw/ipmi_sim, median of {rounds} per-round ratios {r['ratio_requests']:.3f} "
+              f"(target >= {TARGET_RATE_RATIO}) {'PASS' if ok else 'MISS'}")
+        print("  per-round ratios " + " ".join(f"{x:.2f}" for x in r["round_ratios_requests"])
+              + f"; ratio of the medians {r['ratio_of_medians_requests']:.3f}")
+        print(f"session setups vhw/ipmi_sim {r['ratio_setups']:.3f} (median of per-round ratios; no target)")
     f = results.get("fleet")
     if f:
         print(f"\nfleet of {f['count']} BMCs in one process (started in {f['start_s']:.1f} s)")
@@ -495,7 +509,7 @@ def report(results: dict) -> None:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=3.0, help="seconds per request-rate measurement")
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=9, help="interleaved rounds (default 9)")
     p.add_argument("--sessions", type=int, default=4, help="concurrent sessions (K)")
     p.add_argument("--fleet", type=int, default=1000, help="BMCs in the fleet (0 skips the fleet part)")
     p.add_argument("--fleet-rate", type=int, default=500, help="aggregate requests/s to the fleet")

@@ -20,6 +20,8 @@ import asyncio
 import logging
 import shlex
 import sys
+from collections.abc import Coroutine
+from typing import Any
 
 from .. import __version__
 from ..errors import VhwError
@@ -148,6 +150,22 @@ async def _bmc_sensor(args) -> int:
 
 
 # -- vhw fleet --------------------------------------------------------------
+def run_fast_loop(main: Coroutine[Any, Any, int]) -> int:
+    """``asyncio.run`` on uvloop's event loop when it is installed (a dependency of vhw).
+
+    For the processes that are nothing but BMCs on sockets (`vhw fleet`): a
+    LAN request costs the loop about 20 us of CPU less on libuv than on the
+    standard selector loop (bench/lan.py).  The model does not see the
+    difference; without uvloop the standard loop serves the same way.
+    """
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
+
+
 async def _fleet(args) -> int:
     from ..fleet import serve_fleet
 
@@ -277,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return prom_main(args)
         if args.verb == "fleet":
-            return asyncio.run(_fleet(args))
+            return run_fast_loop(_fleet(args))
         parser.print_help()
         return 2
     except VhwError as e:

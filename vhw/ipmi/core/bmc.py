@@ -319,6 +319,9 @@ class Bmc:
     #: the host's (the SEL's "host" clock); read by the transport side
     #: (``vhw.ipmi.io.runner.host_clock_base``), 0 in a bare BMC.
     host_clock_base: float = 0.0
+    _deadline_key: tuple = field(default=(), repr=False, compare=False)
+    _deadline_parts: tuple = field(default=(), repr=False, compare=False)
+    _deadline_methods: tuple = field(default=(), repr=False, compare=False)
 
     # -- actions ---------------------------------------------------------
     def emit(self, action: act.Action) -> None:
@@ -351,14 +354,26 @@ class Bmc:
 
     def next_deadline(self) -> float | None:
         """Earliest time ``poll`` must be called again, or None."""
-        deadlines = []
-        for part in self.parts.values():
-            nd = getattr(part, "next_deadline", None)
-            if nd is not None:
-                d = nd()
-                if d is not None:
-                    deadlines.append(d)
-        return min(deadlines) if deadlines else None
+        earliest = None
+        for nd in self._deadline_sources():
+            d = nd()
+            if d is not None and (earliest is None or d < earliest):
+                earliest = d
+        return earliest
+
+    def _deadline_sources(self) -> tuple[Callable[[], float | None], ...]:
+        """The parts' ``next_deadline`` methods, looked up again only when the parts change.
+
+        Asked twice per request, so the lookup by name is not redone each time.
+        """
+        key = tuple(map(id, self.parts.values()))
+        if key != self._deadline_key:
+            parts = tuple(self.parts.values())
+            # The parts are held with their ids, so an id cannot be reused meanwhile.
+            self._deadline_key, self._deadline_parts = key, parts
+            self._deadline_methods = tuple(
+                nd for nd in (getattr(part, "next_deadline", None) for part in parts) if nd is not None)
+        return self._deadline_methods
 
     # -- the dispatcher --------------------------------------------------
     def handle(self, netfn: int, cmd: int, data: bytes, ctx: Context, now: float) -> Response:

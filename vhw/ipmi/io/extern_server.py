@@ -5,7 +5,10 @@ Thin on purpose: framing lives in ``wire.extern.ExternCodec``, answers in
 left is moving bytes, and doing it promptly: QEMU has one output buffer and
 aborts if the guest's next request finds it still busy (docs/ipmi-extern.md §7),
 so each request is answered from ``data_received`` before it returns, and
-reading never waits on anything.
+reading never waits on anything.  On the standard selector loop that happens
+in a reader thread per connection, holding the loop lock (``loop_lock``),
+which saves a turn of the event loop per request; the Bmc still has one
+caller at a time.
 
 One listener serves one VM (§1): QEMU connects as the client with
 ``reconnect=N``, a second simultaneous connection is hung up at once, as
@@ -26,11 +29,14 @@ Section numbers (§N) are those of docs/ipmi-extern.md.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import os
+import select
 import socket
 import stat
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -47,6 +53,7 @@ from ..wire.extern import (
     encode_control,
     encode_response,
 )
+from .loop_lock import acquire_loop_lock, release_loop_lock
 from .runner import BmcRunner, PowerPort
 from ...trace import NULL_TRACE, Trace, extern_fields
 
@@ -60,6 +67,10 @@ QEMU_RESPONSE_LIMIT = 302
 
 #: Seconds a hung-up peer has to close its end before the connection is aborted.
 HANG_UP_GRACE = 5.0
+
+#: Seconds the reader thread waits for a busy loop to go idle before handing
+#: a request to the loop instead.
+READER_PATIENCE = 0.001
 
 _ATTENTION_CONTROL = {
     AttentionState.NONE: ControlOp.NOATTN,
@@ -105,11 +116,17 @@ class _Connection(asyncio.Protocol):
         #: Last attention / interrupt enable sent on this connection.
         self.attention: AttentionState | None = None
         self.interrupt_enabled: bool | None = None
+        #: The reader thread answering requests (see ``_start_reader``), if any.
+        self._reader: threading.Thread | None = None
+        self._reader_wake: int | None = None
+        #: Chunks the reader handed to the loop, and those the loop has handled
+        #: (each counter has one writer: the reader, the loop).
+        self._handed_out = 0
+        self._handed_back = 0
 
     # -- asyncio.Protocol ---------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]  # uvloop's transports are no asyncio.Transport subclasses
         self.peer = _describe_peer(transport)
         server = self.server
         if server.down:
@@ -139,6 +156,8 @@ class _Connection(asyncio.Protocol):
         if enabled is not None:
             self.set_interrupt_enable(enabled)
         self.set_attention(attention)
+        if server.reader_thread:
+            self._start_reader()
 
     def data_received(self, data: bytes) -> None:
         if self.refused:
@@ -184,15 +203,113 @@ class _Connection(asyncio.Protocol):
             if self.codec.pending:
                 log.debug("%s: %d bytes of an unfinished frame lost", server.name, self.codec.pending)
             log.info("%s: QEMU at %s disconnected%s", server.name, self.peer, f": {exc}" if exc else "")
-        if not self.closed.done():
+        if self._reader is not None:
+            asyncio.get_running_loop().create_task(self._stop_reader())
+        elif not self.closed.done():
             self.closed.set_result(None)
+
+    # -- the reader thread ---------------------------------------------------
+    def _start_reader(self) -> None:
+        """Answer QEMU's requests from a thread blocked on the socket, not from the loop.
+
+        A request then costs one wake-up of that thread instead of a turn of
+        the event loop (bench/inband.py measures the difference).  The thread
+        reads a duplicate of the socket's descriptor while the transport's
+        reading is paused, and handles what it read holding the loop lock
+        (``loop_lock``), or hands it to the loop when the loop is busy: the
+        Bmc still sees one caller at a time.  Writes go
+        through the transport as before.  At EOF or an error the thread hands
+        the socket back to the loop, which reads the end and closes as usual.
+        """
+        assert self.transport is not None
+        loop = asyncio.get_running_loop()
+        sock = self.transport.get_extra_info("socket")
+        lock = acquire_loop_lock(loop) if sock is not None else None
+        if lock is None:
+            return  # not a selector loop: the loop reads, as without a thread
+        fd = os.dup(sock.fileno())
+        wake_r, self._reader_wake = os.pipe()
+        self.transport.pause_reading()
+        self._reader = threading.Thread(target=self._read_loop, args=(loop, lock, fd, wake_r),
+                                        name=f"{self.server.name}-reader", daemon=True)
+        self._reader.start()
+
+    def _read_loop(self, loop: asyncio.AbstractEventLoop, lock: threading.Lock, fd: int, wake: int) -> None:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        poller.register(wake, select.POLLIN)
+        try:
+            while True:
+                ready = poller.poll()
+                if any(f == wake for f, _ in ready):
+                    return
+                try:
+                    data = os.read(fd, 65536)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    data = b""
+                if not data:
+                    loop.call_soon_threadsafe(self._reader_done)
+                    return
+                # The lock is free while the loop sleeps: answer here.  A loop
+                # still at work a moment later gets the bytes instead, in order
+                # behind any it already has, so a busy loop cannot starve the guest.
+                if self._handed_out == self._handed_back and lock.acquire(timeout=READER_PATIENCE):
+                    try:
+                        self.data_received(data)
+                    finally:
+                        lock.release()
+                else:
+                    self._handed_out += 1
+                    loop.call_soon_threadsafe(self._data_on_loop, data)
+        except Exception:  # a bug: the loop takes the socket over again
+            log.exception("%s: the reader thread failed", self.server.name)
+            loop.call_soon_threadsafe(self._reader_done)
+        finally:
+            os.close(fd)
+            os.close(wake)
+
+    def _data_on_loop(self, data: bytes) -> None:
+        """Bytes the reader thread handed over while the loop was busy (kept in order)."""
+        try:
+            self.data_received(data)
+        finally:
+            self._handed_back += 1
+
+    def _reader_done(self) -> None:
+        """On the loop: the thread saw EOF (or failed); the loop reads the end itself."""
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.resume_reading()
+
+    async def _stop_reader(self) -> None:
+        """Wake the thread, wait for it (the loop lock is free meanwhile), then resolve ``closed``."""
+        reader, self._reader = self._reader, None
+        try:
+            if self._reader_wake is not None:
+                with contextlib.suppress(OSError):  # a thread that saw EOF is gone already
+                    os.write(self._reader_wake, b"x")
+            if reader is not None:
+                await asyncio.to_thread(reader.join)
+        finally:
+            if self._reader_wake is not None:
+                os.close(self._reader_wake)
+                self._reader_wake = None
+            release_loop_lock(asyncio.get_running_loop())
+            if not self.closed.done():
+                self.closed.set_result(None)
 
     # -- requests and controls ---------------------------------------------
     def _answer(self, req: Request) -> None:
         server = self.server
         faults = server.faults
         if faults is not None and (faults.armed or faults.flood or faults.attention_until):
-            self._answer_with_faults(req, faults)
+            if self._reader is not None and threading.current_thread() is self._reader:
+                # The rare path schedules timers: it runs on the loop.
+                server.runner.call_on_loop(self._answer_with_faults, req, faults)
+            else:
+                self._answer_with_faults(req, faults)
             return
         self._write(encode_response(req.seq, req.netfn, req.lun, req.cmd, self._handle(req)))
         # After the answer is out: a POWEROFF must not overtake its own reply.
@@ -302,10 +419,17 @@ class _Connection(asyncio.Protocol):
 
     def _write(self, frame: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(frame)
+            transport = self.transport
+            transport.write(frame)  # sent at once unless the socket is full
             server = self.server
+            if self._reader is not None and transport.get_write_buffer_size():
+                server.runner.call_on_loop(_nothing)  # from the reader: the loop must see its new writer
             if server.trace.enabled:
                 server.trace.record(server.trace_channel, "out", frame, **extern_fields(frame))
+
+
+def _nothing() -> None:
+    pass
 
 
 def _trace_fields(events: list) -> dict:
@@ -350,6 +474,9 @@ class ExternServer:
 
     #: vhw.faults.BmcFaults consulted for each request (set by BmcService); None: no faults.
     faults = None
+    #: Answer requests from a thread per connection (``_Connection._start_reader``);
+    #: False: from the event loop.
+    reader_thread = True
 
     def __init__(
         self,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from typing import Any, Protocol, runtime_checkable
 from collections.abc import Iterable
@@ -122,6 +123,7 @@ class BmcRunner:
         #: None until the Bmc said (by action or ``interrupt_enabled()``).
         self.interrupt_enabled: bool | None = self._bmc_interrupt_enabled()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
         self._wake: asyncio.Event | None = None
         self._timer_task: asyncio.Task | None = None
         #: The deadline the timer task sleeps towards; requests that leave it
@@ -167,6 +169,7 @@ class BmcRunner:
 
     def _start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         self._wake = asyncio.Event()
         self._power_queue = asyncio.Queue()
         self._timer_task = self._loop.create_task(self._run_timers(), name="bmc-timers")
@@ -213,7 +216,20 @@ class BmcRunner:
     def kick(self) -> None:
         """Re-read the Bmc's deadline and actions soon (after outside changes)."""
         if self._wake is not None:
-            self._wake.set()
+            self.call_on_loop(self._wake.set)
+
+    def call_on_loop(self, fn: Any, *args: Any) -> None:
+        """``fn(*args)`` now on the loop's thread, soon (waking the loop) from another one.
+
+        The extern reader threads answer requests outside the loop; what they
+        set in motion on the loop (a timer re-armed, a power action queued)
+        comes through here.
+        """
+        loop = self._loop
+        if loop is None or threading.get_ident() == self._loop_thread:
+            fn(*args)
+        else:
+            loop.call_soon_threadsafe(fn, *args)
 
     # -- actions ----------------------------------------------------------
     def flush_actions(self) -> None:
@@ -235,7 +251,7 @@ class BmcRunner:
                 if self._power_queue is None:
                     log.warning("power %s (%s) dropped: runner not running", action.op.value, action.cause)
                 else:
-                    self._power_queue.put_nowait(action)
+                    self.call_on_loop(self._power_queue.put_nowait, action)
             else:
                 log.warning("unknown BMC action %r ignored", action)
 

@@ -826,8 +826,12 @@ class Sensors:
         if self.epoch is None:
             return self.bmc.now  # the first poll starts the clock and scans once
         elapsed = self.elapsed(self.bmc.now)
-        times = [t for t in (s.next_change(elapsed) for s in self._sensors.values()) if t is not None]
-        return self.epoch + min(times) if times else None
+        earliest = None  # asked on every request: a plain loop, no lists
+        for sensor in self._sensors.values():
+            t = sensor.next_change(elapsed)
+            if t is not None and (earliest is None or t < earliest):
+                earliest = t
+        return None if earliest is None else self.epoch + earliest
 
     def cold_reset(self) -> None:
         """Section 20.2: sensor functions re-initialise; thresholds and enables from the SDRs."""

@@ -150,6 +150,8 @@ class Session:
     outbound_seq: int = 0
     auth_type: int = AUTH_NONE
     attrs: dict = field(default_factory=dict)
+    #: The last Context made (its key, the Context): a session's requests mostly share one.
+    _context: tuple | None = field(default=None, repr=False)
 
     def touch(self, now: float) -> None:
         self.last_activity = max(self.last_activity, now)
@@ -167,11 +169,21 @@ class Session:
         return self.outbound_seq
 
     def context(self, channel: int = LAN_CHANNEL, rq_addr: int = 0x81, rq_lun: int = 0) -> Context:
-        """The dispatcher's Context for a request inside this session."""
-        return Context(channel=channel, privilege=Privilege(self.privilege),
-                       interface="lanplus" if self.kind == "v20" else "lan",
-                       session_id=self.id, user_id=self.user_id,
-                       requester_address=rq_addr, requester_lun=rq_lun, peer=self.peer)
+        """The dispatcher's Context for a request inside this session.
+
+        Made again whenever anything it holds changed (the privilege after Set
+        Session Privilege Level, say); a Context is frozen, so sharing it is safe.
+        """
+        key = (channel, self.privilege, self.kind, self.id, self.user_id, rq_addr, rq_lun, self.peer)
+        cached = self._context
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        ctx = Context(channel=channel, privilege=Privilege(self.privilege),
+                      interface="lanplus" if self.kind == "v20" else "lan",
+                      session_id=self.id, user_id=self.user_id,
+                      requester_address=rq_addr, requester_lun=rq_lun, peer=self.peer)
+        self._context = (key, ctx)
+        return ctx
 
 
 @dataclass
@@ -364,10 +376,16 @@ class LanContext:
         return chans.access(ch, volatile=True)
 
     def channel_open(self) -> bool:
+        return self.channel_limits()[0]
+
+    def channel_limits(self) -> tuple[bool, int]:
+        """(open, privilege limit) of the channel's volatile access, read once (every packet asks)."""
         from .channels import AccessMode
 
         access = self.channel_access()
-        return access is not None and access.access_mode != AccessMode.DISABLED
+        if access is None:
+            return False, 0
+        return access.access_mode != AccessMode.DISABLED, int(access.privilege_limit)
 
     def session_privilege_limit(self, user_id: int) -> int | None:
         users, access = self.users, self.channel_access()

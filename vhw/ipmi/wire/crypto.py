@@ -22,7 +22,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
@@ -51,6 +52,8 @@ KEY_CONSTANT_LENGTH = 20
 #: The IPMI 2.0 password field is 20 bytes; shorter keys are NUL padded.
 PASSWORD_LENGTH = 20
 AES_BLOCK = 16
+#: The confidentiality trailer per pad length n: 01 02 .. n, then n (13.29.1).
+_PADDING = tuple(bytes(range(1, n + 1)) + bytes([n]) for n in range(AES_BLOCK))
 
 
 @dataclass(frozen=True)
@@ -166,33 +169,46 @@ def verify_auth_code(integrity: int, k1: bytes, password: bytes, data: bytes, co
 
 # -- confidentiality (section 13.29) -------------------------------------------------------
 
-def aes_encrypt(k2: bytes, plain: bytes, iv: bytes | None = None) -> bytes:
-    """AES-CBC-128: IV | E(data | 01 02 .. n | n), key K2[0:16] (13.29, 13.29.1)."""
+def aes_encrypt(k2: bytes, plain: bytes, iv: bytes | None = None, *, key: Any = None) -> bytes:
+    """AES-CBC-128: IV | E(data | 01 02 .. n | n), key K2[0:16] (13.29, 13.29.1).
+
+    ``key`` is ``algorithms.AES(k2[:16])`` made beforehand (a session's keys keep one).
+    """
     iv = secrets.token_bytes(AES_BLOCK) if iv is None else bytes(iv)
     n = (AES_BLOCK - (len(plain) + 1) % AES_BLOCK) % AES_BLOCK
-    block = bytes(plain) + bytes(range(1, n + 1)) + bytes([n])
-    enc = Cipher(algorithms.AES(k2[:16]), modes.CBC(iv)).encryptor()
+    block = bytes(plain) + _PADDING[n]
+    enc = Cipher(key or algorithms.AES(k2[:16]), modes.CBC(iv)).encryptor()
     return iv + enc.update(block) + enc.finalize()
 
 
-def aes_decrypt(k2: bytes, payload: bytes) -> bytes | None:
+def aes_decrypt(k2: bytes, payload: bytes, *, key: Any = None) -> bytes | None:
     """The inverse of ``aes_encrypt``; None if the payload is malformed."""
     if len(payload) < 2 * AES_BLOCK or len(payload) % AES_BLOCK:
         return None
     iv, body = payload[:AES_BLOCK], payload[AES_BLOCK:]
-    dec = Cipher(algorithms.AES(k2[:16]), modes.CBC(iv)).decryptor()
+    dec = Cipher(key or algorithms.AES(k2[:16]), modes.CBC(iv)).decryptor()
     plain = dec.update(body) + dec.finalize()
     n = plain[-1]
     if n >= AES_BLOCK or n + 1 > len(plain):
         return None
-    if plain[-1 - n:-1] != bytes(range(1, n + 1)):
+    if plain[-1 - n:-1] != _PADDING[n][:-1]:
         return None
     return plain[:-1 - n]
 
 
+#: The hash of each HMAC integrity algorithm and its AuthCode length (13.28.x).
+_INTEGRITY_HMAC = {INTEG_HMAC_SHA1_96: (hashlib.sha1, 12), INTEG_HMAC_MD5_128: (hashlib.md5, 16),
+                   INTEG_HMAC_SHA256_128: (hashlib.sha256, 16)}
+
+
 @dataclass(frozen=True)
 class SessionKeys:
-    """What a session needs to protect its payloads, derived once after RAKP 3."""
+    """What a session needs to protect its payloads, derived once after RAKP 3.
+
+    Every packet of a session is keyed the same way, so the keyed HMAC state
+    and the AES key schedule object are made once here and reused (an HMAC
+    copy per packet, a CBC context per packet with its own IV).
+    """
 
     suite: CipherSuite
     sik: bytes = b""
@@ -200,6 +216,17 @@ class SessionKeys:
     k2: bytes = b""
     #: The user's password field (MD5-128 integrity hashes with it directly).
     password: bytes = b""
+    _hmac: Any = field(default=None, init=False, repr=False, compare=False)
+    _code_length: int = field(default=0, init=False, repr=False, compare=False)
+    _aes: Any = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        spec = _INTEGRITY_HMAC.get(self.suite.integrity)
+        if spec is not None and self.k1:
+            object.__setattr__(self, "_hmac", hmac.new(self.k1, digestmod=spec[0]))
+            object.__setattr__(self, "_code_length", spec[1])
+        if self.suite.confidentiality == CONF_AES_CBC_128 and len(self.k2) >= 16:
+            object.__setattr__(self, "_aes", algorithms.AES(self.k2[:16]))
 
     @classmethod
     def derive(cls, suite: CipherSuite, kuid: bytes, kg: bytes | None, rm: bytes, rc: bytes,
@@ -208,13 +235,22 @@ class SessionKeys:
         return cls(suite, sik, derive_k(suite.auth, sik, 1), derive_k(suite.auth, sik, 2), bytes(kuid))
 
     def auth_code(self, data: bytes) -> bytes:
-        return auth_code(self.suite.integrity, self.k1, self.password, data)
+        keyed = self._hmac
+        if keyed is None:
+            return auth_code(self.suite.integrity, self.k1, self.password, data)
+        h = keyed.copy()
+        h.update(data)
+        return h.digest()[:self._code_length]
 
     def verify(self, data: bytes, code: bytes) -> bool:
-        return verify_auth_code(self.suite.integrity, self.k1, self.password, data, code)
+        return hmac.compare_digest(self.auth_code(data), bytes(code))
 
     def encrypt(self, plain: bytes) -> bytes:
-        return aes_encrypt(self.k2, plain) if self.suite.confidentiality == CONF_AES_CBC_128 else bytes(plain)
+        if self.suite.confidentiality != CONF_AES_CBC_128:
+            return bytes(plain)
+        return aes_encrypt(self.k2, plain, key=self._aes)
 
     def decrypt(self, payload: bytes) -> bytes | None:
-        return aes_decrypt(self.k2, payload) if self.suite.confidentiality == CONF_AES_CBC_128 else bytes(payload)
+        if self.suite.confidentiality != CONF_AES_CBC_128:
+            return bytes(payload)
+        return aes_decrypt(self.k2, payload, key=self._aes)

@@ -287,10 +287,7 @@ class RmcpPlus:
 
     def _channel_limits(self) -> tuple[bool, int]:
         """(open, privilege limit) of this LAN channel's volatile access."""
-        access = self.ctx.channel_access()
-        if access is None:
-            return False, 0
-        return self.ctx.channel_open(), int(access.privilege_limit)
+        return self.ctx.channel_limits()
 
     def _guid(self) -> bytes:
         guid = getattr(getattr(self.bmc, "config", None), "system_guid", None)
