@@ -61,7 +61,9 @@ class LavaError(VhwError):
 def template_dirs() -> list[Path]:
     """Directories holding qemu.jinja2 and base.jinja2, $VHW_LAVA_TEMPLATES first."""
     dirs = [os.environ["VHW_LAVA_TEMPLATES"]] if os.environ.get("VHW_LAVA_TEMPLATES") else []
-    dirs.append(str(Path(os.environ.get("VHW_CACHE_DIR", Path.home() / ".cache" / "vhw")) / "lava" / "device-types"))
+    from .guests.images import cache_dir
+
+    dirs.append(str(cache_dir() / "lava" / "device-types"))
     dirs += TEMPLATE_DIRS
     return [Path(d) for d in dirs if (Path(d) / "qemu.jinja2").is_file()]
 
@@ -261,24 +263,24 @@ def read_lava_log(text: str) -> list[dict]:
     """lava-run's log: JSON lines on its stdout (offline), or a server's output.yaml (a YAML list)."""
     import json
 
-    entries: list = []
-    for line in text.splitlines():
-        line = line.strip()
-        if not line.startswith("{"):
-            continue
-        try:
-            entries.append(json.loads(line))
-        except ValueError:
-            entries = []
-            break
-    if entries:
-        return [e for e in entries if isinstance(e, dict)]
-    import yaml
+    if text.lstrip().startswith("- "):
+        import yaml
 
-    data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    if not isinstance(data, list):
-        raise LavaError("not a LAVA log: neither JSON lines nor a YAML list of log entries")
-    return [e for e in data if isinstance(e, dict)]
+        try:
+            data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        except yaml.YAMLError as e:
+            raise LavaError(f"not a LAVA output.yaml: {e}") from None
+        return [e for e in data if isinstance(e, dict)] if isinstance(data, list) else []
+    entries = []
+    for line in text.splitlines():
+        try:
+            # strict=False: a guest's console output carries control characters.
+            entry = json.loads(line, strict=False)
+        except ValueError:
+            continue  # lava-run's own non-JSON lines (a Python warning, a traceback)
+        if isinstance(entry, dict):
+            entries.append(entry)
+    return entries
 
 
 def read_lava_results(log: Path) -> list[LavaCase]:
