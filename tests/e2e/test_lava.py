@@ -7,11 +7,10 @@ import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 
-from vhw.lava import DRIVER_CHECKS, read_lava_results, template_dirs
+from vhw.farm.lava import DRIVER_CHECKS, read_lava_results, template_dirs
 from vhw.report import load
 
 pytestmark = [

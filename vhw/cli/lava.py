@@ -57,7 +57,7 @@ def _this_vhw() -> str:
 
 def _render(args) -> int:
     from ..guests.images import ensure_image
-    from ..lava import render
+    from ..farm.lava import render
     from ..machine.description import load_description
 
     desc = load_description(args.machine)
@@ -76,7 +76,7 @@ def _render(args) -> int:
 
 def _bmc(args) -> int:
     """Start ``vhw bmc`` detached on the run directory's socket, or stop the one started there."""
-    from ..lava import check_description
+    from ..farm.lava import check_description
     from ..machine.description import load_description
 
     run_dir = Path(args.run_dir)
@@ -111,7 +111,7 @@ def _bmc(args) -> int:
 
 
 def _results(args) -> int:
-    from ..lava import read_lava_results, to_junit, to_vhw_results
+    from ..farm.lava import read_lava_results, to_junit, to_vhw_results
     from ..machine.description import load_description
 
     desc = load_description(args.machine)

@@ -11,7 +11,7 @@ import pytest
 yaml = pytest.importorskip("yaml")
 pytest.importorskip("jinja2")
 
-from vhw.lava import (DRIVER_CHECKS, LavaCase, LavaDevice, LavaError, device_dictionary,  # noqa: E402
+from vhw.farm.lava import (DRIVER_CHECKS, LavaCase, LavaDevice, LavaError, device_dictionary,  # noqa: E402
                       device_type_template, job_definition, read_lava_results, render_device,
                       to_junit, to_vhw_results)
 from vhw.machine.description import parse_description  # noqa: E402
@@ -170,7 +170,7 @@ def test_vhw_results_fail_on_a_failed_check_and_on_no_checks(tmp_path):
 
 
 def test_lavas_own_qemu_template_renders_the_dictionary_to_valid_yaml():
-    from vhw.lava import template_dirs
+    from vhw.farm.lava import template_dirs
 
     dirs = template_dirs()
     if not dirs:

@@ -26,9 +26,9 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import VhwError
-from .machine.description import Description
-from .machine.qemu import extern_bmc_args, guest_modules
+from ..errors import VhwError
+from ..machine.description import Description
+from ..machine.qemu import extern_bmc_args, guest_modules
 
 #: The name of the device type vhw renders (its template is vhw-qemu.jinja2).
 DEVICE_TYPE = "vhw-qemu"
@@ -61,7 +61,7 @@ class LavaError(VhwError):
 def template_dirs() -> list[Path]:
     """Directories holding qemu.jinja2 and base.jinja2, $VHW_LAVA_TEMPLATES first."""
     dirs = [os.environ["VHW_LAVA_TEMPLATES"]] if os.environ.get("VHW_LAVA_TEMPLATES") else []
-    from .guests.images import cache_dir
+    from ..guests.images import cache_dir
 
     dirs.append(str(cache_dir() / "lava" / "device-types"))
     dirs += TEMPLATE_DIRS
@@ -227,7 +227,7 @@ def job_definition(desc: Description, image, *, device_type: str = DEVICE_TYPE) 
 def render(desc: Description, image, out: Path, *, device_name: str, config: Path, run_dir: Path,
            vhw: str = "vhw") -> dict[str, Path]:
     """Write the four files into ``out``; the device YAML only where LAVA's templates are found."""
-    import yaml
+    import yaml  # type: ignore[import-untyped]
 
     device = LavaDevice(device_name, config.resolve(), run_dir.resolve(), vhw)
     out.mkdir(parents=True, exist_ok=True)
@@ -264,7 +264,7 @@ def read_lava_log(text: str) -> list[dict]:
     import json
 
     if text.lstrip().startswith("- "):
-        import yaml
+        import yaml  # type: ignore[import-untyped]
 
         try:
             data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
