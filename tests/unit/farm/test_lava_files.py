@@ -181,3 +181,9 @@ def test_lavas_own_qemu_template_renders_the_dictionary_to_valid_yaml():
     assert "-device ipmi-bmc-extern,id=bmc0,chardev=ipmi0" in qemu["options"]
     assert "-cpu host" not in qemu["options"]  # no_kvm
     assert set(device["commands"]["users"]) == {"vhw_bmc_start"}
+
+
+def test_no_success_marker_is_in_its_own_command():
+    """The console echoes the command; a marker found in the echo would pass without the device."""
+    for name, command, ok in DRIVER_CHECKS:
+        assert ok not in command, name
