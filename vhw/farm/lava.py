@@ -286,13 +286,21 @@ def read_lava_log(text: str) -> list[dict]:
 
 
 def read_lava_results(log: Path) -> list[LavaCase]:
-    """The test cases a LAVA job logged (its ``lvl: results`` entries), in order."""
+    """The test cases a LAVA job logged (its ``lvl: results`` entries), in order; or a
+    server's results list (``lavacli results JOB_ID --yaml``)."""
     if not log.is_file():
-        raise LavaError(f"{log}: no LAVA log (lava-run's stdout, or a job's output.yaml)")
+        raise LavaError(f"{log}: no LAVA log (lava-run's stdout, a job's output.yaml, or its results YAML)")
     cases = []
     for entry in read_lava_log(log.read_text(errors="replace")):
         msg = entry.get("msg")
-        if entry.get("lvl") != "results" or not isinstance(msg, dict):
+        if "lvl" not in entry and {"suite", "name", "result"} <= entry.keys():
+            # `lavacli results JOB_ID --yaml`: the server's results, one dict per case.
+            msg = {**entry, "definition": entry["suite"], "case": entry["name"]}
+            meta = entry.get("metadata")
+            if isinstance(meta, dict):
+                msg.setdefault("extra", meta.get("extra"))
+                msg["error_msg"] = msg.get("error_msg") or meta.get("error_msg")
+        elif entry.get("lvl") != "results" or not isinstance(msg, dict):
             continue
         extra = msg.get("extra")
         detail = str(msg.get("error_msg") or "")

@@ -139,6 +139,15 @@ def test_lava_run_json_lines_and_output_yaml_read_the_same(tmp_path):
         ("0_vhw-drivers", "sdr-list", "fail"), ("lava", "job", "fail")]
     assert cases[1].duration == pytest.approx(0.87)
     assert cases[2].detail == "matched Error"
+    # The server's results list (lavacli results JOB_ID --yaml) reads as the same cases.
+    results = tmp_path / "results.yaml"
+    results.write_text(yaml.safe_dump([
+        {"suite": e["msg"]["definition"], "name": e["msg"]["case"], "result": e["msg"]["result"],
+         "duration": e["msg"].get("duration", ""), "metadata": {"extra": e["msg"].get("extra")},
+         "error_msg": e["msg"].get("error_msg")}
+        for e in LOG if e["lvl"] == "results"]))
+    assert [(c.suite, c.name, c.result, c.detail) for c in read_lava_results(results)] == \
+        [(c.suite, c.name, c.result, c.detail) for c in cases]
     with pytest.raises(LavaError, match="no LAVA log"):
         read_lava_results(tmp_path / "missing.log")
 
