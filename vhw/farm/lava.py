@@ -44,16 +44,24 @@ TEMPLATE_DIRS = (
 LOGIN = {"login_prompt": "login:", "username": "root", "password_prompt": "Password:", "password": "vhw"}
 PROMPT = "# "
 
-#: Interactive checks per BMC interface: (LAVA case name, command, what success prints).
-#: ipmitool's "mc info" is Get Device ID (IPMI 2.0 §20.1); "chassis status" is §28.2.
-#: The console echoes each command, so a success marker is one the shell computes
-#: ($((6*7))), never text of the command itself.
+#: Interactive checks: (LAVA case name, command, what success prints, what failure prints).
+#: ipmitool's "mc info" is Get Device ID (IPMI 2.0 §20.1); "chassis status" is §28.2;
+#: ipmi_conform runs seed 000's default ipmi(7D) cases through the interface's driver
+#: (a JSON line per case, exit status 1 when one failed). The console echoes each
+#: command, so a success marker is one the shell computes ($((6*7))), never text of the
+#: command itself.
 DRIVER_CHECKS = (
-    ("ipmi-devintf", "ls /dev/ipmi0 && echo devnode=$((6*7))", "devnode=42"),
-    ("mc-info", "ipmitool mc info", "IPMI Version"),
-    ("chassis-status", "ipmitool chassis status", "System Power"),
-    ("sdr-list", "ipmitool sdr list && echo sdr=$((6*7))", "sdr=42"),
+    ("ipmi-devintf", "ls /dev/ipmi0 && echo devnode=$((6*7))", "devnode=42", "No such file"),
+    ("mc-info", "ipmitool mc info", "IPMI Version", "Could not open device"),
+    ("chassis-status", "ipmitool chassis status", "System Power", "Could not open device"),
+    ("sdr-list", "ipmitool sdr list && echo sdr=$((6*7))", "sdr=42", "Could not open device"),
+    ("ipmi-conform", "ipmi_conform -i {interface} && echo conform=$((6*7))", "conform=42", '"ok": false'),
 )
+
+
+def driver_checks(interface: str) -> list[tuple[str, str, str, str]]:
+    """DRIVER_CHECKS for the device's BMC interface."""
+    return [(name, cmd.format(interface=interface), ok, bad) for name, cmd, ok, bad in DRIVER_CHECKS]
 
 
 class LavaError(VhwError):
@@ -188,10 +196,9 @@ def kernel_append(desc: Description) -> str:
 
 def job_definition(desc: Description, image, *, device_type: str = DEVICE_TYPE) -> dict:
     """job.yaml as a dict: deploy the built image over file://, boot qemu, run the driver checks."""
-    check_description(desc)
-    script = [{"command": cmd, "name": name, "successes": [{"message": ok}],
-               "failures": [{"message": "Could not open device"}, {"message": "Error"}]}
-              for name, cmd, ok in DRIVER_CHECKS]
+    interface = check_description(desc)
+    script = [{"command": cmd, "name": name, "successes": [{"message": ok}], "failures": [{"message": bad}]}
+              for name, cmd, ok, bad in driver_checks(interface)]
     return {
         "device_type": device_type,
         "job_name": f"vhw {desc.machine.name} on {desc.machine.guest}",

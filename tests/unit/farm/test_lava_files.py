@@ -11,7 +11,7 @@ import pytest
 yaml = pytest.importorskip("yaml")
 pytest.importorskip("jinja2")
 
-from vhw.farm.lava import (DRIVER_CHECKS, LavaCase, LavaDevice, LavaError, device_dictionary,  # noqa: E402
+from vhw.farm.lava import (DRIVER_CHECKS, driver_checks, LavaCase, LavaDevice, LavaError, device_dictionary,  # noqa: E402
                       device_type_template, job_definition, read_lava_results, render_device,
                       to_junit, to_vhw_results)
 from vhw.machine.description import parse_description  # noqa: E402
@@ -78,9 +78,13 @@ def test_device_yaml_has_vhws_bmc_options_and_user_commands(templates):
     assert "--config /etc/vhw/t.toml" in users["do"]
 
 
-def test_ssif_gets_its_address():
-    text = device_dictionary(desc('interfaces = ["ssif"]'), DEVICE)
-    assert "-device smbus-ipmi,bmc=bmc0,address=0x10" in text
+def test_ssif_gets_its_address_and_its_conformance_run():
+    d = desc('interfaces = ["ssif"]')
+    assert "-device smbus-ipmi,bmc=bmc0,address=0x10" in device_dictionary(d, DEVICE)
+    script = job_definition(d, IMAGE)["actions"][3]["test"]["interactive"][0]["script"]
+    assert script[-1]["command"] == "ipmi_conform -i ssif && echo conform=$((6*7))"
+    assert "vhw.mods=i2c-i801,ipmi_ssif,ipmi_devintf" in job_definition(d, IMAGE)["actions"][1]["deploy"][
+        "images"]["kernel"]["image_arg"]
 
 
 def test_job_deploys_the_image_boots_qemu_and_runs_each_check():
@@ -95,7 +99,7 @@ def test_job_deploys_the_image_boots_qemu_and_runs_each_check():
     assert deploy["images"]["initrd"]["url"] == "file:///cache/initramfs.cpio.lz4"
     assert boot["method"] == "qemu" and boot["auto_login"]["username"] == "root"
     script = test["interactive"][0]["script"]
-    assert [s["name"] for s in script] == [n for n, _c, _o in DRIVER_CHECKS]
+    assert [s["name"] for s in script] == [n for n, *_ in DRIVER_CHECKS]
     assert job["context"]["arch"] == "amd64"
 
 
@@ -194,5 +198,5 @@ def test_lavas_own_qemu_template_renders_the_dictionary_to_valid_yaml():
 
 def test_no_success_marker_is_in_its_own_command():
     """The console echoes the command; a marker found in the echo would pass without the device."""
-    for name, command, ok in DRIVER_CHECKS:
-        assert ok not in command, name
+    for name, command, ok, bad in driver_checks("kcs"):
+        assert ok not in command and bad not in command, name
