@@ -41,7 +41,8 @@ def add_parser(sub) -> None:
     b.add_argument("--run-dir", required=True, metavar="DIR")
     b.add_argument("action", choices=("start", "stop"))
     s = lsub.add_parser("results", help="map a lava-run output directory to JUnit XML and a vhw results JSON")
-    s.add_argument("log", metavar="LOG", help="the job's log: lava-run's stdout (JSON lines) or a server's output.yaml")
+    s.add_argument("log", metavar="LOG", help="the job's log: lava-run's output (JSON lines, on stderr), a server's output.yaml, "
+                        "or `lavacli results JOB --yaml`")
     s.add_argument("--job", metavar="NAME", help="the job's name in the results (default: the log's directory name)")
     s.add_argument("--machine", "-m", required=True, metavar="FILE", help="the job's machine description")
     s.add_argument("--junit", metavar="FILE", help="write JUnit XML here")

@@ -269,7 +269,7 @@ class LavaCase:
 
 
 def read_lava_log(text: str) -> list[dict]:
-    """lava-run's log: JSON lines on its stdout (offline), or a server's output.yaml (a YAML list)."""
+    """lava-run's log: JSON lines (offline, on its stderr), or a server's output.yaml (a YAML list)."""
     import json
 
     if text.lstrip().startswith("- "):
@@ -296,7 +296,7 @@ def read_lava_results(log: Path) -> list[LavaCase]:
     """The test cases a LAVA job logged (its ``lvl: results`` entries), in order; or a
     server's results list (``lavacli results JOB_ID --yaml``)."""
     if not log.is_file():
-        raise LavaError(f"{log}: no LAVA log (lava-run's stdout, a job's output.yaml, or its results YAML)")
+        raise LavaError(f"{log}: no LAVA log (lava-run's output, a job's output.yaml, or its results YAML)")
     cases = []
     for entry in read_lava_log(log.read_text(errors="replace")):
         msg = entry.get("msg")
