@@ -17,7 +17,12 @@ DEB_PACKAGES := qemu-system-x86 qemu-system-sparc qemu-system-data qemu-utils \
 	busybox-static cpio lz4 ipmitool freeipmi-tools openipmi \
 	gcc make libc6-dev kmod binutils libelf1 \
 	gcc-sparc64-linux-gnu linux-source-6.1 flex bison bc rsync \
-	tshark zstd genisoimage syslinux syslinux-common mtools dosfstools
+	tshark zstd genisoimage syslinux syslinux-common mtools dosfstools \
+	lava-dispatcher lavacli
+
+# LAVA's device-type templates (qemu.jinja2, base.jinja2) are in lava-server;
+# `vhw lava` needs only the templates, so deps unpacks them from its package.
+LAVA_TEMPLATES := $(or $(VHW_CACHE_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/vhw)/lava/device-types
 
 .PHONY: all deps venv images test lint unit e2e test-guest driver-tests-console demo bench clean help
 
@@ -51,6 +56,11 @@ deps: .deps.stamp
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null \
 		|| { echo "[deps] apt-get failed: run 'make deps' as root"; exit 1; }; \
 	fi
+	@test -f $(LAVA_TEMPLATES)/qemu.jinja2 || { \
+		tmp=$$(mktemp -d) && (cd $$tmp && apt-get download -q lava-server >/dev/null) && \
+		dpkg-deb -x $$tmp/lava-server_*.deb $$tmp/x && mkdir -p $(LAVA_TEMPLATES) && \
+		cp $$tmp/x/usr/share/lava-server/device-types/*.jinja2 $(LAVA_TEMPLATES)/ && rm -rf $$tmp; } \
+		|| { echo "[deps] could not unpack LAVA's device-type templates from lava-server"; exit 1; }
 	@touch $@
 
 venv: $(VENV)/.stamp

@@ -7,6 +7,7 @@
     vhw prom list|get|set|unset|export|import|diff|run|show ...   (SPARC EEPROM; vhw prom --help)
     vhw trace FILE|DIR [--channel C] [--since S] [--grep REGEX]   (print a trace.jsonl; docs/trace.md)
     vhw report [PATH...] [-o FILE.html|FILE.md]   (one page from a run's results; docs/report.md)
+    vhw lava render|bmc|results ...   (a machine as a LAVA device and job; docs/lava.md)
     vhw fleet --count N --base-port P --user NAME:PASSWORD [--address HOST] [--state DIR]
 
 Errors a user can cause are printed as one clear message (no traceback) and
@@ -249,6 +250,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_report_parser(sub)
 
+    from .lava import add_parser as add_lava_parser
+
+    add_lava_parser(sub)
+
     fleet = sub.add_parser("fleet", help="serve many LAN BMCs (no VMs) in one process",
                            description="Serve N independent IPMI-over-LAN BMCs on HOST ports P..P+N-1, each "
                                        "with its own state and one ADMINISTRATOR user; chassis power control "
@@ -294,6 +299,10 @@ def main(argv: list[str] | None = None) -> int:
             from .prom import main as prom_main
 
             return prom_main(args)
+        if args.verb == "lava":
+            from .lava import main as lava_main
+
+            return lava_main(args)
         if args.verb == "fleet":
             return run_fast_loop(_fleet(args))
         parser.print_help()

@@ -1,0 +1,1 @@
+"""Running vhw machines on farm engines (LAVA: lava.py)."""
