@@ -28,7 +28,7 @@ from pathlib import Path
 
 from ..errors import VhwError
 from ..machine.description import Description
-from ..machine.qemu import extern_bmc_args, guest_modules
+from ..machine.qemu import extern_bmc_args, kernel_command_line
 
 #: The name of the device type vhw renders (its template is vhw-qemu.jinja2).
 DEVICE_TYPE = "vhw-qemu"
@@ -184,14 +184,8 @@ def render_device(dictionary: str, type_template: str, dirs: list[Path] | None =
 
 def kernel_append(desc: Description) -> str:
     """The guest's command line: console access (no agent under LAVA), its drivers' modules."""
-    # No "quiet": LAVA waits for the kernel's "Linux version" banner before the login prompt.
-    append = ["console=ttyS0", "panic=-1", "cryptomgr.notests", "vhw.access=console"]
-    mods = guest_modules(desc)
-    if mods:
-        append.append("vhw.mods=" + ",".join(mods))
-    if desc.machine.append:
-        append.append(desc.machine.append)
-    return " ".join(append)
+    # Not quiet: LAVA waits for the kernel's "Linux version" banner before the login prompt.
+    return kernel_command_line(desc, agent=False, quiet=False)
 
 
 def job_definition(desc: Description, image, *, device_type: str = DEVICE_TYPE) -> dict:

@@ -227,26 +227,34 @@ def _disk_args(recipe, links: Links) -> list[str]:
     return args
 
 
-def _kernel_args(desc: Description, image: GuestImage, links: Links) -> list[str]:
-    """A built guest: -kernel/-initrd, its command line, the agent port, the firmware, 9p."""
+def kernel_command_line(desc: Description, *, agent: bool, quiet: bool = True, share: bool = False,
+                        sol: bool = False) -> str:
+    """A built Linux guest's command line, read by its /init (guest-images/linux-x86)."""
     m = desc.machine
     # cryptomgr.notests: the kernel's crypto self-tests cost 0.6-1.3 s of a
     # ~4.5 s TCG boot and are not what a driver test is about.
-    append = ["console=ttyS0", "panic=-1", "quiet" if "vhw.debug=1" not in m.append else "",
-              "cryptomgr.notests", "vhw.agent=vport" if links.agent_fd is not None else "vhw.access=console"]
+    append = ["console=ttyS0", "panic=-1", "quiet" if quiet and "vhw.debug=1" not in m.append else "",
+              "cryptomgr.notests", "vhw.agent=vport" if agent else "vhw.access=console"]
     mods = guest_modules(desc)
     if mods:
         append.append("vhw.mods=" + ",".join(mods))
-    if links.share_dir:
+    if share:
         append.append("vhw.9p=vhwshare")
-    if links.sol_fd is not None:
+    if sol:
         append.append("vhw.sol=ttyS1")  # the guest's /init keeps a shell on it (SOL's far end)
     if m.append:
         append.append(m.append)
+    return " ".join(a for a in append if a)
+
+
+def _kernel_args(desc: Description, image: GuestImage, links: Links) -> list[str]:
+    """A built guest: -kernel/-initrd, its command line, the agent port, the firmware, 9p."""
+    append = kernel_command_line(desc, agent=links.agent_fd is not None, share=bool(links.share_dir),
+                                 sol=links.sol_fd is not None)
     args = [
         "-kernel", str(image.kernel),
         "-initrd", str(image.initrd),
-        "-append", " ".join(a for a in append if a),
+        "-append", append,
     ]
     if links.agent_fd is not None:
         args += [
@@ -254,7 +262,7 @@ def _kernel_args(desc: Description, image: GuestImage, links: Links) -> list[str
             "-chardev", f"socket,id=agent,fd={links.agent_fd}",
             "-device", f"virtserialport,bus=vser0.0,chardev=agent,name={AGENT_PORT}",
         ]
-    if m.firmware == "qboot":
+    if desc.machine.firmware == "qboot":
         args += ["-bios", "qboot.rom"]
     if links.share_dir:
         args += [
