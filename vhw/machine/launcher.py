@@ -138,9 +138,13 @@ class Machine:
     def __init__(self, desc: Description, *, image=None, workdir: str | Path | None = None,
                  keep_workdir: bool = False, progress: Callable[[str], None] | None = None,
                  extra_args: list[str] | None = None, trace: Trace | None = None, faults=None,
-                 snapshot: bool | None = None):
+                 snapshot: bool | None = None, save_at_ready: bool = True):
         self.desc = desc
         self.use_snapshot = snapshots_enabled(snapshot)
+        #: Save the missing snapshot as soon as the guest is ready; False: when ``save_snapshot`` is called.
+        self.save_at_ready = save_at_ready
+        #: The snapshot still to save (a first boot that found none), until it is saved.
+        self._pending_save: _SnapshotPlan | None = None
         #: Why this machine boots normally although snapshots are on (None: it may use one).
         self.snapshot_refused: str | None = None
         #: The key of the snapshot this machine restored or saved (None: no snapshot was involved).
@@ -479,7 +483,20 @@ class Machine:
         except ValueError:
             return 0.0
 
-    async def _save_snapshot(self, run: _Run, plan: _SnapshotPlan) -> None:
+    async def save_snapshot(self) -> bool:
+        """Save the snapshot this machine's first boot found missing: now, with the guest and the
+        BMC as they are (the guest stops for the save and runs on).  False if there is none to
+        save or saving failed (the machine runs on either way).
+
+        A machine made with ``save_at_ready=False`` saves only here, so what a test did first
+        (a SEL entry, a setting) is in the snapshot."""
+        plan, self._pending_save = self._pending_save, None
+        run = self._run_state
+        if plan is None or run is None or plan.journal is None:
+            return False
+        return await self._save_snapshot(run, plan)
+
+    async def _save_snapshot(self, run: _Run, plan: _SnapshotPlan) -> bool:
         """Stop the ready guest, write its migration stream and the BMC's journal to the cache, go on."""
         from . import snapshot as snap
 
@@ -490,7 +507,7 @@ class Machine:
         try:
             with snap.building(plan.key) as staging:
                 if staging is None:  # another process is making it right now
-                    return
+                    return False
                 await qmp.execute("stop")
                 journal.saved_at = self.bmc_service.now() if self.bmc_service is not None else 0.0
                 journal.detach()
@@ -506,8 +523,10 @@ class Machine:
             self.boot.saved = True
             self.boot.save = time.monotonic() - started
             self.progress(f"[vhw] snapshot saved in {self.boot.save:.2f} s")
+            return True
         except Exception as e:  # the machine runs on without a snapshot
             log.warning("could not save a snapshot of %s: %s", self.desc.machine.name, e)
+            return False
         finally:
             self._stop_journal()
 
@@ -606,7 +625,9 @@ class Machine:
                 self.progress(f"[vhw] guest ready in {self.boot.to_ready:.2f} s"
                               f"{' (from a snapshot)' if restoring else ''}")
                 if plan is not None and plan.journal is not None:
-                    await self._save_snapshot(run, plan)
+                    self._pending_save = plan
+                    if self.save_at_ready:
+                        await self.save_snapshot()
                 if self._ready is not None:
                     self._ready.set()
                 return
@@ -685,6 +706,8 @@ class Machine:
 
     async def _stop_qemu(self) -> None:
         run, self._run_state = self._run_state, None
+        self._pending_save = None  # a snapshot is of one QEMU run
+        self._stop_journal()
         if run is None:
             return
         if self._ready is not None:
