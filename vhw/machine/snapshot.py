@@ -41,7 +41,7 @@ from ..ipmi.core.bmc import Context, Privilege
 #: Bump when what a snapshot holds, or how it is restored, changes.
 SNAPSHOT_FORMAT = 1
 #: Snapshots kept in the cache (the least recently used beyond this are removed).
-KEEP_SNAPSHOTS = 24
+KEEP_SNAPSHOTS = 16
 #: $VHW_SNAPSHOT: "0"/"off"/"no" makes every machine boot normally.
 SNAPSHOT_ENV = "VHW_SNAPSHOT"
 
