@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import shlex
 import shutil
 import socket
 import tempfile
@@ -512,9 +511,7 @@ class Machine:
                 journal.saved_at = self.bmc_service.now() if self.bmc_service is not None else 0.0
                 journal.detach()
                 try:
-                    state = staging / "vm.state"
-                    await qmp.execute("migrate", {"uri": f"exec:cat > {shlex.quote(str(state))}"})
-                    await asyncio.wait_for(_migration_done(qmp), SNAPSHOT_SAVE_LIMIT)
+                    await run.qemu.save_state(staging / "vm.state", SNAPSHOT_SAVE_LIMIT)
                 finally:
                     await qmp.execute("cont")
                 await asyncio.to_thread(snap.publish, staging, plan.key, journal, {
@@ -577,7 +574,7 @@ class Machine:
         if plan is not None and plan.snapshot is not None:
             self._restore_devices(plan)
             plan.snapshot.touch()
-            argv = [*argv, "-incoming", f"exec:cat {shlex.quote(str(plan.snapshot.state))}"]
+            argv = [*argv, *QemuProcess.incoming_args(plan.snapshot.state)]
         self.progress(f"[vhw] {'restoring' if restoring else 'booting'} {self.desc.machine.guest} "
                       f"({accel}, {self.access})")
         try:
@@ -608,8 +605,8 @@ class Machine:
         run.tasks.append(loop.create_task(self._watch_exit(run)))
         try:
             self._notify_devices("on_qemu_start")
-            if restoring:  # a snapshot taken paused stays paused after the load: cont once it is in
-                await asyncio.wait_for(_migration_done(process.qmp), boot_timeout)
+            if restoring:
+                await process.wait_loaded(boot_timeout)
             await process.qmp.execute("cont")
             if restoring and isinstance(channel, AgentClient):
                 ready = loop.create_task(asyncio.wait_for(self._restored_ready(channel), boot_timeout))
@@ -724,20 +721,6 @@ class Machine:
         for s in run.sockets:
             s.close()
         self._report_exit(run)
-
-
-async def _migration_done(qmp: QMPClient) -> None:
-    """Until QEMU's migration (to or from a snapshot file) completed; QemuError if it failed."""
-    while True:
-        info = await qmp.execute("query-migrate")
-        if not isinstance(info, dict):
-            raise QemuError(f"query-migrate answered {info!r}")
-        status = info.get("status")
-        if status == "completed":
-            return
-        if status in ("failed", "cancelled"):
-            raise QemuError(f"QEMU's migration to the snapshot file {status}: {info.get('error-desc', '')}")
-        await asyncio.sleep(0.01)
 
 
 def _chardev_for(address: str) -> str:
