@@ -30,7 +30,12 @@ def linux_image():
 
 @pytest.fixture
 def make_machine(request, tmp_path, linux_image):
-    """Factory: ``make_machine(desc, **kw)`` -> an unstarted Machine."""
+    """Factory: ``make_machine(desc, **kw)`` -> an unstarted Machine.
+
+    The machine starts from a snapshot of its description where the devices
+    allow (vhw.machine.snapshot); ``snapshot=False``, or a ``cold_boot``
+    mark on the test, makes it boot for real (VHW_SNAPSHOT=0: every test)."""
+    cold = request.node.get_closest_marker("cold_boot") is not None
     counter = iter(range(1000))
     dirs = request.node.vhw_machine_dirs = []
 
@@ -39,6 +44,8 @@ def make_machine(request, tmp_path, linux_image):
         dirs.append(workdir)
         kw.setdefault("image", linux_image)
         kw.setdefault("trace", Trace())  # in memory: tests wait on what the BMC saw
+        if cold:
+            kw.setdefault("snapshot", False)
         return Machine(desc, workdir=workdir, **kw)
 
     return make

@@ -13,6 +13,9 @@ from vhw.machine.description import default_description, parse_description
 
 ALL_BYTES = bytes(range(256)) * 64
 
+#: These tests are about the boot itself: never from a snapshot.
+pytestmark = pytest.mark.cold_boot
+
 
 def test_agent_runs_commands_with_exact_status_output_and_files(make_machine, linux_image):
     async def scenario():

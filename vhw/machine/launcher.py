@@ -42,6 +42,7 @@ from .description import Description
 from .process import QemuProcess
 from .qemu import BootChoice, Links, build_argv, qemu_binary
 from .serial import ConsoleChannel, ConsoleDriver, ConsoleLogin
+from .snapshot import BmcJournal, Snapshot, snapshots_enabled
 
 if TYPE_CHECKING:
     from ..ipmi.io.service import BmcService
@@ -51,6 +52,8 @@ log = logging.getLogger(__name__)
 
 #: How long a KVM boot may take before the launcher gives up on KVM.
 KVM_BOOT_LIMIT = 20.0
+#: How long saving a snapshot may take (QEMU writing guest RAM to the cache).
+SNAPSHOT_SAVE_LIMIT = 60.0
 #: The login the Linux guest's /init offers on its console when booted with access = "console".
 LINUX_CONSOLE_LOGIN = ConsoleLogin(user="root", password="vhw", shell_prompt=r"[#$] ?$")
 
@@ -81,15 +84,32 @@ def proxy_cpu() -> int | None:
 
 @dataclass
 class BootTimes:
-    """How long the last boot took (wall seconds; guest uptime at READY, 0 over the console)."""
+    """How long the last boot took (wall seconds; guest uptime at READY, 0 over the console).
+
+    ``restored``: the guest came from a snapshot (``ready`` is then when its
+    agent answered and its clock was set); ``saved``: this boot made one
+    (``save`` seconds, after ``ready``).
+    """
 
     launched: float = 0.0
     ready: float = 0.0
     guest_uptime: float = 0.0
+    restored: bool = False
+    saved: bool = False
+    save: float = 0.0
 
     @property
     def to_ready(self) -> float:
         return self.ready - self.launched
+
+
+@dataclass
+class _SnapshotPlan:
+    """What the first launch does about snapshots: restore ``snapshot``, or record and save under ``key``."""
+
+    key: str
+    snapshot: Snapshot | None = None
+    journal: BmcJournal | None = None
 
 
 @dataclass
@@ -109,13 +129,27 @@ class Machine:
 
     Use as ``async with Machine(desc) as m: await m.run("uname -a")``.
     ``image`` is what it boots (vhw.guests.remote.boot_image resolves the guest's,
-    building or fetching it, when not given).
+    building or fetching it, when not given).  ``snapshot``: start from a
+    snapshot of the description where its devices allow (vhw.machine.snapshot;
+    None: $VHW_SNAPSHOT decides, default on; False: always a real boot).
     """
 
     def __init__(self, desc: Description, *, image=None, workdir: str | Path | None = None,
                  keep_workdir: bool = False, progress: Callable[[str], None] | None = None,
-                 extra_args: list[str] | None = None, trace: Trace | None = None, faults=None):
+                 extra_args: list[str] | None = None, trace: Trace | None = None, faults=None,
+                 snapshot: bool | None = None, save_at_ready: bool = True):
         self.desc = desc
+        self.use_snapshot = snapshots_enabled(snapshot)
+        #: Save the missing snapshot as soon as the guest is ready; False: when ``save_snapshot`` is called.
+        self.save_at_ready = save_at_ready
+        #: The snapshot still to save (a first boot that found none), until it is saved.
+        self._pending_save: _SnapshotPlan | None = None
+        #: Why this machine boots normally although snapshots are on (None: it may use one).
+        self.snapshot_refused: str | None = None
+        #: The key of the snapshot this machine restored or saved (None: no snapshot was involved).
+        self.snapshot_key: str | None = None
+        #: The BMC's journal while the first boot records one for its snapshot.
+        self._journal: BmcJournal | None = None
         #: Every message on every transport (vhw.trace); NULL_TRACE records nothing.
         self.trace = trace if trace is not None else NULL_TRACE
         #: The fault injector (vhw.faults) the devices consult: the one given,
@@ -353,13 +387,145 @@ class Machine:
         self.accel = await asyncio.to_thread(choose_accel, self.desc.machine.accel, qemu)
         if self.accel == "kvm":
             try:
-                await self._launch(qemu, "kvm", min(KVM_BOOT_LIMIT, self.desc.machine.boot_timeout))
+                await self._first_launch(qemu, "kvm", min(KVM_BOOT_LIMIT, self.desc.machine.boot_timeout))
                 return
             except GuestError as e:
                 log.warning("guest did not come up under KVM (%s); falling back to TCG", e)
                 await self._stop_qemu()
                 self.accel = "tcg"
-        await self._launch(qemu, self.accel, self.desc.machine.boot_timeout)
+        await self._first_launch(qemu, self.accel, self.desc.machine.boot_timeout)
+
+    async def _first_launch(self, qemu: str, accel: str, boot_timeout: float) -> None:
+        """The machine's first launch: from a snapshot where one can be used, else a boot (saving one).
+
+        A snapshot that does not restore is marked unusable (its key is not
+        tried again) and the machine boots normally with fresh devices.
+        """
+        try:
+            await self._launch(qemu, accel, boot_timeout, snapshots=True)
+        except (QemuError, GuestError) as e:
+            self._stop_journal()
+            if not self.boot.restored:
+                raise
+            from .snapshot import mark_unrestorable
+
+            log.warning("restoring the snapshot failed (%s); booting normally", e)
+            await self._stop_qemu()
+            key = self.snapshot_key
+            if key is not None:
+                await asyncio.to_thread(mark_unrestorable, key, str(e))
+            await self._reset_devices()
+            await self._launch(qemu, accel, boot_timeout)
+
+    async def _reset_devices(self) -> None:
+        """Devices as new (after a failed restore fed the BMC a journal)."""
+        for dev in reversed(self._devices):
+            await dev.close()
+        self._devices.clear()
+        self.bmc_service = None
+        self._sol_link = None
+        await self._attach_devices()
+
+    async def _plan_snapshot(self, argv: list[str]) -> _SnapshotPlan | None:
+        """Restore a snapshot of this argv, or record this boot to save one; None: neither."""
+        from . import snapshot as snap
+
+        if not self.use_snapshot:
+            return None
+        why = snap.snapshot_unsupported(self.desc, self.image, access=self.access, extra_args=self.extra_args)
+        if why is None and self.boot_choice() is not None:
+            why = "the BMC's boot flags choose this boot's device"
+        self.snapshot_refused = why
+        if why is not None:
+            log.info("booting %s normally: %s", self.desc.machine.name, why)
+            return None
+        version = await asyncio.to_thread(snap.qemu_version, argv[0])
+        key = snap.snapshot_key(desc=self.desc, image=self.image, argv=argv, bmc_links=self._bmc_links,
+                                qemu_version=version)
+        self.snapshot_key = key
+        refused = await asyncio.to_thread(snap.unrestorable, key)
+        if refused is not None:
+            self.snapshot_refused = f"its snapshot did not restore before: {refused}"
+            return None
+        found = await asyncio.to_thread(snap.find_snapshot, key)
+        if found is not None:
+            return _SnapshotPlan(key, snapshot=found)
+        journal = self._journal = BmcJournal()
+        if self.bmc_service is not None:
+            journal.attach(self.bmc_service.bmc)
+        return _SnapshotPlan(key, journal=journal)
+
+    def _stop_journal(self) -> None:
+        if self._journal is not None:
+            self._journal.detach()
+            self._journal = None
+
+    def _restore_devices(self, plan: _SnapshotPlan) -> None:
+        """The BMC as the snapshot's guest left it: its journal replayed up to now."""
+        assert plan.snapshot is not None
+        if self.bmc_service is not None:
+            journal = plan.snapshot.journal()
+            count = journal.replay(self.bmc_service.bmc, self.bmc_service.now())
+            log.debug("BMC: %d journaled request(s) replayed", count)
+
+    async def _restored_ready(self, channel: AgentClient) -> float:
+        """A restored guest is ready when its agent answers; its clock is set to the host's on the way.
+
+        The guest's wall clock stopped when the snapshot was taken (its
+        virtual clocks continue from there, as after a pause).
+        """
+        r = await channel.run(f"date -u -s @{int(time.time() + 0.5)} >/dev/null && cut -d' ' -f1 /proc/uptime",
+                              timeout=10.0)
+        r.check("clock setting after restore")
+        try:
+            return float(r.text.strip())
+        except ValueError:
+            return 0.0
+
+    async def save_snapshot(self) -> bool:
+        """Save the snapshot this machine's first boot found missing: now, with the guest and the
+        BMC as they are (the guest stops for the save and runs on).  False if there is none to
+        save or saving failed (the machine runs on either way).
+
+        A machine made with ``save_at_ready=False`` saves only here, so what a test did first
+        (a SEL entry, a setting) is in the snapshot."""
+        plan, self._pending_save = self._pending_save, None
+        run = self._run_state
+        if plan is None or run is None or plan.journal is None:
+            return False
+        return await self._save_snapshot(run, plan)
+
+    async def _save_snapshot(self, run: _Run, plan: _SnapshotPlan) -> bool:
+        """Stop the ready guest, write its migration stream and the BMC's journal to the cache, go on."""
+        from . import snapshot as snap
+
+        assert plan.journal is not None
+        journal = plan.journal
+        started = time.monotonic()
+        qmp = run.qemu.qmp
+        try:
+            with snap.building(plan.key) as staging:
+                if staging is None:  # another process is making it right now
+                    return False
+                await qmp.execute("stop")
+                journal.saved_at = self.bmc_service.now() if self.bmc_service is not None else 0.0
+                journal.detach()
+                try:
+                    await run.qemu.save_state(staging / "vm.state", SNAPSHOT_SAVE_LIMIT)
+                finally:
+                    await qmp.execute("cont")
+                await asyncio.to_thread(snap.publish, staging, plan.key, journal, {
+                    "machine": self.desc.machine.name, "guest": self.desc.machine.guest,
+                    "uptime_at_ready": self.boot.guest_uptime})
+            self.boot.saved = True
+            self.boot.save = time.monotonic() - started
+            self.progress(f"[vhw] snapshot saved in {self.boot.save:.2f} s")
+            return True
+        except Exception as e:  # the machine runs on without a snapshot
+            log.warning("could not save a snapshot of %s: %s", self.desc.machine.name, e)
+            return False
+        finally:
+            self._stop_journal()
 
     async def power_off(self) -> None:
         """Hard power-off: QEMU goes away, devices (the BMC) stay up."""
@@ -377,7 +543,8 @@ class Machine:
             return self.image.recipe.console_login
         return LINUX_CONSOLE_LOGIN
 
-    async def _launch(self, qemu: str, accel: str, boot_timeout: float) -> None:
+    async def _launch(self, qemu: str, accel: str, boot_timeout: float, *, snapshots: bool = False) -> None:
+        """Start QEMU and wait for the guest; ``snapshots``: the first launch, which may restore or save one."""
         if self._ready is not None:
             self._ready.clear()
         qmp_host, qmp_guest = socket.socketpair()
@@ -401,8 +568,15 @@ class Machine:
                       seed=str(self._seed) if self._seed is not None else None, prom_env=self._prom_env())
         argv = build_argv(self.desc, self.image, links, accel=accel, qemu=qemu, extra=self.extra_args,
                           boot=self.boot_choice())
-        self.progress(f"[vhw] booting {self.desc.machine.guest} ({accel}, {self.access})")
-        self.boot = BootTimes(launched=time.monotonic())
+        plan = await self._plan_snapshot(argv) if snapshots else None
+        restoring = plan is not None and plan.snapshot is not None
+        self.boot = BootTimes(launched=time.monotonic(), restored=restoring)
+        if plan is not None and plan.snapshot is not None:
+            self._restore_devices(plan)
+            plan.snapshot.touch()
+            argv = [*argv, *QemuProcess.incoming_args(plan.snapshot.state)]
+        self.progress(f"[vhw] {'restoring' if restoring else 'booting'} {self.desc.machine.guest} "
+                      f"({accel}, {self.access})")
         try:
             process = await QemuProcess.spawn(argv, workdir=self.workdir, qmp=qmp_host, pass_sockets=guest_ends,
                                               name=f"vhw-{self.desc.machine.name}", cpu=cpu,
@@ -411,6 +585,7 @@ class Machine:
             for s in (qmp_host, con_host, agent_host):
                 if s is not None:
                     s.close()
+            self._stop_journal()
             raise
         console_writer = await self.console.follow(con_host)
         channel: AgentClient | ConsoleChannel
@@ -430,8 +605,13 @@ class Machine:
         run.tasks.append(loop.create_task(self._watch_exit(run)))
         try:
             self._notify_devices("on_qemu_start")
+            if restoring:
+                await process.wait_loaded(boot_timeout)
             await process.qmp.execute("cont")
-            ready = loop.create_task(channel.wait_ready(boot_timeout))
+            if restoring and isinstance(channel, AgentClient):
+                ready = loop.create_task(asyncio.wait_for(self._restored_ready(channel), boot_timeout))
+            else:
+                ready = loop.create_task(channel.wait_ready(boot_timeout))
             died = loop.create_task(process.wait())
             done, _ = await asyncio.wait({ready, died}, return_when=asyncio.FIRST_COMPLETED)
             if ready in done:
@@ -439,9 +619,14 @@ class Machine:
                 uptime = ready.result()
                 self.boot.guest_uptime = uptime if isinstance(channel, AgentClient) else 0.0
                 self.boot.ready = time.monotonic()
+                self.progress(f"[vhw] guest ready in {self.boot.to_ready:.2f} s"
+                              f"{' (from a snapshot)' if restoring else ''}")
+                if plan is not None and plan.journal is not None:
+                    self._pending_save = plan
+                    if self.save_at_ready:
+                        await self.save_snapshot()
                 if self._ready is not None:
                     self._ready.set()
-                self.progress(f"[vhw] guest ready in {self.boot.to_ready:.2f} s")
                 return
             ready.cancel()
             await asyncio.sleep(0.05)
@@ -518,6 +703,8 @@ class Machine:
 
     async def _stop_qemu(self) -> None:
         run, self._run_state = self._run_state, None
+        self._pending_save = None  # a snapshot is of one QEMU run
+        self._stop_journal()
         if run is None:
             return
         if self._ready is not None:

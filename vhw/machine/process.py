@@ -8,7 +8,8 @@ drain a pipe, and the file stays as evidence), its command line to
 ``qemu.argv``, and a QEMU that is missing, refuses its command line or dies
 before its monitor answers raises :class:`QemuError` carrying what it said.
 :meth:`quit` is the one way to stop it: QMP ``quit``, a grace period, then
-SIGKILL.
+SIGKILL.  :meth:`save_state`, :meth:`incoming_args` and :meth:`wait_loaded`
+move a VM's state to and from a file (vhw.machine.snapshot).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import asyncio
 import ctypes
 import logging
 import os
+import shlex
 import signal
 import socket
 from collections.abc import Callable
@@ -150,6 +152,36 @@ class QemuProcess:
     def exited_error(self, what: str) -> QemuError:
         """A QemuError for QEMU having exited, with its stderr and status."""
         return QemuError(what, stderr=self.stderr_text(), returncode=self.proc.returncode)
+
+    # -- snapshots: QEMU's migration stream to and from a file ---------------------
+    async def save_state(self, path: Path, timeout: float) -> None:
+        """Write the paused VM's whole state to ``path`` (QMP ``migrate`` to ``exec:cat``); QemuError if
+        QEMU fails.  The VM stays paused (runstate postmigrate): ``cont`` resumes it."""
+        await self.qmp.execute("migrate", {"uri": f"exec:cat > {shlex.quote(str(path))}"})
+        await asyncio.wait_for(self._migration_done(), timeout)
+
+    @staticmethod
+    def incoming_args(path: Path) -> list[str]:
+        """What makes a spawned QEMU load ``path`` (with ``-S`` it stays paused once loaded)."""
+        return ["-incoming", f"exec:cat {shlex.quote(str(path))}"]
+
+    async def wait_loaded(self, timeout: float) -> None:
+        """Until the state given by ``incoming_args`` is in.  A VM saved paused stays paused after
+        the load whatever ``cont`` said before, so ``cont`` comes after this."""
+        await asyncio.wait_for(self._migration_done(), timeout)
+
+    async def _migration_done(self) -> None:
+        while True:
+            info = await self.qmp.execute("query-migrate")
+            if not isinstance(info, dict):
+                raise QemuError(f"query-migrate answered {info!r}")
+            status = info.get("status")
+            if status == "completed":
+                return
+            if status in ("failed", "cancelled"):
+                raise QemuError(f"QEMU's migration {status}: {info.get('error-desc', '')}",
+                                stderr=self.stderr_text(), returncode=self.proc.returncode)
+            await asyncio.sleep(0.01)
 
     # -- the end -----------------------------------------------------------------
     async def quit(self) -> None:

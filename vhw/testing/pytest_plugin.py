@@ -25,6 +25,12 @@ such as "ipmitool") and is skipped, with the reason, where the guest lacks
 it; a guest that cannot carry the marker's machine (an IPMI interface its
 driver does not know, no I2O driver) or cannot be fetched is a skip too.
 
+A machine of vhw's Linux guest starts from a snapshot of its description
+where the devices allow (vhw.machine.snapshot, docs/snapshots.md): the first
+machine of a description boots and saves one, later ones restore it in a
+fraction of the boot.  ``snapshot=False`` on the marker, or
+``VHW_SNAPSHOT=0`` in the environment, makes a test's machine boot for real.
+
 Every machine records a trace (vhw.trace: ``trace.jsonl`` + ``trace.pcapng``).
 When a test fails, its report carries the console tail, QEMU's stderr and
 the end of the decoded trace; the files are copied next to the test's results
@@ -361,8 +367,9 @@ def choose_guest(node, config) -> str | None:
     return marker_value(node, "guest") or config.getoption("vhw_guest")
 
 
-async def start_machine(desc, workdir: Path, trace, image=None):
-    """Boot ``desc`` (on the loop thread): ``image``, else the guest's (built if needed)."""
+async def start_machine(desc, workdir: Path, trace, image=None, snapshot: bool | None = None):
+    """Boot ``desc`` (on the loop thread): ``image``, else the guest's (built if needed);
+    ``snapshot``: may it start from a snapshot (None: $VHW_SNAPSHOT decides)."""
     from ..guests.images import GUESTS
     from ..machine.description import SPARC_TYPES
 
@@ -376,7 +383,7 @@ async def start_machine(desc, workdir: Path, trace, image=None):
         return sparc
     from ..machine.launcher import Machine
 
-    machine = Machine(desc, image=image, workdir=workdir, trace=trace)
+    machine = Machine(desc, image=image, workdir=workdir, trace=trace, snapshot=snapshot)
     await machine.start()
     return machine
 
@@ -443,7 +450,7 @@ def _boot(request, workdir: Path) -> VhwMachine:
     loop = LoopThread(f"vhw-{request.node.name}")
     trace = Trace.to_dir(workdir / "trace")
     try:
-        machine = loop.call(start_machine(desc, workdir, trace, image))
+        machine = loop.call(start_machine(desc, workdir, trace, image, snapshot=marker_value(node, "snapshot")))
     except BaseException:
         trace.close()
         loop.close()
@@ -479,6 +486,14 @@ def _trouble(vm: VhwMachine, since: int = 0) -> list[str]:
 def _console_size(vm: VhwMachine) -> int:
     path = vm.workdir / "console.log"
     return path.stat().st_size if path.is_file() else 0
+
+
+def _start_kind(machine) -> str:
+    """How the machine's guest started: "snapshot" (restored), "boot+save", or "boot"."""
+    boot = getattr(machine, "boot", None)
+    if getattr(boot, "restored", False):
+        return "snapshot"
+    return "boot+save" if getattr(boot, "saved", False) else "boot"
 
 
 def _use(request, vm: VhwMachine, since: int = 0, started: float | None = None):
@@ -649,6 +664,7 @@ def _write_results(item, vm: VhwMachine, bound: tuple) -> None:
         "guest": vm.guest,
         "guest_kernel": _guest_kernel(vm),
         "access": getattr(vm.machine.desc.machine, "access", "agent"),
+        "start": _start_kind(vm.machine),
         "machine": desc.machine.name,
         "devices": vm.devices(),
         "cases": vm.cases[ncases:],

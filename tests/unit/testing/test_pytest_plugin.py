@@ -53,8 +53,9 @@ class FakeMachine:
 def fake(monkeypatch):
     FakeMachine.started = []
 
-    async def start_machine(desc, workdir, trace, image=None):
+    async def start_machine(desc, workdir, trace, image=None, snapshot=None):
         m = FakeMachine(desc, workdir, trace)
+        m.snapshot = snapshot
         FakeMachine.started.append(m)
         return m
 
@@ -82,9 +83,10 @@ def test_marker_dict_boots_and_results_json_follows_the_schema(pytester, fake):
     """)
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
     r = results(pytester, "test_it")
-    assert set(r) == {"test", "outcome", "duration", "guest", "guest_kernel", "access", "machine", "devices",
-                      "cases", "findings", "artifacts", "faults"}
+    assert set(r) == {"test", "outcome", "duration", "guest", "guest_kernel", "access", "start", "machine",
+                      "devices", "cases", "findings", "artifacts", "faults"}
     assert r["outcome"] == "passed" and r["guest"] == "linux-x86" and r["machine"] == "m1"
+    assert r["start"] == "boot"  # the fake has no BootTimes: neither restored nor saved
     assert r["devices"] == ["bmc:kcs", "bmc:bt"]
     assert [(c["name"], c["outcome"]) for c in r["cases"]] == [
         ("recv_eagain", "pass"), ("my_lun", "fail"), ("numiops", "pass"), ("msgtfr_sgl", "fail"), ("x", "skip")]
@@ -94,6 +96,33 @@ def test_marker_dict_boots_and_results_json_follows_the_schema(pytester, fake):
     assert (root / r["artifacts"]["console"]).read_bytes().endswith(b"$ echo hi\n")
     assert (root / r["artifacts"]["trace"]).is_file() and (root / r["artifacts"]["pcap"]).is_file()
     assert fake.started[0].stopped
+
+
+def test_the_marker_can_make_a_machine_boot_for_real(pytester, fake):
+    pytester.makepyfile(test_s="""
+        import pytest
+
+        @pytest.mark.vhw(description={"bmc": {"interfaces": ["kcs"]}}, snapshot=False)
+        def test_cold(vhw_machine):
+            pass
+
+        @pytest.mark.vhw(description={"bmc": {"interfaces": ["kcs"]}})
+        def test_default(vhw_machine):
+            pass
+    """)
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=2)
+    by_name = {m.workdir.parent.name: m.snapshot for m in fake.started}
+    assert sorted(by_name.values(), key=repr) == [False, None]  # None: the machine's default ($VHW_SNAPSHOT)
+
+
+def test_results_say_how_the_machine_started():
+    from types import SimpleNamespace
+
+    from vhw.machine.launcher import BootTimes
+
+    assert pytest_plugin._start_kind(SimpleNamespace(boot=BootTimes(restored=True))) == "snapshot"
+    assert pytest_plugin._start_kind(SimpleNamespace(boot=BootTimes(saved=True))) == "boot+save"
+    assert pytest_plugin._start_kind(SimpleNamespace(boot=BootTimes())) == "boot"
 
 
 def test_a_failure_carries_console_trace_and_pcap_path(pytester, fake):
@@ -219,7 +248,7 @@ def test_a_downloaded_guest_boots_your_image_on_its_machine_over_its_console(pyt
     disk.write_bytes(b"\0" * 4096)
     images = []
 
-    async def start_machine(desc, workdir, trace, image=None):
+    async def start_machine(desc, workdir, trace, image=None, snapshot=None):
         images.append(image)
         m = fake(desc, workdir, trace)
         fake.started.append(m)
