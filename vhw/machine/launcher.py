@@ -42,6 +42,7 @@ from .description import Description
 from .process import QemuProcess
 from .qemu import BootChoice, Links, build_argv, qemu_binary
 from .serial import ConsoleChannel, ConsoleDriver, ConsoleLogin
+from . import snapshot as snap
 from .snapshot import BmcJournal, Snapshot, snapshots_enabled
 
 if TYPE_CHECKING:
@@ -407,13 +408,11 @@ class Machine:
             self._stop_journal()
             if not self.boot.restored:
                 raise
-            from .snapshot import mark_unrestorable
-
             log.warning("restoring the snapshot failed (%s); booting normally", e)
             await self._stop_qemu()
             key = self.snapshot_key
             if key is not None:
-                await asyncio.to_thread(mark_unrestorable, key, str(e))
+                await asyncio.to_thread(snap.mark_unrestorable, key, str(e))
             await self._reset_devices()
             await self._launch(qemu, accel, boot_timeout)
 
@@ -428,8 +427,6 @@ class Machine:
 
     async def _plan_snapshot(self, argv: list[str]) -> _SnapshotPlan | None:
         """Restore a snapshot of this argv, or record this boot to save one; None: neither."""
-        from . import snapshot as snap
-
         if not self.use_snapshot:
             return None
         why = snap.snapshot_unsupported(self.desc, self.image, access=self.access, extra_args=self.extra_args)
@@ -497,8 +494,6 @@ class Machine:
 
     async def _save_snapshot(self, run: _Run, plan: _SnapshotPlan) -> bool:
         """Stop the ready guest, write its migration stream and the BMC's journal to the cache, go on."""
-        from . import snapshot as snap
-
         assert plan.journal is not None
         journal = plan.journal
         started = time.monotonic()
