@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -169,25 +169,14 @@ def verify_auth_code(integrity: int, k1: bytes, password: bytes, data: bytes, co
 
 # -- confidentiality (section 13.29) -------------------------------------------------------
 
-def aes_encrypt(k2: bytes, plain: bytes, iv: bytes | None = None, *, key: Any = None) -> bytes:
-    """AES-CBC-128: IV | E(data | 01 02 .. n | n), key K2[0:16] (13.29, 13.29.1).
-
-    ``key`` is ``algorithms.AES(k2[:16])`` made beforehand (a session's keys keep one).
-    """
-    iv = secrets.token_bytes(AES_BLOCK) if iv is None else bytes(iv)
+def _pad(plain: bytes) -> bytes:
+    """The data and its confidentiality trailer, a whole number of AES blocks (13.29.1)."""
     n = (AES_BLOCK - (len(plain) + 1) % AES_BLOCK) % AES_BLOCK
-    block = bytes(plain) + _PADDING[n]
-    enc = Cipher(key or algorithms.AES(k2[:16]), modes.CBC(iv)).encryptor()
-    return iv + enc.update(block) + enc.finalize()
+    return bytes(plain) + _PADDING[n]
 
 
-def aes_decrypt(k2: bytes, payload: bytes, *, key: Any = None) -> bytes | None:
-    """The inverse of ``aes_encrypt``; None if the payload is malformed."""
-    if len(payload) < 2 * AES_BLOCK or len(payload) % AES_BLOCK:
-        return None
-    iv, body = payload[:AES_BLOCK], payload[AES_BLOCK:]
-    dec = Cipher(key or algorithms.AES(k2[:16]), modes.CBC(iv)).decryptor()
-    plain = dec.update(body) + dec.finalize()
+def _unpad(plain: bytes) -> bytes | None:
+    """The data before the confidentiality trailer; None if the trailer is not 01 02 .. n, n."""
     n = plain[-1]
     if n >= AES_BLOCK or n + 1 > len(plain):
         return None
@@ -196,37 +185,91 @@ def aes_decrypt(k2: bytes, payload: bytes, *, key: Any = None) -> bytes | None:
     return plain[:-1 - n]
 
 
+def _whole_blocks(payload: bytes) -> bool:
+    """IV and at least one block, nothing partial."""
+    return len(payload) >= 2 * AES_BLOCK and not len(payload) % AES_BLOCK
+
+
+def aes_encrypt(k2: bytes, plain: bytes, iv: bytes | None = None) -> bytes:
+    """AES-CBC-128: IV | E(data | 01 02 .. n | n), key K2[0:16] (13.29, 13.29.1)."""
+    iv = secrets.token_bytes(AES_BLOCK) if iv is None else bytes(iv)
+    enc = Cipher(algorithms.AES(k2[:16]), modes.CBC(iv)).encryptor()
+    return iv + enc.update(_pad(plain)) + enc.finalize()
+
+
+def aes_decrypt(k2: bytes, payload: bytes) -> bytes | None:
+    """The inverse of ``aes_encrypt``; None if the payload is malformed."""
+    if not _whole_blocks(payload):
+        return None
+    iv, body = payload[:AES_BLOCK], payload[AES_BLOCK:]
+    dec = Cipher(algorithms.AES(k2[:16]), modes.CBC(iv)).decryptor()
+    return _unpad(dec.update(body) + dec.finalize())
+
+
+class CbcStream:
+    """AES-CBC-128 for every packet of one session from one pair of cipher contexts.
+
+    A CBC context carries the last ciphertext block as the next block's IV,
+    so one context made at key derivation serves every packet (making one
+    per packet is most of the cost of a small packet):
+
+    * decrypt: the packet's IV goes through first; its output is dropped and
+      the context's chaining block is then that IV, so the packet's blocks
+      decrypt exactly as under ``aes_decrypt``;
+    * encrypt: a fresh random block goes through first; its output
+      E(R xor previous block) is this packet's IV, unpredictable because R is
+      (an IV made with the forward cipher from fresh randomness, NIST SP
+      800-38A appendix C), and the data's blocks chain from it, as under
+      ``aes_encrypt`` with that IV.
+
+    Only whole blocks ever go in, so the contexts never hold a partial
+    block between packets.  One caller at a time (the BMC's rule).
+    """
+
+    def __init__(self, key: Any) -> None:
+        self._enc = Cipher(key, modes.CBC(bytes(AES_BLOCK))).encryptor()
+        self._dec = Cipher(key, modes.CBC(bytes(AES_BLOCK))).decryptor()
+
+    def encrypt(self, plain: bytes) -> bytes:
+        out: bytes = self._enc.update(secrets.token_bytes(AES_BLOCK) + _pad(plain))
+        return out
+
+    def decrypt(self, payload: bytes) -> bytes | None:
+        if not _whole_blocks(payload):
+            return None
+        plain: bytes = self._dec.update(bytes(payload))
+        return _unpad(plain[AES_BLOCK:])
+
+
 #: The hash of each HMAC integrity algorithm and its AuthCode length (13.28.x).
 _INTEGRITY_HMAC = {INTEG_HMAC_SHA1_96: (hashlib.sha1, 12), INTEG_HMAC_MD5_128: (hashlib.md5, 16),
                    INTEG_HMAC_SHA256_128: (hashlib.sha256, 16)}
 
 
-@dataclass(frozen=True)
 class SessionKeys:
     """What a session needs to protect its payloads, derived once after RAKP 3.
 
     Every packet of a session is keyed the same way, so the keyed HMAC state
-    and the AES key schedule object are made once here and reused (an HMAC
-    copy per packet, a CBC context per packet with its own IV).
+    and the AES-CBC contexts (``CbcStream``) are made once here and reused.
+    The keys are fixed at construction; nothing changes them afterwards.
     """
 
-    suite: CipherSuite
-    sik: bytes = b""
-    k1: bytes = b""
-    k2: bytes = b""
-    #: The user's password field (MD5-128 integrity hashes with it directly).
-    password: bytes = b""
-    _hmac: Any = field(default=None, init=False, repr=False, compare=False)
-    _code_length: int = field(default=0, init=False, repr=False, compare=False)
-    _aes: Any = field(default=None, init=False, repr=False, compare=False)
+    def __init__(self, suite: CipherSuite, sik: bytes = b"", k1: bytes = b"", k2: bytes = b"",
+                 password: bytes = b"") -> None:
+        self.suite = suite
+        self.sik = sik
+        self.k1 = k1
+        self.k2 = k2
+        #: The user's password field (MD5-128 integrity hashes with it directly).
+        self.password = password
+        spec = _INTEGRITY_HMAC.get(suite.integrity)
+        self._hmac: Any = hmac.new(k1, digestmod=spec[0]) if spec is not None and k1 else None
+        self._code_length = spec[1] if spec is not None else 0
+        self._cbc = (CbcStream(algorithms.AES(k2[:16])) if suite.confidentiality == CONF_AES_CBC_128
+                     and len(k2) >= 16 else None)
 
-    def __post_init__(self) -> None:
-        spec = _INTEGRITY_HMAC.get(self.suite.integrity)
-        if spec is not None and self.k1:
-            object.__setattr__(self, "_hmac", hmac.new(self.k1, digestmod=spec[0]))
-            object.__setattr__(self, "_code_length", spec[1])
-        if self.suite.confidentiality == CONF_AES_CBC_128 and len(self.k2) >= 16:
-            object.__setattr__(self, "_aes", algorithms.AES(self.k2[:16]))
+    def __repr__(self) -> str:
+        return f"SessionKeys(suite={self.suite.id})"
 
     @classmethod
     def derive(cls, suite: CipherSuite, kuid: bytes, kg: bytes | None, rm: bytes, rc: bytes,
@@ -248,9 +291,13 @@ class SessionKeys:
     def encrypt(self, plain: bytes) -> bytes:
         if self.suite.confidentiality != CONF_AES_CBC_128:
             return bytes(plain)
-        return aes_encrypt(self.k2, plain, key=self._aes)
+        if self._cbc is None:
+            return aes_encrypt(self.k2, plain)
+        return self._cbc.encrypt(plain)
 
     def decrypt(self, payload: bytes) -> bytes | None:
         if self.suite.confidentiality != CONF_AES_CBC_128:
             return bytes(payload)
-        return aes_decrypt(self.k2, payload, key=self._aes)
+        if self._cbc is None:
+            return aes_decrypt(self.k2, payload)
+        return self._cbc.decrypt(payload)

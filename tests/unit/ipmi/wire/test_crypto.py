@@ -95,3 +95,31 @@ def test_aes_cbc_128_pad_is_1_2_3_then_length():
     assert crypto.aes_decrypt(k2, out) == b"hello"
     assert crypto.aes_decrypt(k2, out[:-1]) is None
     assert crypto.aes_decrypt(k2, out[:16]) is None
+
+
+def test_a_session_encrypts_every_packet_under_its_own_unpredictable_iv():
+    """13.29: each packet carries its IV; a session's packets must decrypt on their own, with
+    any AES-CBC-128 implementation (here the one-shot aes_decrypt), in any order."""
+    keys = SessionKeys.derive(crypto.CIPHER_SUITES[3], PW, None, RM, RC, ROLE, NAME)
+    messages = [bytes([i]) * i for i in range(40)]
+    packets = [keys.encrypt(m) for m in messages]
+    assert len({p[:16] for p in packets}) == len(packets)  # no IV twice
+    for m, p in reversed(list(zip(messages, packets, strict=True))):
+        assert len(p) % 16 == 0 and len(p) >= 32
+        assert crypto.aes_decrypt(keys.k2, p) == m
+
+
+def test_a_session_decrypts_packets_from_any_encoder_whatever_came_before():
+    """The console picks each packet's IV (13.29): a packet decrypts the same after packets of
+    other lengths and after a malformed one that was refused."""
+    keys = SessionKeys.derive(crypto.CIPHER_SUITES[17], PW, None, RM, RC, ROLE, NAME)
+    ref = [crypto.aes_encrypt(keys.k2, bytes([i]) * (i * 3)) for i in range(20)]
+    assert keys.decrypt(ref[5][:-3]) is None  # not whole blocks: refused, nothing consumed
+    assert keys.decrypt(ref[5][:16]) is None  # an IV alone
+    for i in (7, 0, 19, 3, 3, 12):
+        assert keys.decrypt(ref[i]) == bytes([i]) * (i * 3)
+    # A wrong trailer (13.29.1) is refused, and the next packet is unaffected.
+    bad = bytearray(ref[4])
+    bad[-1] ^= 0x55
+    assert keys.decrypt(bytes(bad)) is None
+    assert keys.decrypt(ref[9]) == bytes([9]) * 27
