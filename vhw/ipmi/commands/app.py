@@ -10,7 +10,7 @@ live in commands/watchdog.py and commands/chassis.py.
 from __future__ import annotations
 
 from array import array
-from functools import lru_cache
+from typing import Any
 
 from pyipmi.msgs import bmc as pm_bmc
 from pyipmi.msgs import device_messaging as pm_dm
@@ -56,10 +56,23 @@ def get_device_id(bmc: Bmc, ctx: Context, req: bytes):
     return _device_id_bytes(bmc.config.identity)
 
 
-@lru_cache(maxsize=8)
+#: id(identity) -> (identity, its encoded answer); the identity is kept so its id stays its own.
+_DEVICE_ID_CACHE: dict[int, tuple[Any, bytes]] = {}
+
+
 def _device_id_bytes(identity) -> bytes:
-    """Encoded once per identity: the guest's first and most frequent request."""
-    return msgs.device_id_response(identity)._encode()[1:]
+    """Encoded once per identity: the guest's first and most frequent request.
+
+    Looked up by identity, not by value: hashing the identity's fields on
+    every request costs more than the lookup."""
+    hit = _DEVICE_ID_CACHE.get(id(identity))
+    if hit is not None and hit[0] is identity:
+        return hit[1]
+    if len(_DEVICE_ID_CACHE) >= 64:
+        _DEVICE_ID_CACHE.clear()
+    encoded = msgs.device_id_response(identity)._encode()[1:]
+    _DEVICE_ID_CACHE[id(identity)] = (identity, encoded)
+    return encoded
 
 
 @command(APP, 0x08, privilege=Privilege.USER, request=pm_bmc.GetDeviceGuidReq,

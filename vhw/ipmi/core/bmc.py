@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from collections.abc import Callable, Iterable, Iterator
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 from pyipmi.errors import DecodingError, EncodingError
 from pyipmi.msgs.message import Message
@@ -135,13 +135,13 @@ class Context:
         return self.session_id is not None
 
 
-@dataclass(frozen=True)
-class Response:
+class Response(NamedTuple):
     """A completion code and the response data after it.
 
     ``refused`` names the access rule that answered instead of the handler
     ("session": a command that needs a session came outside one), so a
     transport whose spec drops such requests (RMCP+, section 13.14) can.
+    Immutable; a tuple because one is made for every request.
     """
 
     cc: int
@@ -287,6 +287,49 @@ def _channel_allowed(command: Command, ctx: Context) -> bool:
     return "session" in command.channels and ctx.has_session
 
 
+class Parts(dict[str, Any]):
+    """``Bmc.parts``: a dict that counts its changes, so that what is derived
+    from the parts (the deadline methods asked on every request) is redone
+    only when a part is added, replaced or removed."""
+
+    version = 0
+
+    def _changed(self) -> None:
+        self.version += 1
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        self._changed()
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self._changed()
+
+    def pop(self, *args: Any) -> Any:
+        self._changed()
+        return super().pop(*args)
+
+    def popitem(self) -> tuple[str, Any]:
+        self._changed()
+        return super().popitem()
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        self._changed()
+        return super().setdefault(key, default)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        super().update(*args, **kwargs)
+        self._changed()
+
+    def clear(self) -> None:
+        super().clear()
+        self._changed()
+
+    def __ior__(self, other: Any) -> Parts:  # type: ignore[override,misc]
+        self.update(other)
+        return self
+
+
 def encode_response(rsp: Message) -> bytes:
     """Encode a filled python-ipmi response; returns the bytes after the CC."""
     if getattr(rsp, "completion_code", None) is None:
@@ -311,7 +354,7 @@ class Bmc:
     #: Counters for observability and tests: requests, errors by CC, ...
     stats: dict[str, int] = field(default_factory=dict, repr=False)
     #: Subsystems; set up by ``vhw.ipmi.core.assemble`` (or tests).
-    parts: dict[str, Any] = field(default_factory=dict, repr=False)
+    parts: Parts = field(default_factory=Parts, repr=False)
     #: Non-volatile state (vhw.ipmi.core.nonvolatile.NonVolatile); None in bare test BMCs.
     store: Any = field(default=None, repr=False)
     now: float = 0.0
@@ -320,8 +363,11 @@ class Bmc:
     #: (``vhw.ipmi.io.runner.host_clock_base``), 0 in a bare BMC.
     host_clock_base: float = 0.0
     _deadline_key: tuple = field(default=(), repr=False, compare=False)
-    _deadline_parts: tuple = field(default=(), repr=False, compare=False)
     _deadline_methods: tuple = field(default=(), repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.parts, Parts):
+            self.parts = Parts(self.parts)
 
     # -- actions ---------------------------------------------------------
     def emit(self, action: act.Action) -> None:
@@ -366,13 +412,12 @@ class Bmc:
 
         Asked twice per request, so the lookup by name is not redone each time.
         """
-        key = tuple(map(id, self.parts.values()))
-        if key != self._deadline_key:
-            parts = tuple(self.parts.values())
-            # The parts are held with their ids, so an id cannot be reused meanwhile.
-            self._deadline_key, self._deadline_parts = key, parts
+        parts = self.parts
+        key = self._deadline_key
+        if not key or key[0] is not parts or key[1] != parts.version:
+            self._deadline_key = (parts, parts.version)
             self._deadline_methods = tuple(
-                nd for nd in (getattr(part, "next_deadline", None) for part in parts) if nd is not None)
+                nd for nd in (getattr(part, "next_deadline", None) for part in parts.values()) if nd is not None)
         return self._deadline_methods
 
     # -- the dispatcher --------------------------------------------------
@@ -409,10 +454,10 @@ class Bmc:
             return Response(CC.INVALID_COMMAND)
         if not _channel_allowed(command, ctx):
             return Response(CC.INVALID_COMMAND)
-        missing = [part for part in command.requires if part not in self.parts]
-        if missing:
-            log.debug("%s: this BMC has no %s part", command.name, missing[0])
-            return Response(CC.INVALID_COMMAND)
+        for part in command.requires:
+            if part not in self.parts:
+                log.debug("%s: this BMC has no %s part", command.name, part)
+                return Response(CC.INVALID_COMMAND)
         if ctx.interface in SESSION_INTERFACES and not ctx.has_session:
             # No session, no privilege yet: a session-setup command runs as is.
             return None if command.sessionless else Response(CC.INSUFFICIENT_PRIVILEGE, refused="session")

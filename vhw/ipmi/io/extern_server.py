@@ -313,7 +313,7 @@ class _Connection(asyncio.Protocol):
             return
         self._write(encode_response(req.seq, req.netfn, req.lun, req.cmd, self._handle(req)))
         # After the answer is out: a POWEROFF must not overtake its own reply.
-        server.runner.flush_actions()
+        server.runner.settle()
 
     def _answer_with_faults(self, req: Request, faults) -> None:
         """``_answer`` while a vhw.faults rule or state is in force (the rare path)."""
@@ -348,7 +348,7 @@ class _Connection(asyncio.Protocol):
             self._write(frame)
         if faults.flood:
             faults.feed()  # the next flood event, once the guest emptied the buffer
-        server.runner.flush_actions()
+        server.runner.settle()
         if faults.attention_until and faults.attention_held(server.runner.now()):
             self.set_attention(AttentionState.ATTN)  # held: a NOATTN just sent is overruled
 

@@ -195,20 +195,18 @@ class BmcRunner:
         return (self._loop or asyncio.get_running_loop()).time()
 
     def handle(self, netfn: int, cmd: int, data: bytes, ctx: Context) -> Response:
-        """Answer one request now.  Call ``flush_actions`` once the answer is out."""
+        """Answer one request now.  Call ``settle`` once the answer is out."""
         try:
-            rsp = self.bmc.handle(netfn, cmd, data, ctx, now=self.now())
+            return self.bmc.handle(netfn, cmd, data, ctx, now=self.now())
         except Exception:  # Bmc.handle promises not to raise; QEMU must get an answer anyway
             log.exception("Bmc.handle raised for NetFn 0x%02X cmd 0x%02X", netfn, cmd)
-            rsp = Response(CC.UNSPECIFIED)
-        if self.bmc.next_deadline() != self._armed_deadline:
-            self.kick()  # the request armed, moved or stopped a timer
-        return rsp
+            return Response(CC.UNSPECIFIED)
 
     def settle(self) -> None:
-        """After requests a transport gave to ``Bmc.handle`` itself (the LAN
-        session layers), once the answers are out: act on the actions they
-        queued, and re-arm the timer if they moved a deadline."""
+        """Once the answers to requests are out (from ``handle``, or those a
+        transport gave to ``Bmc.handle`` itself, the LAN session layers): act on
+        the actions they queued, and re-arm the timer if they armed, moved or
+        stopped a deadline.  After the answer, so that neither delays it."""
         self.flush_actions()
         if self.bmc.next_deadline() != self._armed_deadline:
             self.kick()

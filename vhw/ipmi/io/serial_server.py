@@ -141,7 +141,7 @@ class SerialServer:
         out = self.feed(data)
         if out:
             self._write(out)
-        self.runner.flush_actions()
+        self.runner.settle()
 
     def _write(self, data: bytes) -> None:
         if len(self._pending) + len(data) > MAX_PENDING_OUTPUT:

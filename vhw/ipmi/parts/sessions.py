@@ -70,6 +70,7 @@ from typing import Any
 from collections.abc import Iterator
 
 from ..core.bmc import Context, Privilege
+from .channels import AccessMode
 
 log = logging.getLogger(__name__)
 
@@ -380,8 +381,6 @@ class LanContext:
 
     def channel_limits(self) -> tuple[bool, int]:
         """(open, privilege limit) of the channel's volatile access, read once (every packet asks)."""
-        from .channels import AccessMode
-
         access = self.channel_access()
         if access is None:
             return False, 0

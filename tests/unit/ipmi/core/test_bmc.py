@@ -98,3 +98,39 @@ def test_the_assembled_table_has_one_sessionless_list():
     table = create_bmc(BmcConfig()).table
     assert {(c.netfn, c.cmd) for c in table if c.sessionless} == {(0x06, 0x38), (0x06, 0x39), (0x06, 0x54)}
     assert {(c.netfn, c.cmd) for c in table if c.interfaces == frozenset({"lan"})} == {(0x06, 0x39), (0x06, 0x3A)}
+
+
+class _Timer:
+    def __init__(self, at: float | None):
+        self.at = at
+
+    def next_deadline(self) -> float | None:
+        return self.at
+
+
+def test_every_change_to_the_parts_is_seen_by_next_deadline():
+    """The deadline methods are cached per parts version: adding, replacing or removing a part
+    by any dict operation must show in the very next ``next_deadline``."""
+    bmc = Bmc()
+    assert bmc.next_deadline() is None
+    bmc.parts["a"] = _Timer(5.0)
+    assert bmc.next_deadline() == 5.0
+    bmc.parts["a"] = _Timer(7.0)  # replaced under the same name
+    assert bmc.next_deadline() == 7.0
+    bmc.parts.update(b=_Timer(3.0))
+    assert bmc.next_deadline() == 3.0
+    bmc.parts.setdefault("c", _Timer(1.0))
+    assert bmc.next_deadline() == 1.0
+    bmc.parts.pop("c")
+    assert bmc.next_deadline() == 3.0
+    del bmc.parts["b"]
+    assert bmc.next_deadline() == 7.0
+    bmc.parts |= {"d": _Timer(2.0)}
+    assert bmc.next_deadline() == 2.0
+    bmc.parts.clear()
+    assert bmc.next_deadline() is None
+    # A plain dict handed in is taken over, and its changes seen the same way.
+    bmc2 = Bmc(parts={"a": _Timer(4.0)})
+    assert bmc2.next_deadline() == 4.0
+    bmc2.parts["a"] = _Timer(9.0)
+    assert bmc2.next_deadline() == 9.0
