@@ -24,7 +24,7 @@ DEB_PACKAGES := qemu-system-x86 qemu-system-sparc qemu-system-data qemu-utils \
 # `vhw lava` needs only the templates, so deps unpacks them from its package.
 LAVA_TEMPLATES := $(or $(VHW_CACHE_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/vhw)/lava/device-types
 
-.PHONY: all deps venv images test lint unit e2e test-guest driver-tests-console demo bench clean help
+.PHONY: all deps venv compiled images test lint unit e2e test-guest driver-tests-console demo bench clean help
 
 all: test
 
@@ -63,12 +63,18 @@ deps: .deps.stamp
 		|| { echo "[deps] could not unpack LAVA's device-type templates from lava-server"; exit 1; }
 	@touch $@
 
-venv: $(VENV)/.stamp
+venv: $(VENV)/.stamp compiled
 $(VENV)/.stamp: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -v "^WARNING: Location" || true
 	@$(PY) -c 'import vhw, qemu.qmp, pyipmi, pytest' || { echo "[venv] install failed"; exit 1; }
 	@touch $@
+
+# The hot path (vhw.compiled.HOT_MODULES) compiled with mypyc into $(VENV)/vhw-compiled,
+# rebuilt whenever one of its sources changed (a stale build is never loaded).
+compiled: $(VENV)/.stamp
+	@$(PY) -W ignore::RuntimeWarning -c 'import sys, vhw.compiled as c; sys.exit(c.main(["build", "--if-stale"]))' \
+		|| echo "[venv] continuing with the pure Python hot path"
 
 images: deps venv
 	@$(VHW) guest build linux-x86
@@ -80,6 +86,7 @@ images: deps venv
 test: deps venv images lint
 	@rm -rf build/vhw-results build/vhw-results-console  # one run's results each
 	$(PY) -m pytest -n $(JOBS) --dist loadgroup --junitxml=build/junit.xml $(PYTEST_ARGS) tests examples/driver-tests
+	VHW_PURE=1 $(PY) -m pytest -q -n $(JOBS) $(PYTEST_ARGS) tests/unit/ipmi/wire  # the same codecs uncompiled
 	$(MAKE) --no-print-directory driver-tests-console
 	$(VHW) report build/vhw-results --compare build/vhw-results-console
 

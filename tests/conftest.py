@@ -4,11 +4,12 @@ import pytest
 
 
 def pytest_report_header(config):
-    """Which guest kernels this run boots: the images were built from Debian's newest at the time."""
+    """Which hot path runs (compiled or pure Python) and which guest kernels this run boots."""
+    from vhw import compiled
     from vhw.errors import VhwError
     from vhw.guests.images import GUESTS, find_image
 
-    lines = []
+    lines = [f"vhw hot path: {compiled.status()}"]
     for name in sorted(GUESTS):
         try:
             image = find_image(name)

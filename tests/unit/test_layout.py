@@ -44,7 +44,7 @@ def test_no_test_imports_another_test_module():
 
 
 #: Unit tests of top-level modules (vhw/<name>.py), which stay flat in tests/unit.
-FLAT_OK = {"test_control.py", "test_faults.py", "test_fleet.py", "test_layers.py", "test_layout.py",
+FLAT_OK = {"test_compiled.py", "test_control.py", "test_faults.py", "test_fleet.py", "test_layers.py", "test_layout.py",
            "test_report.py", "test_store.py", "test_tables.py", "test_trace.py"}
 
 
