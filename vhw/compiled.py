@@ -36,6 +36,7 @@ from types import ModuleType
 
 #: The modules compiled, in the order given to mypyc.
 HOT_MODULES = (
+    "vhw.ipmi.core.bmc",
     "vhw.ipmi.wire.ipmb",
     "vhw.ipmi.wire.rmcp",
     "vhw.ipmi.wire.crypto",

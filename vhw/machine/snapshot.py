@@ -138,9 +138,9 @@ def snapshot_key(*, desc, image, argv: list[str], bmc_links: dict[str, str], qem
 class BmcJournal:
     """Every request one Bmc answered, with its time: replayed, it rebuilds that Bmc's state.
 
-    ``attach`` wraps the Bmc's ``handle`` (the one entry every transport's
-    request goes through: extern, LAN sessions, the host API) so recording
-    costs one list append per request.
+    ``attach`` becomes the Bmc's ``recorder``, called by ``handle`` (the one
+    entry every transport's request goes through: extern, LAN sessions, the
+    host API), so recording costs one list append per request.
     """
 
     entries: list[tuple[float, int, int, bytes, Context]] = field(default_factory=list)
@@ -149,18 +149,15 @@ class BmcJournal:
     _bmc: Any = None
 
     def attach(self, bmc) -> None:
-        handle = type(bmc).handle
-
-        def recording_handle(netfn: int, cmd: int, data: bytes, ctx: Context, now: float):
-            self.entries.append((now, netfn, cmd, bytes(data), ctx))
-            return handle(bmc, netfn, cmd, data, ctx, now)
-
-        bmc.handle = recording_handle
+        bmc.recorder = self.record
         self._bmc = bmc
+
+    def record(self, now: float, netfn: int, cmd: int, data: bytes, ctx: Context) -> None:
+        self.entries.append((now, netfn, cmd, data, ctx))
 
     def detach(self) -> None:
         if self._bmc is not None:
-            del self._bmc.handle  # back to the class's method
+            self._bmc.recorder = None
             self._bmc = None
 
     def replay(self, bmc, now: float) -> int:

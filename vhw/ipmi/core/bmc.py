@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from types import ModuleType
 from typing import Any, NamedTuple
 
+from mypy_extensions import mypyc_attr
 from pyipmi.errors import DecodingError, EncodingError
 from pyipmi.msgs.message import Message
 
@@ -287,6 +288,7 @@ def _channel_allowed(command: Command, ctx: Context) -> bool:
     return "session" in command.channels and ctx.has_session
 
 
+@mypyc_attr(native_class=False)
 class Parts(dict[str, Any]):
     """``Bmc.parts``: a dict that counts its changes, so that what is derived
     from the parts (the deadline methods asked on every request) is redone
@@ -338,6 +340,7 @@ def encode_response(rsp: Message) -> bytes:
     return raw[1:]
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass
 class Bmc:
     """One BMC: the single truth every in-band and LAN client sees.
@@ -364,6 +367,10 @@ class Bmc:
     host_clock_base: float = 0.0
     _deadline_key: tuple = field(default=(), repr=False, compare=False)
     _deadline_methods: tuple = field(default=(), repr=False, compare=False)
+    #: Called with (now, netfn, cmd, data, ctx) before each request is answered
+    #: (vhw.machine.snapshot.BmcJournal records with it); None: nobody listens.
+    recorder: Callable[[float, int, int, bytes, Context], None] | None = field(default=None, repr=False,
+                                                                              compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.parts, Parts):
@@ -425,6 +432,8 @@ class Bmc:
         """Answer one request.  Never raises: a bug answers 0xFF and is logged."""
         # Parts say when they need time to pass (next_deadline); polling every
         # part on every request would scan every sensor each time.
+        if self.recorder is not None:
+            self.recorder(now, netfn, cmd, bytes(data), ctx)
         self.now = max(self.now, now)
         due = self.next_deadline()
         if due is not None and due <= self.now:
