@@ -43,6 +43,7 @@ HOT_MODULES = (
     "vhw.ipmi.wire.rmcpplus",
     "vhw.ipmi.wire.datagrams",
     "vhw.ipmi.wire.extern",
+    "vhw.ipmi.parts.sessions",
 )
 MANIFEST = "manifest.json"
 PACKAGE_DIR = Path(__file__).resolve().parent

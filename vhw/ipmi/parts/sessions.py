@@ -195,7 +195,7 @@ class Challenge:
     user_id: int
     auth_type: int
     challenge: bytes
-    peer: object
+    peer: Any
     created: float
 
 
@@ -341,11 +341,11 @@ class LanContext:
         return base.attrs.get("rmcpplus") if base is not None and base.kind == "v20" else None
 
     @property
-    def users(self):
+    def users(self) -> Any:
         return self.bmc.parts.get("users")
 
     @property
-    def channels(self):
+    def channels(self) -> Any:
         return self.bmc.parts.get("channels")
 
     def new_challenge(self, user_id: int, auth_type: int, peer: Any, now: float) -> Challenge:
