@@ -127,6 +127,11 @@ class ConsoleSession:
         return bytes([6, 0, 0xFF, 7]) + p + k.auth_code(p)
 
     def completion_code(self, rsp: bytes) -> int:
+        """The answer's CC, once its AuthCode (13.28.4) checks out and it decrypts."""
+        if rsp[5] & 0x40:
+            n = crypto.AUTHCODE_LENGTH[self.suite.integrity]
+            if not self.keys.verify(rsp[4:len(rsp) - n], rsp[len(rsp) - n:]):
+                raise Broken("answer with a wrong AuthCode")
         length = struct.unpack_from("<H", rsp, 14)[0]
         payload = rsp[16:16 + length]
         if rsp[5] & 0x80:
