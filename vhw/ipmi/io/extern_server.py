@@ -119,6 +119,7 @@ class _Connection(asyncio.Protocol):
         #: The reader thread answering requests (see ``_start_reader``), if any.
         self._reader: threading.Thread | None = None
         self._reader_wake: int | None = None
+        self._reader_loop: asyncio.AbstractEventLoop | None = None
         #: Chunks the reader handed to the loop, and those the loop has handled
         #: (each counter has one writer: the reader, the loop).
         self._handed_out = 0
@@ -228,6 +229,7 @@ class _Connection(asyncio.Protocol):
         if lock is None:
             return  # not a selector loop: the loop reads, as without a thread
         fd = os.dup(sock.fileno())
+        self._reader_loop = loop
         wake_r, self._reader_wake = os.pipe()
         self.transport.pause_reading()
         self._reader = threading.Thread(target=self._read_loop, args=(loop, lock, fd, wake_r),
@@ -284,7 +286,12 @@ class _Connection(asyncio.Protocol):
             transport.resume_reading()
 
     async def _stop_reader(self) -> None:
-        """Wake the thread, wait for it (the loop lock is free meanwhile), then resolve ``closed``."""
+        """Wake the thread, wait for it (the loop lock is free meanwhile), then resolve ``closed``.
+
+        The loop may end before the thread is joined (a machine shut down
+        right after QEMU hung up): the clean-up then runs as the task is
+        dropped, with no loop running, and must not raise.
+        """
         reader, self._reader = self._reader, None
         try:
             if self._reader_wake is not None:
@@ -296,8 +303,10 @@ class _Connection(asyncio.Protocol):
             if self._reader_wake is not None:
                 os.close(self._reader_wake)
                 self._reader_wake = None
-            release_loop_lock(asyncio.get_running_loop())
-            if not self.closed.done():
+            loop, self._reader_loop = self._reader_loop, None
+            if loop is not None:
+                release_loop_lock(loop)
+            if not self.closed.done() and not self.closed.get_loop().is_closed():
                 self.closed.set_result(None)
 
     # -- requests and controls ---------------------------------------------

@@ -180,3 +180,41 @@ async def test_a_busy_loop_gets_the_requests_in_order():
         assert threading.get_ident() in bmc.threads  # the loop answered what it was handed
         await qemu.close()
         await task
+
+
+def test_a_loop_that_ends_while_the_reader_stops_raises_nothing():
+    """A machine's loop may end right after QEMU hung up, with the reader's stop still waiting
+    for the thread: the dropped stop must give up quietly (a full run reported it as an
+    unraisable RuntimeError "no running event loop"), not raise from its clean-up."""
+    release = threading.Event()
+    slow_reader = threading.Thread(target=release.wait, daemon=True)  # joins only when told
+    slow_reader.start()
+
+    async def hang_up_and_leave():
+        server = ExternServer(make_bmc())
+        gone = asyncio.Event()
+        server.on_disconnect = gone.set
+        qemu, _ = await connect(server)
+        assert (await qemu.request(1, NetFn.APP, 0x01)).cc == 0
+        connection = server._connection
+        real_reader = connection._reader
+        connection._reader = slow_reader  # the stop now waits for this one
+        await qemu.close()
+        await asyncio.wait_for(gone.wait(), 5)
+        real_reader.join(5)  # saw EOF: gone
+        await asyncio.sleep(0.05)  # the stop task runs up to its wait for the join
+        await server.runner.close()  # the runner's own tasks end properly: only the stop is left
+        return connection
+
+    loop = asyncio.new_event_loop()
+    try:
+        connection = loop.run_until_complete(hang_up_and_leave())
+        stops = [t for t in asyncio.all_tasks(loop) if "_stop_reader" in repr(t.get_coro())]
+        assert len(stops) == 1
+    finally:
+        loop.close()
+    try:
+        stops[0].get_coro().close()  # what dropping the task does: GeneratorExit at its await
+    finally:
+        release.set()
+    assert connection._reader_wake is None  # the clean-up ran to its end
