@@ -17,18 +17,13 @@ time, nothing else differs.  ``vhw.compiled.active()`` says which path runs.
 
 from __future__ import annotations
 
-import ast
 import hashlib
-import importlib.abc
 import importlib.machinery
 import importlib.util
 import json
 import os
-import shutil
-import subprocess
 import sys
 import sysconfig
-import tempfile
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -76,6 +71,8 @@ def checked_against(modules: Iterable[str] = HOT_MODULES) -> list[str]:
     edit to one of those makes the build stale as much as an edit to the
     module itself.
     """
+    import ast
+
     found = set(modules)
     for module in modules:
         package = module.rsplit(".", 1)[0]
@@ -112,8 +109,11 @@ def status() -> str:
 
 # -- loading ----------------------------------------------------------------------
 
-class _CompiledFinder(importlib.abc.MetaPathFinder):
-    """Serves the hot modules (and mypyc's shared group library) from the build directory."""
+class _CompiledFinder:
+    """Serves the hot modules (and mypyc's shared group library) from the build directory.
+
+    A meta path finder needs only ``find_spec`` (importlib.abc is not imported:
+    every ``import vhw`` pays for what this module imports)."""
 
     def __init__(self, files: dict[str, Path]):
         self.files = files
@@ -194,6 +194,10 @@ def build(out: Path | None = None, *, log=print) -> Path:
     never holds extension modules that would shadow its .py files.  Raises
     RuntimeError with mypyc's output when the build fails.
     """
+    import shutil
+    import subprocess
+    import tempfile
+
     out = out or default_dir()
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="vhw-mypyc-") as tmp:
