@@ -133,16 +133,33 @@ def _read_manifest(directory: Path) -> dict | None:
         return None
 
 
-def build_is_current(directory: Path) -> bool:
-    """True when ``directory`` holds a build of today's sources for this interpreter."""
+def _usable(directory: Path) -> tuple[dict[str, Path] | None, str, bool]:
+    """The one rule for a build: its files by module name if ``directory`` holds a complete
+    build of today's sources for this interpreter, else None, why not, and whether that
+    is worth a warning (sources edited since the build)."""
     manifest = _read_manifest(directory)
-    if manifest is None or manifest.get("interpreter") != interpreter_tag():
-        return False
+    if manifest is None:
+        return None, f"no build in {directory} (make venv builds it)", False
+    if manifest.get("interpreter") != interpreter_tag():
+        return None, f"the build in {directory} is for another Python", False
     recorded = manifest.get("sources", {})
     try:
-        return set(recorded) == set(checked_against()) and recorded == source_hashes(recorded)
-    except OSError:
-        return False
+        current = source_hashes([m for m in recorded if source_path(m).is_file()])
+    except OSError as e:
+        return None, f"cannot read the sources: {e}", False
+    # A hot module that gained an import changed itself, so the recorded set needs no re-check.
+    changed = sorted(m for m in set(recorded) | set(HOT_MODULES) if current.get(m) != recorded.get(m))
+    if changed:
+        return None, f"{', '.join(changed)} changed since the build; `make venv` rebuilds it", True
+    files = {name: directory / rel for name, rel in manifest.get("files", {}).items()}
+    if set(HOT_MODULES) - set(files) or not all(f.is_file() for f in files.values()):
+        return None, f"the build in {directory} is incomplete", False
+    return files, "", False
+
+
+def build_is_current(directory: Path) -> bool:
+    """True when ``directory`` holds a build ``install`` would use."""
+    return _usable(directory)[0] is not None
 
 
 def install(directory: Path | None = None) -> bool:
@@ -156,29 +173,11 @@ def install(directory: Path | None = None) -> bool:
     if os.environ.get(ENV_PURE, "") not in ("", "0"):
         _state.update(active=False, reason=f"{ENV_PURE} is set")
         return False
-    directory = directory or default_dir()
-    manifest = _read_manifest(directory)
-    if manifest is None:
-        _state.update(active=False, reason=f"no build in {directory} (make venv builds it)")
-        return False
-    if manifest.get("interpreter") != interpreter_tag():
-        _state.update(active=False, reason=f"the build in {directory} is for another Python")
-        return False
-    recorded = manifest.get("sources", {})
-    try:
-        current = source_hashes([m for m in recorded if source_path(m).is_file()])
-    except OSError as e:
-        _state.update(active=False, reason=f"cannot read the sources: {e}")
-        return False
-    changed = sorted(m for m in set(recorded) | set(HOT_MODULES) if current.get(m) != recorded.get(m))
-    if changed:
-        reason = f"{', '.join(changed)} changed since the build; `make venv` rebuilds it"
+    files, reason, warn = _usable(directory or default_dir())
+    if files is None:
         _state.update(active=False, reason=reason)
-        warnings.warn(f"vhw: compiled hot path not used: {reason}", RuntimeWarning, stacklevel=2)
-        return False
-    files = {name: directory / rel for name, rel in manifest.get("files", {}).items()}
-    if set(HOT_MODULES) - set(files) or not all(f.is_file() for f in files.values()):
-        _state.update(active=False, reason=f"the build in {directory} is incomplete")
+        if warn:
+            warnings.warn(f"vhw: compiled hot path not used: {reason}", RuntimeWarning, stacklevel=2)
         return False
     sys.meta_path.insert(0, _CompiledFinder(files))
     _state.update(active=True, reason="")
