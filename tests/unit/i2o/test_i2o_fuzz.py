@@ -86,12 +86,7 @@ class Fuzzer:
         else:
             kind = "one"
         self.expect[ctx] = (kind, fn)
-        mfa = self.iop.read(REG_INBOUND, 4)
-        assert mfa != EMPTY
-        padded = frame + b"\0" * (-len(frame) % 4)
-        for i in range(0, len(padded), 4):
-            self.iop.write(mfa + i, 4, int.from_bytes(padded[i:i + 4], "little"))
-        self.iop.write(REG_INBOUND, 4, mfa)
+        self.host.post(frame)
         self.drain()
 
     def drain(self) -> None:

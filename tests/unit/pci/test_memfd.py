@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from pci.helpers import is_open
 from vhw.pci.dma import DmaError
 from vhw.pci.memfd import GuestMemory, MemoryRegion
 
@@ -26,14 +27,6 @@ def open_fds() -> int:
     # close their fds when collected: collect first, so only this test's count.
     gc.collect()
     return len(os.listdir("/proc/self/fd"))
-
-
-def is_open(fd: int) -> bool:
-    try:
-        os.fstat(fd)
-    except OSError:
-        return False
-    return True
 
 
 def test_read_and_write_reach_the_shared_memfd():

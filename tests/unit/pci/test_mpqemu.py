@@ -21,6 +21,7 @@ import struct
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pci.helpers import is_open
 from vhw.pci.mpqemu import (
     ALL_ONES,
     BarRead,
@@ -59,14 +60,6 @@ def sysmem(regions: list[tuple[int, int, int]]) -> bytes:
 
 def memfd(name: str = "ram") -> int:
     return os.memfd_create(name)
-
-
-def is_open(fd: int) -> bool:
-    try:
-        os.fstat(fd)
-    except OSError:
-        return False
-    return True
 
 
 def open_fds() -> int:
